@@ -1,0 +1,390 @@
+"""The definition model: the six kinds a DevOps user writes.
+
+Native format: YAML, snake_case, one resource per document, ``kind:`` + ``name:`` + fields.
+Concepts follow Apache Stratos 4.1. Field-level rules live here (types, ranges, DNS labels);
+rules that need several definitions at once live in :mod:`stratos.validation`.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[kmgKMG]?$")
+_ENDPOINT = re.compile(r"^(unix:///.+|tcp://[^/]+|ssh://[^/]+.*)$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError("must be a DNS label (lowercase letters, digits and '-', 1-63 characters)")
+    return value
+
+
+def _memory(value: str) -> str:
+    if not _MEMORY.match(value):
+        raise ValueError("must be a size such as 256m or 1g")
+    return value
+
+
+def _endpoint(value: str) -> str:
+    if not _ENDPOINT.match(value):
+        raise ValueError("must be a Docker endpoint: unix:///path, tcp://host:port or ssh://user@host")
+    return value
+
+
+def _absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_dns_label)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Percent = Annotated[float, Field(gt=0, le=100)]
+Positive = Annotated[float, Field(gt=0)]
+AbsPath = Annotated[str, AfterValidator(_absolute)]
+
+
+class Spec(BaseModel):
+    """Base of every model: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- cartridge
+
+
+class FileSpec(Spec):
+    """A file placed in the image: from ``src`` (relative to the definition) or inline ``content``."""
+
+    path: AbsPath
+    src: str | None = None
+    content: str | None = None
+    mode: Annotated[str, Field(pattern=r"^0?[0-7]{3,4}$")] = "0644"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FileSpec:
+        if (self.src is None) == (self.content is None):
+            raise ValueError("exactly one of 'src' or 'content' must be set")
+        return self
+
+
+class ImageBuild(Spec):
+    """How to build a cartridge image from a Debian base."""
+
+    base: str | None = None
+    packages: list[str] = []
+    files: list[FileSpec] = []
+    run: list[str] = []
+    command: list[str] = []
+    entrypoint: list[str] | None = None
+    workdir: str | None = None
+    env: dict[str, str] = {}
+    expose: list[Port] = []
+    tag: str | None = None
+
+
+class ImageSpec(Spec):
+    """A ready image reference, or a build."""
+
+    ref: str | None = None
+    build: ImageBuild | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ImageSpec:
+        if (self.ref is None) == (self.build is None):
+            raise ValueError("exactly one of 'ref' or 'build' must be set")
+        return self
+
+
+class CartridgePort(Spec):
+    name: Name
+    protocol: Literal["http", "tcp"] = "http"
+    port: Port
+    proxy_port: Port | None = None
+
+
+class HealthCheck(Spec):
+    """An http path or a tcp connect on the first port. Times are seconds."""
+
+    http: str | None = None
+    tcp: bool = False
+    port: Port | None = None
+    interval: Positive = 5
+    timeout: Positive = 3
+    retries: Annotated[int, Field(ge=1)] = 3
+    start_period: Annotated[float, Field(ge=0)] = 10
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HealthCheck:
+        if bool(self.http) == bool(self.tcp):
+            raise ValueError("exactly one of 'http' (a path) or 'tcp: true' must be set")
+        return self
+
+
+class Volume(Spec):
+    name: Name
+    mount_path: AbsPath
+    keep_on_termination: bool = True
+
+
+class Persistence(Spec):
+    volumes: list[Volume] = []
+
+
+class Limits(Spec):
+    cpus: Positive | None = None
+    memory: Annotated[str, AfterValidator(_memory)] | None = None
+
+
+class Cartridge(Spec):
+    """A runtime image and how members made from it behave."""
+
+    kind: Literal["Cartridge"] = "Cartridge"
+    name: Name
+    display_name: str | None = None
+    description: str = ""
+    version: str = "1.0"
+    category: Literal["framework", "data", "load-balancer"] = "framework"
+    image: ImageSpec
+    ports: list[CartridgePort] = []
+    health_check: HealthCheck | None = None
+    environment: dict[str, str] = {}
+    deployment_dir: AbsPath | None = None
+    persistence: Persistence = Persistence()
+    limits: Limits = Limits()
+    secrets: list[Name] = []
+    exports: dict[str, str] = {}
+    reload: Literal["none", "restart"] = "none"
+    scales: bool = False
+
+    def image_tag(self) -> str:
+        if self.image.ref:
+            return self.image.ref
+        assert self.image.build is not None
+        return self.image.build.tag or f"stratos/cartridge-{self.name}:{self.version}"
+
+
+# --------------------------------------------------------------------------- network partition
+
+
+class Partition(Spec):
+    name: Name
+    endpoint: Annotated[str, AfterValidator(_endpoint)] = "unix:///var/run/docker.sock"
+    region: str | None = None
+    zone: str | None = None
+
+
+class NetworkSpec(Spec):
+    """The network members and the load balancer of a network partition share."""
+
+    name: Name | None = None
+    subnet: IPv4Network | None = None
+
+
+class OpenStackSpec(Spec):
+    """Settings for an OpenStack network partition (used by the Pulumi front end)."""
+
+    flavor: str = "m1.small"
+    image: str = "debian-12"
+    key_pair: str | None = None
+    external_network: str = "public"
+    hosts: Annotated[int, Field(ge=1)] = 1
+    admin_cidr: str = "0.0.0.0/0"
+
+
+class NetworkPartition(Spec):
+    kind: Literal["NetworkPartition"] = "NetworkPartition"
+    name: Name
+    provider: Literal["docker", "openstack"] = "docker"
+    partitions: Annotated[list[Partition], Field(min_length=1)]
+    network: NetworkSpec = NetworkSpec()
+    openstack: OpenStackSpec | None = None
+
+    def network_name(self) -> str:
+        return self.network.name or f"stratos-{self.name}"
+
+
+# --------------------------------------------------------------------------- deployment policy
+
+
+class PartitionRef(Spec):
+    name: Name
+    max: Annotated[int, Field(ge=1)] = 1
+
+
+class NetworkPartitionRef(Spec):
+    name: Name
+    algorithm: Literal["round-robin", "one-after-another"] = "round-robin"
+    partitions: Annotated[list[PartitionRef], Field(min_length=1)]
+
+
+class DeploymentPolicy(Spec):
+    kind: Literal["DeploymentPolicy"] = "DeploymentPolicy"
+    name: Name
+    network_partitions: Annotated[list[NetworkPartitionRef], Field(min_length=1)]
+
+    def capacity(self) -> int:
+        return sum(p.max for np in self.network_partitions for p in np.partitions)
+
+
+# --------------------------------------------------------------------------- autoscaling policy
+
+
+class Thresholds(Spec):
+    """Targets per member. At least one must be set."""
+
+    requests_in_flight: Positive | None = None
+    memory_consumption: Percent | None = None
+    load_average: Percent | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Thresholds:
+        if self.requests_in_flight is None and self.memory_consumption is None and self.load_average is None:
+            raise ValueError(
+                "at least one of 'requests_in_flight', 'memory_consumption', 'load_average' must be set"
+            )
+        return self
+
+
+class Behaviour(Spec):
+    """How the agent turns measurements into member counts. Times are seconds.
+
+    - evaluation_interval: how often metrics are sampled and a decision is taken.
+    - prediction_horizon: how far ahead the load is predicted; about the time a new member
+      takes to become healthy.
+    - smoothing_window: how many samples the smoothing and the derivative fit look at.
+    - tolerance: relative band around 1.0 in which no scaling happens.
+    - scale_up_stabilisation / scale_down_stabilisation: the highest (for down: lowest change)
+      recommendation over this window is used; scale-down waits this long.
+    - max_step: at most this many members are added in one decision.
+    """
+
+    evaluation_interval: Positive = 15
+    prediction_horizon: Annotated[float, Field(ge=0)] = 60
+    smoothing_window: Annotated[int, Field(ge=2, le=100)] = 4
+    tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    scale_up_stabilisation: Annotated[float, Field(ge=0)] = 0
+    scale_down_stabilisation: Annotated[float, Field(ge=0)] = 300
+    max_step: Annotated[int, Field(ge=1)] = 4
+
+
+class AutoscalingPolicy(Spec):
+    kind: Literal["AutoscalingPolicy"] = "AutoscalingPolicy"
+    name: Name
+    thresholds: Thresholds
+    behaviour: Behaviour = Behaviour()
+
+
+# --------------------------------------------------------------------------- LB cluster
+
+
+class Listener(Spec):
+    proxy_port: Port
+    port: Port
+    protocol: Literal["http", "tcp"] = "http"
+
+
+class LbHealthCheck(Spec):
+    enabled: bool = True
+    interval: Positive = 2
+    fall: Annotated[int, Field(ge=1)] = 2
+    rise: Annotated[int, Field(ge=1)] = 1
+
+
+class Sticky(Spec):
+    enabled: bool = False
+    cookie: str = "STRATOSID"
+
+
+class Stats(Spec):
+    enabled: bool = False
+    port: Port = 8404
+    bind: str = "127.0.0.1"
+
+
+class LbCluster(Spec):
+    kind: Literal["LbCluster"] = "LbCluster"
+    name: Name
+    network_partition: Name
+    type: Literal["haproxy"] = "haproxy"
+    algorithm: Literal["roundrobin", "leastconn", "source"] = "roundrobin"
+    listeners: Annotated[list[Listener], Field(min_length=1)]
+    health_check: LbHealthCheck = LbHealthCheck()
+    sticky: Sticky = Sticky()
+    stats: Stats = Stats()
+    retries: Annotated[int, Field(ge=0)] = 3
+    bind_address: str = "0.0.0.0"
+
+
+# --------------------------------------------------------------------------- application
+
+
+class Credentials(Spec):
+    """References to secrets, never the secrets themselves."""
+
+    username: str | None = None
+    token_file: AbsPath | None = None
+    ssh_key_file: AbsPath | None = None
+    webhook_secret_file: AbsPath | None = None
+
+
+class Artifact(Spec):
+    url: str
+    branch: str = "main"
+    credentials: Credentials | None = None
+    poll_interval: Positive = 15
+    keep_releases: Annotated[int, Field(ge=1)] = 5
+
+
+class Subscription(Spec):
+    alias: Name
+    cartridge: Name
+    min: Annotated[int, Field(ge=1)] = 1
+    max: Annotated[int, Field(ge=1)] = 1
+    autoscaling_policy: Name | None = None
+    deployment_policy: Name
+    lb_cluster: Name | None = None
+    artifact: Artifact | None = None
+    environment: dict[str, str] = {}
+    links: list[Name] = []
+
+
+class Dependencies(Spec):
+    startup_order: list[Annotated[list[Name], Field(min_length=2)]] = []
+    scaling_dependents: list[Annotated[list[Name], Field(min_length=2)]] = []
+    termination_behaviour: Literal["terminate-all", "terminate-dependents", "terminate-none"] = (
+        "terminate-none"
+    )
+
+
+class Application(Spec):
+    kind: Literal["Application"] = "Application"
+    name: Name
+    description: str = ""
+    subscriptions: Annotated[list[Subscription], Field(min_length=1)]
+    dependencies: Dependencies = Dependencies()
+    network_partition_policy: Literal["one-after-another", "all-at-once"] = "one-after-another"
+
+    def subscription(self, alias: str) -> Subscription:
+        for sub in self.subscriptions:
+            if sub.alias == alias:
+                return sub
+        raise KeyError(alias)
+
+
+Definition = Cartridge | NetworkPartition | DeploymentPolicy | AutoscalingPolicy | LbCluster | Application
+
+#: kind -> (model class, plural used in error paths and directory names)
+KINDS: dict[str, tuple[type[Spec], str]] = {
+    "Cartridge": (Cartridge, "cartridges"),
+    "NetworkPartition": (NetworkPartition, "network_partitions"),
+    "DeploymentPolicy": (DeploymentPolicy, "deployment_policies"),
+    "AutoscalingPolicy": (AutoscalingPolicy, "autoscaling_policies"),
+    "LbCluster": (LbCluster, "lb_clusters"),
+    "Application": (Application, "applications"),
+}
