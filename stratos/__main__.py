@@ -1,0 +1,5 @@
+import sys
+
+from stratos.cli import main
+
+sys.exit(main())

@@ -1,0 +1,654 @@
+"""Loading and validating a whole set of definitions in one pass.
+
+Every problem names the file, the path to the field, the rule and the offending value, e.g.
+``app.yml: applications/shop/subscriptions[1].max (0): must be >= min (2)``.
+All problems are collected and raised together as one :class:`~stratos.errors.ValidationError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from stratos.errors import Problem, ValidationError
+from stratos.model import (
+    KINDS,
+    Application,
+    AutoscalingPolicy,
+    Cartridge,
+    DeploymentPolicy,
+    LbCluster,
+    NetworkPartition,
+    Spec,
+)
+
+_ARTIFACT_URL = re.compile(r"^(https://|ssh://|git://|file://)[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
+
+
+@dataclass
+class DefinitionSet:
+    """A validated set of definitions, by kind and name, with the file each came from."""
+
+    cartridges: dict[str, Cartridge] = field(default_factory=dict)
+    network_partitions: dict[str, NetworkPartition] = field(default_factory=dict)
+    deployment_policies: dict[str, DeploymentPolicy] = field(default_factory=dict)
+    autoscaling_policies: dict[str, AutoscalingPolicy] = field(default_factory=dict)
+    lb_clusters: dict[str, LbCluster] = field(default_factory=dict)
+    applications: dict[str, Application] = field(default_factory=dict)
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def by_plural(self, plural: str) -> dict[str, Any]:
+        return typing.cast(dict[str, Any], getattr(self, plural))
+
+    def all(self) -> Iterator[Spec]:
+        for _, plural in KINDS.values():
+            yield from self.by_plural(plural).values()
+
+    def add(self, definition: Spec, source: str = "") -> None:
+        plural = KINDS[definition.kind][1]  # type: ignore[attr-defined]
+        self.by_plural(plural)[definition.name] = definition  # type: ignore[attr-defined]
+        self.sources[(plural, definition.name)] = source  # type: ignore[attr-defined]
+
+    def source(self, plural: str, name: str) -> str:
+        return self.sources.get((plural, name), "")
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One YAML document and where it came from."""
+
+    source: str
+    data: Any
+    index: int = 0
+
+
+def read_documents(paths: Iterable[str | Path]) -> tuple[list[RawDocument], list[Problem]]:
+    """Read YAML documents from files and directories (``*.yml``/``*.yaml``, sorted)."""
+    docs: list[RawDocument] = []
+    problems: list[Problem] = []
+    for path in paths:
+        p = Path(path)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.suffix in (".yml", ".yaml") and f.is_file())
+            if not files:
+                problems.append(
+                    Problem(str(p), "(directory)", "holds no .yml or .yaml file", has_value=False)
+                )
+        elif p.is_file():
+            files = [p]
+        else:
+            problems.append(Problem(str(p), "(file)", "does not exist", has_value=False))
+            continue
+        for f in files:
+            try:
+                loaded = list(yaml.safe_load_all(f.read_text()))
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f"line {mark.line + 1}" if mark is not None else "(document)"
+                problems.append(Problem(str(f), where, f"is not valid YAML: {exc}", has_value=False))
+                continue
+            for i, data in enumerate(loaded):
+                if data is not None:
+                    docs.append(RawDocument(str(f), data, i))
+    return docs, problems
+
+
+def parse_document(doc: RawDocument) -> tuple[Spec | None, list[Problem]]:
+    """Turn one raw document into a typed definition, or into problems."""
+    data = doc.data
+    if not isinstance(data, Mapping):
+        return None, [
+            Problem(
+                doc.source, f"document {doc.index}", "must be a mapping with 'kind' and 'name'", _short(data)
+            )
+        ]
+    kind = data.get("kind")
+    if kind not in KINDS:
+        hint = _hint(str(kind), KINDS)
+        return None, [
+            Problem(
+                doc.source, f"document {doc.index}.kind", f"must be one of {', '.join(KINDS)}{hint}", kind
+            )
+        ]
+    model, plural = KINDS[kind]
+    name = data.get("name")
+    prefix = f"{plural}/{name if isinstance(name, str) and name else '?'}"
+    try:
+        return model.model_validate(dict(data)), []
+    except pydantic.ValidationError as exc:
+        return None, [_problem_from_pydantic(doc.source, prefix, model, err) for err in exc.errors()]
+
+
+def parse_definition(data: Mapping[str, Any], source: str = "") -> Spec:
+    """Parse one definition mapping, raising :class:`ValidationError` with every problem."""
+    spec, problems = parse_document(RawDocument(source, data))
+    if problems:
+        raise ValidationError(problems)
+    assert spec is not None
+    return spec
+
+
+def load(paths: Iterable[str | Path]) -> DefinitionSet:
+    """Read, parse and cross-validate definitions; raise :class:`ValidationError` listing every problem."""
+    docs, problems = read_documents(paths)
+    return build_set(docs, problems)
+
+
+def build_set(docs: Iterable[RawDocument], problems: list[Problem] | None = None) -> DefinitionSet:
+    problems = list(problems or [])
+    result = DefinitionSet()
+    for doc in docs:
+        spec, found = parse_document(doc)
+        problems.extend(found)
+        if spec is None:
+            continue
+        plural = KINDS[spec.kind][1]  # type: ignore[attr-defined]
+        name = spec.name  # type: ignore[attr-defined]
+        if name in result.by_plural(plural):
+            problems.append(
+                Problem(
+                    doc.source,
+                    f"{plural}/{name}.name",
+                    f"must be unique within its kind; also defined in {result.source(plural, name)}",
+                    name,
+                )
+            )
+            continue
+        result.add(spec, doc.source)
+    problems.extend(check_references(result))
+    if problems:
+        raise ValidationError(problems)
+    return result
+
+
+def validate_set(definitions: DefinitionSet) -> None:
+    problems = check_references(definitions)
+    if problems:
+        raise ValidationError(problems)
+
+
+# --------------------------------------------------------------------------- pydantic errors
+
+
+def _problem_from_pydantic(source: str, prefix: str, model: type[Spec], err: Mapping[str, Any]) -> Problem:
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    # Model-level validators report at the model's own location; pydantic adds no field there.
+    path = prefix + _format_loc(loc)
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        owner = _model_at(model, loc[:-1])
+        known = list(owner.model_fields) if owner else []
+        return Problem(source, path, "is not a known field" + _hint(str(loc[-1]), known), value)
+    if kind == "missing":
+        return Problem(source, path, "is required", has_value=False)
+    ctx = err.get("ctx") or {}
+    rule = _RULES.get(kind)
+    if rule is not None:
+        text = rule.format(**{k: _plain(v) for k, v in ctx.items()})
+    else:
+        text = str(err.get("msg", "is invalid"))
+        text = text.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        text = text[0].lower() + text[1:] if text else "is invalid"
+    if isinstance(value, Mapping) and kind == "value_error":
+        # A model-level rule: the value is the whole mapping; do not dump it.
+        return Problem(source, path, text, has_value=False)
+    return Problem(source, path, text, value)
+
+
+_RULES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "literal_error": "must be one of {expected}",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "string_type": "must be a string",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} item(s)",
+    "string_pattern_mismatch": "must match {pattern}",
+    "ip_v4_network": "must be an IPv4 network such as 10.10.0.0/24",
+}
+
+
+def _plain(value: Any) -> Any:
+    return value
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.startswith(("function-", "union[", "nullable[")):
+            continue
+        else:
+            out += f".{part}"
+    return out
+
+
+def _model_at(model: type[Spec], loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:
+    """Follow a pydantic error location through the model's annotations to the owning model."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, pydantic.BaseModel)):
+            return None
+        info = current.model_fields.get(part)
+        if info is None:
+            continue
+        current = _inner_model(info.annotation)
+    return current if isinstance(current, type) and issubclass(current, pydantic.BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _hint(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _short(value: Any) -> Any:
+    text = repr(value)
+    return value if len(text) < 60 else text[:57] + "..."
+
+
+# --------------------------------------------------------------------------- cross-references
+
+
+def check_references(ds: DefinitionSet) -> list[Problem]:
+    """Rules that need more than one definition: references, cycles, capacities, port clashes."""
+    problems: list[Problem] = []
+    for lb in ds.lb_clusters.values():
+        problems.extend(_check_lb(ds, lb))
+    for dp in ds.deployment_policies.values():
+        problems.extend(_check_deployment(ds, dp))
+    for app in ds.applications.values():
+        problems.extend(_check_application(ds, app))
+    problems.extend(_check_proxy_ports(ds))
+    return problems
+
+
+def _ref_problem(
+    ds: DefinitionSet, plural: str, owner: str, path: str, target_plural: str, ref: str, what: str
+) -> Problem:
+    known = ds.by_plural(target_plural)
+    hint = _hint(ref, known)
+    return Problem(
+        ds.source(plural, owner), f"{plural}/{owner}.{path}", f"must name a defined {what}{hint}", ref
+    )
+
+
+def _check_lb(ds: DefinitionSet, lb: LbCluster) -> list[Problem]:
+    problems = []
+    src = ds.source("lb_clusters", lb.name)
+    if lb.network_partition not in ds.network_partitions:
+        problems.append(
+            _ref_problem(
+                ds,
+                "lb_clusters",
+                lb.name,
+                "network_partition",
+                "network_partitions",
+                lb.network_partition,
+                "network partition",
+            )
+        )
+    seen: dict[int, int] = {}
+    for i, listener in enumerate(lb.listeners):
+        if listener.proxy_port in seen:
+            problems.append(
+                Problem(
+                    src,
+                    f"lb_clusters/{lb.name}.listeners[{i}].proxy_port",
+                    f"must be unique within the LB cluster; listeners[{seen[listener.proxy_port]}] "
+                    "uses it too",
+                    listener.proxy_port,
+                )
+            )
+        else:
+            seen[listener.proxy_port] = i
+    if lb.stats.enabled and lb.stats.port in seen:
+        problems.append(
+            Problem(
+                src,
+                f"lb_clusters/{lb.name}.stats.port",
+                "must differ from every listener's proxy_port",
+                lb.stats.port,
+            )
+        )
+    return problems
+
+
+def _check_deployment(ds: DefinitionSet, dp: DeploymentPolicy) -> list[Problem]:
+    problems = []
+    src = ds.source("deployment_policies", dp.name)
+    seen_np: set[str] = set()
+    for i, npref in enumerate(dp.network_partitions):
+        base = f"deployment_policies/{dp.name}.network_partitions[{i}]"
+        if npref.name in seen_np:
+            problems.append(Problem(src, f"{base}.name", "must appear once in the policy", npref.name))
+        seen_np.add(npref.name)
+        np = ds.network_partitions.get(npref.name)
+        if np is None:
+            problems.append(
+                _ref_problem(
+                    ds,
+                    "deployment_policies",
+                    dp.name,
+                    f"network_partitions[{i}].name",
+                    "network_partitions",
+                    npref.name,
+                    "network partition",
+                )
+            )
+            continue
+        names = [p.name for p in np.partitions]
+        for j, pref in enumerate(npref.partitions):
+            if pref.name not in names:
+                problems.append(
+                    Problem(
+                        src,
+                        f"{base}.partitions[{j}].name",
+                        f"must name a partition of network partition '{np.name}'{_hint(pref.name, names)}",
+                        pref.name,
+                    )
+                )
+    return problems
+
+
+def _check_application(ds: DefinitionSet, app: Application) -> list[Problem]:
+    problems: list[Problem] = []
+    src = ds.source("applications", app.name)
+    base = f"applications/{app.name}"
+    aliases: dict[str, int] = {}
+    for i, sub in enumerate(app.subscriptions):
+        at = f"{base}.subscriptions[{i}]"
+        if sub.alias in aliases:
+            problems.append(
+                Problem(
+                    src,
+                    f"{at}.alias",
+                    f"must be unique; subscriptions[{aliases[sub.alias]}] uses it too",
+                    sub.alias,
+                )
+            )
+        else:
+            aliases[sub.alias] = i
+        if sub.max < sub.min:
+            problems.append(Problem(src, f"{at}.max", f"must be >= min ({sub.min})", sub.max))
+        cartridge = ds.cartridges.get(sub.cartridge)
+        if cartridge is None:
+            problems.append(
+                _ref_problem(
+                    ds,
+                    "applications",
+                    app.name,
+                    f"subscriptions[{i}].cartridge",
+                    "cartridges",
+                    sub.cartridge,
+                    "cartridge",
+                )
+            )
+        if sub.autoscaling_policy is not None and sub.autoscaling_policy not in ds.autoscaling_policies:
+            problems.append(
+                _ref_problem(
+                    ds,
+                    "applications",
+                    app.name,
+                    f"subscriptions[{i}].autoscaling_policy",
+                    "autoscaling_policies",
+                    sub.autoscaling_policy,
+                    "autoscaling policy",
+                )
+            )
+        dp = ds.deployment_policies.get(sub.deployment_policy)
+        if dp is None:
+            problems.append(
+                _ref_problem(
+                    ds,
+                    "applications",
+                    app.name,
+                    f"subscriptions[{i}].deployment_policy",
+                    "deployment_policies",
+                    sub.deployment_policy,
+                    "deployment policy",
+                )
+            )
+        elif dp.capacity() < sub.min:
+            problems.append(
+                Problem(
+                    src,
+                    f"{at}.min",
+                    f"must fit the partitions of deployment policy "
+                    f"'{dp.name}' (their max adds up to {dp.capacity()})",
+                    sub.min,
+                )
+            )
+        if sub.lb_cluster is not None:
+            lb = ds.lb_clusters.get(sub.lb_cluster)
+            if lb is None:
+                problems.append(
+                    _ref_problem(
+                        ds,
+                        "applications",
+                        app.name,
+                        f"subscriptions[{i}].lb_cluster",
+                        "lb_clusters",
+                        sub.lb_cluster,
+                        "LB cluster",
+                    )
+                )
+            elif dp is not None and lb.network_partition not in {n.name for n in dp.network_partitions}:
+                problems.append(
+                    Problem(
+                        src,
+                        f"{at}.lb_cluster",
+                        f"must be in a network partition of deployment "
+                        f"policy '{dp.name}' (it is in '{lb.network_partition}')",
+                        sub.lb_cluster,
+                    )
+                )
+            elif cartridge is not None and lb is not None:
+                listened = {(li.proxy_port, li.port) for li in lb.listeners}
+                for port in cartridge.ports:
+                    if port.proxy_port is not None and (port.proxy_port, port.port) not in listened:
+                        problems.append(
+                            Problem(
+                                src,
+                                f"{at}.lb_cluster",
+                                f"must have a listener proxy_port {port.proxy_port} -> port "
+                                f"{port.port} for cartridge '{cartridge.name}' port "
+                                f"'{port.name}'",
+                                sub.lb_cluster,
+                            )
+                        )
+        if (
+            cartridge is not None
+            and cartridge.category == "data"
+            and cartridge.persistence.volumes
+            and not cartridge.scales
+            and sub.max != 1
+        ):
+            problems.append(
+                Problem(
+                    src,
+                    f"{at}.max",
+                    f"must be 1 for data cartridge '{cartridge.name}' with "
+                    "persistence (set scales: true on the cartridge if it replicates)",
+                    sub.max,
+                )
+            )
+        if sub.artifact is not None and not _ARTIFACT_URL.match(sub.artifact.url):
+            problems.append(
+                Problem(
+                    src,
+                    f"{at}.artifact.url",
+                    "must use https://, ssh://, git:// or file://",
+                    _redact_url(sub.artifact.url),
+                )
+            )
+    for i, sub in enumerate(app.subscriptions):
+        for j, link in enumerate(sub.links):
+            if link not in aliases:
+                problems.append(
+                    Problem(
+                        src,
+                        f"{base}.subscriptions[{i}].links[{j}]",
+                        f"must name a subscription alias of the application{_hint(link, aliases)}",
+                        link,
+                    )
+                )
+            elif link == sub.alias:
+                problems.append(
+                    Problem(src, f"{base}.subscriptions[{i}].links[{j}]", "must not link to itself", link)
+                )
+    link_edges = [
+        (sub.alias, link)
+        for sub in app.subscriptions
+        for link in sub.links
+        if link in aliases and link != sub.alias
+    ]
+    cycle = find_cycle(link_edges)
+    if cycle:
+        problems.append(
+            Problem(src, f"{base}.subscriptions.links", "must not form a cycle", " -> ".join(cycle))
+        )
+    for group_name in ("startup_order", "scaling_dependents"):
+        groups = getattr(app.dependencies, group_name)
+        for i, chain in enumerate(groups):
+            for j, alias in enumerate(chain):
+                if alias not in aliases:
+                    problems.append(
+                        Problem(
+                            src,
+                            f"{base}.dependencies.{group_name}[{i}][{j}]",
+                            f"must name a subscription alias of the application{_hint(alias, aliases)}",
+                            alias,
+                        )
+                    )
+    order_edges = [
+        (a, b)
+        for chain in app.dependencies.startup_order
+        for a, b in zip(chain, chain[1:], strict=False)
+        if a in aliases and b in aliases
+    ]
+    cycle = find_cycle(order_edges)
+    if cycle:
+        problems.append(
+            Problem(src, f"{base}.dependencies.startup_order", "must not form a cycle", " -> ".join(cycle))
+        )
+    return problems
+
+
+def _check_proxy_ports(ds: DefinitionSet) -> list[Problem]:
+    """Two subscriptions behind one LB cluster must not claim the same proxy_port."""
+    problems = []
+    claimed: dict[tuple[str, int], str] = {}
+    for app in ds.applications.values():
+        for i, sub in enumerate(app.subscriptions):
+            cartridge = ds.cartridges.get(sub.cartridge)
+            if sub.lb_cluster is None or cartridge is None:
+                continue
+            for port in cartridge.ports:
+                if port.proxy_port is None:
+                    continue
+                key = (sub.lb_cluster, port.proxy_port)
+                owner = f"{app.name}/{sub.alias}"
+                if key in claimed and claimed[key] != owner:
+                    problems.append(
+                        Problem(
+                            ds.source("applications", app.name),
+                            f"applications/{app.name}.subscriptions[{i}].lb_cluster",
+                            f"proxy_port {port.proxy_port} must be unique per LB cluster; "
+                            f"'{claimed[key]}' uses it on '{sub.lb_cluster}'",
+                            sub.lb_cluster,
+                        )
+                    )
+                else:
+                    claimed[key] = owner
+    return problems
+
+
+def find_cycle(edges: Iterable[tuple[str, str]]) -> list[str]:
+    """Return one cycle (first node repeated at the end) in a directed graph, or []."""
+    graph: dict[str, list[str]] = {}
+    for a, b in edges:
+        graph.setdefault(a, []).append(b)
+        graph.setdefault(b, [])
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password or token embedded in a URL before it reaches a message."""
+    return re.sub(r"//([^/@:]+):[^/@]+@", r"//\1:***@", url)
+
+
+def startup_order(app: Application) -> list[str]:
+    """Aliases in an order that honours links (linked first) and startup_order chains."""
+    edges = [(link, sub.alias) for sub in app.subscriptions for link in sub.links]
+    edges += [
+        (a, b) for chain in app.dependencies.startup_order for a, b in zip(chain, chain[1:], strict=False)
+    ]
+    order: list[str] = []
+    remaining = [s.alias for s in app.subscriptions]
+    while remaining:
+        ready = [a for a in remaining if not any(b == a and src in remaining for src, b in edges)]
+        if not ready:  # a cycle; validation reports it, keep declaration order
+            ready = remaining[:1]
+        for alias in ready:
+            order.append(alias)
+            remaining.remove(alias)
+    return order
