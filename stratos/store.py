@@ -1,0 +1,241 @@
+"""The host's state directory: definitions, secrets, link files, LB and agent state.
+
+Layout (every front end and the agent agree on it)::
+
+    <state>/definitions/<plural>/<name>.yml   one definition per file (no secrets in them)
+    <state>/secrets/<app>/<alias>/<name>      generated once, 0600, directories 0700
+    <state>/links/<app>/<alias>.env           exports a linked subscription receives, 0600
+    <state>/lb/<lb-cluster>/haproxy.cfg       rendered HAProxy configuration
+    <state>/lb/<lb-cluster>/run/admin.sock    HAProxy runtime API (agent only, 0700 dir)
+    <state>/releases/<app>/<alias>/<sha>/     checked-out releases; ``current`` links one
+    <state>/agent/agent.db                    the agent's SQLite event store
+    <state>/agent/status.json                 the agent's latest view, written atomically
+
+Writing a definition is planned first (pure: before, after, changed) and applied only when asked,
+so Ansible check mode and diff mode come from the same record as the real change.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stratos import settings
+from stratos.errors import NotFoundError, Problem, ValidationError
+from stratos.model import KINDS, Spec
+from stratos.validation import DefinitionSet, RawDocument, build_set, check_references
+
+
+def dump_definition(definition: Spec) -> str:
+    """Canonical YAML of a definition: defaults omitted, keys in model order."""
+    data = definition.model_dump(mode="json", exclude_defaults=True)
+    data = {"kind": definition.kind, "name": definition.name, **data}  # type: ignore[attr-defined]
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What writing or removing one definition does."""
+
+    kind: str
+    name: str
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def diff(self) -> dict[str, str]:
+        """Ansible's diff format."""
+        label = f"{KINDS[self.kind][1]}/{self.name}.yml"
+        return {
+            "before": self.before or "",
+            "after": self.after or "",
+            "before_header": label if self.before is not None else "(absent)",
+            "after_header": label if self.after is not None else "(absent)",
+        }
+
+
+def write_atomic(path: Path, text: str | bytes, mode: int = 0o644) -> None:
+    """Write a file so that readers see the old or the new content, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode() if isinstance(text, str) else text
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class StateStore:
+    """The state directory of one host."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else settings.state_dir()
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def definitions_dir(self) -> Path:
+        return self.root / "definitions"
+
+    def definition_path(self, kind: str, name: str) -> Path:
+        return self.definitions_dir / KINDS[kind][1] / f"{name}.yml"
+
+    def secrets_dir(self, app: str, alias: str) -> Path:
+        return self.root / "secrets" / app / alias
+
+    def link_file(self, app: str, alias: str) -> Path:
+        return self.root / "links" / app / f"{alias}.env"
+
+    def lb_dir(self, lb_cluster: str) -> Path:
+        return self.root / "lb" / lb_cluster
+
+    def releases_dir(self, app: str, alias: str) -> Path:
+        return self.root / "releases" / app / alias
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.root / "agent"
+
+    @property
+    def status_file(self) -> Path:
+        return self.agent_dir / "status.json"
+
+    @property
+    def database(self) -> Path:
+        return self.agent_dir / "agent.db"
+
+    def ensure(self) -> None:
+        """Create the layout with tight permissions (idempotent)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        for sub, mode in (
+            ("definitions", 0o755),
+            ("secrets", 0o700),
+            ("links", 0o700),
+            ("lb", 0o755),
+            ("releases", 0o755),
+            ("agent", 0o750),
+        ):
+            (self.root / sub).mkdir(exist_ok=True)
+            os.chmod(self.root / sub, mode)
+
+    # ---------------------------------------------------------------- definitions
+    def iter_files(self) -> Iterator[Path]:
+        if self.definitions_dir.is_dir():
+            yield from sorted(self.definitions_dir.glob("*/*.yml"))
+
+    def read(self, kind: str, name: str) -> str | None:
+        path = self.definition_path(kind, name)
+        return path.read_text() if path.is_file() else None
+
+    def load(self) -> DefinitionSet:
+        """Every stored definition, cross-validated."""
+        docs = [RawDocument(str(p), yaml.safe_load(p.read_text())) for p in self.iter_files()]
+        return build_set(docs)
+
+    def plan_put(self, definition: Spec) -> Change:
+        """What storing this definition would change, after checking it against the stored set.
+
+        Raises ValidationError (naming every problem) when the set would become invalid, so a
+        bad definition changes nothing.
+        """
+        kind, name = definition.kind, definition.name  # type: ignore[attr-defined]
+        after = dump_definition(definition)
+        before = self.read(kind, name)
+        current = self._load_lenient()
+        current.add(definition, f"{KINDS[kind][1]}/{name}")
+        problems = [p for p in check_references(current) if _concerns(p, kind, name)]
+        if problems:
+            raise ValidationError(problems)
+        return Change(kind, name, before, after)
+
+    def plan_remove(self, kind: str, name: str) -> Change:
+        """What removing a definition would change; refuses while another definition refers to it."""
+        before = self.read(kind, name)
+        if before is None:
+            return Change(kind, name, None, None)
+        current = self._load_lenient()
+        plural = KINDS[kind][1]
+        current.by_plural(plural).pop(name, None)
+        problems = [p for p in check_references(current) if f"'{name}'" in p.rule or p.value == name]
+        if problems:
+            raise ValidationError(
+                [
+                    Problem(
+                        p.file,
+                        p.path,
+                        f"{p.rule} (refers to {kind} '{name}', which cannot be removed while it is used)",
+                        p.value,
+                    )
+                    for p in problems
+                ]
+            )
+        return Change(kind, name, before, None)
+
+    def apply(self, change: Change) -> None:
+        path = self.definition_path(change.kind, change.name)
+        if change.after is None:
+            if path.exists():
+                path.unlink()
+        elif change.changed:
+            write_atomic(path, change.after, 0o644)
+
+    def _load_lenient(self) -> DefinitionSet:
+        """The stored set without the cross-reference check (a set being built up is incomplete)."""
+        from stratos.validation import parse_document
+
+        result = DefinitionSet()
+        for path in self.iter_files():
+            spec, _ = parse_document(RawDocument(str(path), yaml.safe_load(path.read_text())))
+            if spec is not None:
+                result.add(spec, str(path))
+        return result
+
+    # ---------------------------------------------------------------- secrets
+    def secret(self, app: str, alias: str, name: str, *, create: bool = True) -> str:
+        """A secret generated once per subscription and kept on the host (0600)."""
+        path = self.secrets_dir(app, alias) / name
+        if path.is_file():
+            return path.read_text().strip()
+        if not create:
+            raise NotFoundError(f"secret '{name}' of {app}/{alias} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for parent in (path.parent, path.parent.parent):
+            os.chmod(parent, 0o700)
+        value = _secrets.token_urlsafe(24)
+        write_atomic(path, value + "\n", 0o600)
+        return value
+
+    def purge(self, app: str) -> None:
+        """Remove an application's secrets, link files and releases (explicit purge only)."""
+        import shutil
+
+        for base in (self.root / "secrets" / app, self.root / "links" / app, self.root / "releases" / app):
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _concerns(problem: Problem, kind: str, name: str) -> bool:
+    """Only problems about the definition being written block it (others were there already)."""
+    return problem.path.startswith(f"{KINDS[kind][1]}/{name}.") or problem.path.startswith(
+        f"{KINDS[kind][1]}/{name}"
+    )
+
+
+def load_yaml_definition(data: dict[str, Any], source: str = "") -> Spec:
+    from stratos.validation import parse_definition
+
+    return parse_definition(data, source)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stratos.errors import ValidationError
+from stratos.store import StateStore
+from stratos.validation import parse_definition
+
+
+def _defs(seed_dir: Path) -> list[dict]:
+    order = [
+        "network-partition.yml",
+        "php.yml",
+        "mysql.yml",
+        "deployment-policies.yml",
+        "autoscaling-policy.yml",
+        "lb-cluster.yml",
+        "application.yml",
+    ]
+    return [d for f in order for d in yaml.safe_load_all((seed_dir / f).read_text())]
+
+
+def test_put_plan_apply_and_idempotency(tmp_path: Path, seed_dir: Path) -> None:
+    store = StateStore(tmp_path)
+    store.ensure()
+    for data in _defs(seed_dir):
+        change = store.plan_put(parse_definition(data))
+        assert change.changed and change.before is None
+        store.apply(change)
+    for data in _defs(seed_dir):
+        assert not store.plan_put(parse_definition(data)).changed
+    assert set(store.load().applications) == {"shop"}
+
+
+def test_bad_reference_changes_nothing(tmp_path: Path, seed_dir: Path) -> None:
+    store = StateStore(tmp_path)
+    app = _defs(seed_dir)[-1]
+    with pytest.raises(ValidationError, match=r"subscriptions\[1\].cartridge \('php'\): must name a defined"):
+        store.plan_put(parse_definition(app))
+    assert list(store.iter_files()) == []
+
+
+def test_remove_refuses_while_used(tmp_path: Path, seed_dir: Path) -> None:
+    store = StateStore(tmp_path)
+    for data in _defs(seed_dir):
+        store.apply(store.plan_put(parse_definition(data)))
+    with pytest.raises(ValidationError, match="cannot be removed while it is used"):
+        store.plan_remove("Cartridge", "php")
+    store.apply(store.plan_remove("Application", "shop"))
+    store.apply(store.plan_remove("Cartridge", "php"))
+    assert store.read("Cartridge", "php") is None
+
+
+def test_secret_is_generated_once_and_private(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.ensure()
+    first = store.secret("shop", "db", "password")
+    assert store.secret("shop", "db", "password") == first and len(first) >= 24
+    path = store.secrets_dir("shop", "db") / "password"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
