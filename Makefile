@@ -1,0 +1,91 @@
+# Stratos as code. `make demo` and `make test` install what they need themselves:
+# Debian packages (apt), a .venv with the project, the collection, and the images.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY        ?= python3
+VENV      := .venv
+BIN       := $(VENV)/bin
+BUILD     := .build
+COLLECTIONS := $(BUILD)/collections
+DEB_PACKAGES := debootstrap git wrk apache2-utils socat docker-registry curl
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+# Tests and the demo build from the local Debian base; real users keep the default (Docker Hub's debian).
+TEST_BASE_IMAGE ?= stratos/debian:bookworm
+DEMO_PORT ?= 8080
+PYTEST_ARGS ?=
+
+.PHONY: help deps venv collection images lint layering sanity unit integration molecule test demo demo-down bench clean
+
+help:
+	@echo "make demo   - set everything up and run the seed demo on the local Docker Engine (http://localhost:$(DEMO_PORT)/)"
+	@echo "make test   - set everything up and run lint, type checks, sanity, unit and integration tests"
+	@echo "make bench  - run the benchmarks (tables with ratios)"
+
+deps: $(BUILD)/deps.stamp
+$(BUILD)/deps.stamp:
+	@mkdir -p $(BUILD)
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@docker info >/dev/null 2>&1 || { echo "error: no Docker Engine reachable (docker info failed)"; exit 1; }
+	@touch $@
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+collection: venv
+	@rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist $(COLLECTIONS)
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist >/dev/null
+	$(BIN)/ansible-galaxy collection install --force -p $(COLLECTIONS) $(BUILD)/dist/stratos-paas-*.tar.gz >/dev/null
+	@echo "collection stratos.paas installed in $(COLLECTIONS)"
+
+images: deps venv
+	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) bash images/build-all.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(MAKE) --no-print-directory layering
+
+layering: venv
+	$(BIN)/lint-imports
+
+sanity: collection
+	bash tests/sanity/run.sh
+
+unit: venv
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: deps venv collection images
+	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+molecule: deps venv collection images
+	bash tests/molecule.sh
+
+test: deps venv lint unit sanity integration molecule
+	@echo "all checks passed"
+
+demo: deps venv collection images
+	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/ansible-playbook -i localhost, -c local \
+	  -e ansible_python_interpreter=$(CURDIR)/$(BIN)/python -e demo_port=$(DEMO_PORT) playbooks/demo.yml
+	@echo "The seed demo is served on http://localhost:$(DEMO_PORT)/  (try: for i in 1 2 3 4; do curl -s localhost:$(DEMO_PORT)/; done)"
+
+demo-down: venv collection
+	$(BIN)/ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(CURDIR)/$(BIN)/python \
+	  playbooks/demo-down.yml
+
+bench: deps venv collection images
+	$(BIN)/python bench/policy_quality.py
+	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/python bench/deploy.py
+
+clean:
+	rm -rf $(BUILD) *.egg-info
