@@ -284,9 +284,18 @@ class AutoscalingPolicy(Spec):
 
 
 class Listener(Spec):
+    """``proxy_port`` on the load balancer forwards to ``port`` on the members.
+
+    ``publish`` is the host port the LB container publishes it on (default: ``proxy_port``).
+    """
+
     proxy_port: Port
     port: Port
     protocol: Literal["http", "tcp"] = "http"
+    publish: Port | None = None
+
+    def host_port(self) -> int:
+        return self.publish or self.proxy_port
 
 
 class LbHealthCheck(Spec):
