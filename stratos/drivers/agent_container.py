@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal
 
+import yaml
+
 from stratos import settings
 from stratos.errors import DriverError, NotFoundError, StratosError
 
@@ -159,16 +161,20 @@ class AgentChange:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     reasons: tuple[str, ...] = ()
+    #: False when a container is to be made from an image that does not exist (it would fail).
+    image_present: bool = True
 
     @property
     def changed(self) -> bool:
         return self.action != "none"
 
     def diff(self) -> dict[str, str]:
-        """Ansible's diff format: the container's summary before and after, as JSON text."""
+        """Ansible's diff format: the container's summary before and after, as YAML text."""
 
         def text(summary: dict[str, Any] | None) -> str:
-            return "" if summary is None else json.dumps(summary, indent=2, sort_keys=False) + "\n"
+            return (
+                "" if summary is None else yaml.safe_dump(summary, sort_keys=False, default_flow_style=False)
+            )
 
         label = f"container/{self.name}"
         return {
@@ -188,7 +194,14 @@ def compare(spec: AgentSpec, current: Observed | None, image_id: str | None) -> 
     want = desired(spec)
     after = {**want, "state": "running", "config_hash": config_hash(spec)}
     if current is None:
-        return AgentChange(spec.name, "create", None, after, ("the container does not exist",))
+        return AgentChange(
+            spec.name,
+            "create",
+            None,
+            after,
+            ("the container does not exist",),
+            image_present=image_id is not None,
+        )
     _refuse_foreign(current)
     before = _before(current)
     reasons = []
@@ -202,7 +215,9 @@ def compare(spec: AgentSpec, current: Observed | None, image_id: str | None) -> 
             f"image {spec.image_ref} now resolves to {_short(image_id)} (container: {_short(current.image_id)})"
         )
     if reasons:
-        return AgentChange(spec.name, "recreate", before, after, tuple(reasons))
+        return AgentChange(
+            spec.name, "recreate", before, after, tuple(reasons), image_present=image_id is not None
+        )
     if not current.running:
         return AgentChange(spec.name, "start", before, after, (f"the container is {current.status}",))
     return AgentChange(spec.name, "none", before, before)

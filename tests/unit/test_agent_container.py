@@ -8,6 +8,7 @@ from typing import Any
 
 import docker
 import pytest
+import yaml
 
 from stratos.drivers import agent_container as ac
 from stratos.errors import NotFoundError, StratosError
@@ -225,6 +226,22 @@ def test_compare(current: ac.Observed | None, image_id: str | None, action: str,
         assert any(reason in r for r in change.reasons), change.reasons
 
 
+@pytest.mark.parametrize(
+    ("current", "image_id", "present"),
+    [
+        (None, None, False),
+        (None, IMAGE_ID, True),
+        (observed(replace(SPEC, interval=30)), None, False),
+        (observed(), None, True),
+    ],
+    ids=["create-without-image", "create-with-image", "recreate-without-image", "nothing-to-make"],
+)
+def test_a_missing_image_is_flagged_only_when_a_container_is_to_be_made(
+    current: ac.Observed | None, image_id: str | None, present: bool
+) -> None:
+    assert ac.compare(SPEC, current, image_id).image_present is present
+
+
 def test_restart_policy_changed_with_docker_update_is_drift() -> None:
     attrs = container_attrs(SPEC)
     attrs["HostConfig"]["RestartPolicy"] = {"Name": "no"}
@@ -266,7 +283,7 @@ def test_diff_shows_the_summaries() -> None:
     diff = change.diff()
     assert diff["before"] == "" and diff["before_header"] == "(absent)"
     assert diff["after_header"] == "container/stratos-agent"
-    after = json.loads(diff["after"])
+    after = yaml.safe_load(diff["after"])
     assert after["state"] == "running"
     assert after["config_hash"] == ac.config_hash(SPEC)
 

@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# Copyright (c) Stratos as code contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: agent
+short_description: Run the Stratos resident agent as a Docker container
+description:
+  - Creates, updates or removes the container that runs the Stratos agent on the managed host's
+    Docker Engine. The agent keeps each subscription between its min and max members, replaces failed
+    members, rolls out new commits and writes its view to C(<state_dir>/agent/status.json).
+  - The container runs C(stratos agent --state-dir <state_dir> --interval <interval>) from O(image),
+    with the restart policy O(restart), the Docker socket mounted, O(state_dir) bind-mounted at the same
+    path and the host's network (so it reaches members on every partition network and the load
+    balancers' loopback-bound ports).
+  - The container carries the labels C(org.stratos.role=agent) and C(org.stratos.config-hash), the
+    hash of its configuration. A container with the same hash, made from the image O(image) resolves
+    to now, is left alone; otherwise it is recreated (the agent adopts the members that exist, so a
+    recreation starts no duplicates).
+  - A container named O(name) that does not carry C(org.stratos.role=agent) is never touched; the module
+    fails and says so.
+author:
+  - Stratos as code maintainers (@stratos-as-code)
+extends_documentation_fragment:
+  - stratos.paas._attributes
+  - stratos.paas.common
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the container and the image to predict the change; creates, starts and removes nothing.
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the container's configuration (image, command, restart policy, mounts,
+        environment, state and configuration hash) before and after.
+  idempotent:
+    support: full
+options:
+  state:
+    description:
+      - V(present) makes the agent container exist, match the options and run (a stopped container is
+        started).
+      - V(absent) stops the container (giving the agent time to finish its tick) and removes it. The
+        state directory, the agent's database and the members are kept.
+    type: str
+    choices: [present, absent]
+    default: present
+  name:
+    description: The container's name.
+    type: str
+    default: stratos-agent
+  image:
+    description:
+      - The agent image. Its entrypoint must be the C(stratos) command line.
+      - Defaults to C(stratos/agent:<version>), the version being that of C(stratos-paas) on the managed
+        host; C(images/build-agent-image.sh) in the Stratos sources builds it.
+      - The image is not pulled; it must exist on the managed host's Docker Engine when O(state=present)
+        (check mode only warns about a missing image).
+    type: str
+  interval:
+    description: Seconds between two ticks of the agent (observe, decide, act, record).
+    type: float
+    default: 5
+  restart:
+    description: The container's Docker restart policy.
+    type: str
+    choices: ['no', on-failure, always, unless-stopped]
+    default: unless-stopped
+  docker_socket:
+    description:
+      - The Docker Engine's socket on the managed host. The module talks to it, and it is mounted at
+        the same path into the container, where the agent uses it.
+    type: path
+    default: /var/run/docker.sock
+  environment:
+    description:
+      - Extra environment variables of the agent container (for example C(STRATOS_BASE_IMAGE)).
+      - C(STRATOS_STATE_DIR) is always set to O(state_dir).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Run the agent with the image matching the installed core
+  stratos.paas.agent:
+    state_dir: /var/lib/stratos
+
+- name: Run a given image, ticking every 2 seconds
+  stratos.paas.agent:
+    image: stratos/agent:0.1.0
+    interval: 2
+
+- name: Stop and remove the agent (members and state stay)
+  stratos.paas.agent:
+    state: absent
+"""
+
+RETURN = r"""
+container:
+  description: The agent container as planned (in check mode) or handled.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: The container's name.
+      type: str
+      returned: always
+      sample: stratos-agent
+    action:
+      description: What was (or, in check mode, would be) done.
+      type: str
+      returned: always
+      choices: [create, recreate, start, remove, none]
+      sample: create
+    reasons:
+      description: Why.
+      type: list
+      elements: str
+      returned: always
+      sample: ["configuration changed: command"]
+    image:
+      description: The image the container runs (or would run). V(null) with O(state=absent).
+      type: str
+      returned: always
+      sample: stratos/agent:0.1.0
+    config_hash:
+      description: The configuration hash the container carries (or would carry). V(null) with O(state=absent).
+      type: str
+      returned: always
+      sample: 3f0c5e8a...
+    command:
+      description: The container's command (arguments of C(stratos)). V(null) with O(state=absent).
+      type: list
+      elements: str
+      returned: always
+      sample: [agent, --state-dir, /var/lib/stratos, --interval, "5"]
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.stratos.paas.plugins.module_utils._common import STATE_DIR_SPEC, STRATOS_LIBRARY
+
+try:
+    from stratos.drivers.agent_container import AgentSpec, apply_agent, plan_agent, plan_agent_removal
+    from stratos.drivers.docker import ClientPool
+    from stratos.errors import StratosError
+except ImportError:
+    HAS_AGENT_DRIVER = False
+    AGENT_DRIVER_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_AGENT_DRIVER = True
+    AGENT_DRIVER_IMPORT_ERROR = None
+
+
+def run(module, client):
+    params = module.params
+    if params["state"] == "absent":
+        spec = None
+        change = plan_agent_removal(client, params["name"])
+    else:
+        spec = AgentSpec(
+            name=params["name"],
+            image=params["image"],
+            state_dir=params["state_dir"],
+            interval=params["interval"],
+            restart=params["restart"],
+            docker_socket=params["docker_socket"],
+            environment={str(k): str(v) for k, v in params["environment"].items()},
+        )
+        change = plan_agent(client, spec)
+    if module.check_mode:
+        if not change.image_present:
+            module.warn(
+                "the image %s does not exist on this Docker host; the real run will fail" % spec.image_ref
+            )
+    else:
+        apply_agent(client, change, spec)
+    after = change.after or {}
+    result = dict(
+        changed=change.changed,
+        container=dict(
+            name=change.name,
+            action=change.action,
+            reasons=list(change.reasons),
+            image=after.get("image"),
+            config_hash=after.get("config_hash"),
+            command=after.get("command"),
+        ),
+    )
+    if module._diff:
+        result["diff"] = change.diff()
+    return result
+
+
+def main():
+    argument_spec = dict(STATE_DIR_SPEC)
+    argument_spec.update(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        name=dict(type="str", default="stratos-agent"),
+        image=dict(type="str"),
+        interval=dict(type="float", default=5),
+        restart=dict(
+            type="str", choices=["no", "on-failure", "always", "unless-stopped"], default="unless-stopped"
+        ),
+        docker_socket=dict(type="path", default="/var/run/docker.sock"),
+        environment=dict(type="dict", default={}),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_AGENT_DRIVER:
+        module.fail_json(
+            msg=missing_required_lib("%s (with the docker SDK)" % STRATOS_LIBRARY),
+            exception=AGENT_DRIVER_IMPORT_ERROR,
+        )
+    pool = ClientPool()
+    try:
+        result = run(module, pool.get("unix://" + module.params["docker_socket"]))
+    except StratosError as exc:
+        module.fail_json(msg=str(exc), error=type(exc).__name__, temporary=exc.temporary)
+    finally:
+        pool.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
