@@ -166,7 +166,9 @@ class ImportContext:
 
 _NOT_LABEL = re.compile(r"[^a-z0-9-]+")
 _SECRET_WORDS = re.compile(r"(pass(word|wd)?|secret|token|private[_-]?key|credential)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@:]*):[^/@]*@(?P<rest>.*)$", re.I)
+_URL_USERINFO = re.compile(
+    r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@:]*)(?P<password>:[^/@]*)?@(?P<rest>.*)$", re.I
+)
 _PAYLOAD = "payload_parameter."
 _CONTAINER_IAAS = ("docker", "kubernetes")
 
@@ -1091,16 +1093,23 @@ def _artifact(repo: Mapping[str, Any], path: str, n: _Notes) -> dict[str, Any] |
         n.add(_join(path, "repoUrl"), "is missing; no artifact converted")
         return None
     url = url.strip()
-    embedded = _URL_PASSWORD.match(url)
+    credentials: dict[str, Any] = {}
+    userinfo = _URL_USERINFO.match(url)
+    embedded = bool(userinfo and userinfo["password"])
+    if userinfo and userinfo["scheme"].lower() in ("http://", "https://"):
+        # Credentials of an https URL belong in credentials, not in the URL.
+        url = f"{userinfo['scheme']}{userinfo['rest']}"
+        if userinfo["user"]:
+            credentials["username"] = userinfo["user"]
+    elif userinfo and embedded:
+        url = f"{userinfo['scheme']}{userinfo['user']}@{userinfo['rest']}"
     if embedded:
-        url = f"{embedded['scheme']}{embedded['user']}@{embedded['rest']}"
         n.add(
             _join(path, "repoUrl"),
             "the URL carried a password; it was removed and not written: supply it as credentials.token_file",
             "credential",
         )
     artifact: dict[str, Any] = {"url": url, "branch": "main"}
-    credentials: dict[str, Any] = {}
     username = repo.get("repoUsername")
     if isinstance(username, str) and username.strip():
         credentials["username"] = username.strip()
