@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar
@@ -1611,7 +1611,9 @@ def convert_artifacts(artifacts: Iterable[Artifact], builtin_cartridges: Iterabl
     index: dict[tuple[str, str], str] = {}
     defs = result.definitions
 
-    def take(kind: ArtifactKind, convert: Any) -> list[Any]:
+    def take(
+        kind: ArtifactKind, convert: Callable[[Mapping[str, Any], str], tuple[Any, list[Unmapped]]]
+    ) -> list[Any]:
         converted = []
         for artifact in buckets.get(kind, []):
             spec, found = convert(artifact.data, artifact.source)
