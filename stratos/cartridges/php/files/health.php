@@ -1,0 +1,4 @@
+<?php
+header('Content-Type: text/plain');
+header('Cache-Control: no-store');
+echo "ok\n";
