@@ -1,0 +1,113 @@
+"""Docker Engine plumbing shared by the runtime drivers: the labels every platform container carries,
+a pool of clients (one per endpoint) and the translation of SDK errors into :class:`DriverError`.
+
+Labels (the agent adopts what carries them instead of starting duplicates):
+
+- ``org.stratos.role``: ``member`` (the agent's) or ``lb`` (the IaC front end's);
+- ``org.stratos.state-id``: which state directory (hence which agent) a member belongs to, so two
+  agents on one Docker Engine (a test next to the demo) never adopt nor remove each other's members;
+- ``org.stratos.application``, ``org.stratos.subscription`` (the alias), ``org.stratos.cartridge``,
+  ``org.stratos.network-partition``, ``org.stratos.partition``, ``org.stratos.member-id``;
+- ``org.stratos.revision``: the hash of the definitions that shaped the member;
+- ``org.stratos.lb-cluster`` and ``org.stratos.config-hash`` on a load balancer container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from stratos.errors import DriverError, NotFoundError
+
+if TYPE_CHECKING:
+    import docker
+
+ROLE = "org.stratos.role"
+STATE_ID = "org.stratos.state-id"
+APPLICATION = "org.stratos.application"
+SUBSCRIPTION = "org.stratos.subscription"
+CARTRIDGE = "org.stratos.cartridge"
+NETWORK_PARTITION = "org.stratos.network-partition"
+PARTITION = "org.stratos.partition"
+MEMBER_ID = "org.stratos.member-id"
+REVISION = "org.stratos.revision"
+LB_CLUSTER = "org.stratos.lb-cluster"
+CONFIG_HASH = "org.stratos.config-hash"
+
+ROLE_MEMBER = "member"
+ROLE_LB = "lb"
+
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+T = TypeVar("T")
+
+
+def state_id(state_root: str | Path) -> str:
+    """A short stable id of a state directory (its resolved path), used to scope adoption."""
+    resolved = str(Path(state_root).resolve())
+    return hashlib.sha256(resolved.encode()).hexdigest()[:12]
+
+
+class ClientPool:
+    """One Docker client per endpoint, created on first use and closed together.
+
+    The agent passes the pool around; drivers take a client, never create one.
+    """
+
+    def __init__(self, connect: Callable[[str], docker.DockerClient] | None = None, timeout: float = 60):
+        self._connect = connect
+        self._timeout = timeout
+        self._clients: dict[str, docker.DockerClient] = {}
+
+    def get(self, endpoint: str = DEFAULT_ENDPOINT) -> docker.DockerClient:
+        client = self._clients.get(endpoint)
+        if client is None:
+            client = self._connect(endpoint) if self._connect else _connect(endpoint, self._timeout)
+            self._clients[endpoint] = client
+        return client
+
+    def endpoints(self) -> list[str]:
+        return list(self._clients)
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        self._clients.clear()
+
+
+def _connect(endpoint: str, timeout: float) -> docker.DockerClient:
+    import docker as docker_sdk
+
+    try:
+        return docker_sdk.DockerClient(
+            base_url=endpoint, timeout=int(timeout), use_ssh_client=endpoint.startswith("ssh://")
+        )
+    except docker_sdk.errors.DockerException as exc:
+        raise DriverError(f"cannot reach the Docker Engine at {endpoint}: {exc}") from exc
+
+
+@contextmanager
+def docker_errors(doing: str) -> Iterator[None]:
+    """Turn the SDK's exceptions into typed core errors naming what was being done."""
+    import docker as docker_sdk
+    import requests
+
+    try:
+        yield
+    except docker_sdk.errors.NotFound as exc:
+        raise NotFoundError(f"{doing}: {exc.explanation or exc}") from exc
+    except docker_sdk.errors.APIError as exc:
+        raise DriverError(f"{doing}: {exc.explanation or exc}") from exc
+    except (docker_sdk.errors.DockerException, requests.RequestException, OSError) as exc:
+        raise DriverError(f"{doing}: {exc}") from exc
+
+
+def label_filter(labels: dict[str, str]) -> list[str]:
+    """The ``label`` filter of the list API: ``key=value`` (or ``key`` alone for an empty value)."""
+    return [f"{key}={value}" if value else key for key, value in labels.items()]

@@ -1,0 +1,474 @@
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from stratos.drivers import docker as dockerlib
+from stratos.drivers import haproxy
+from stratos.errors import DriverError
+from stratos.model import LbCluster, NetworkPartition
+from stratos.store import StateStore
+from stratos.validation import DefinitionSet
+
+
+def lb(**fields: object) -> LbCluster:
+    data: dict[str, object] = {
+        "name": "web",
+        "network_partition": "local",
+        "listeners": [{"proxy_port": 8080, "port": 80}],
+    }
+    data.update(fields)
+    return LbCluster.model_validate(data)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_global_section_has_the_runtime_api_and_server_state() -> None:
+    text = haproxy.render_config(lb())
+    assert "stats socket /run/stratos-lb/admin.sock mode 600 level admin expose-fd listeners" in text
+    assert "server-state-file /run/stratos-lb/server-state" in text
+    assert "load-server-state-from-file global" in text
+
+
+def test_defaults_retry_and_redispatch() -> None:
+    text = haproxy.render_config(lb(retries=5))
+    assert "    retries 5\n" in text
+    assert "option redispatch" in text
+
+
+def test_a_frontend_and_a_backend_per_listener_and_no_server() -> None:
+    text = haproxy.render_config(
+        lb(
+            listeners=[
+                {"proxy_port": 8080, "port": 80},
+                {"proxy_port": 3307, "port": 3306, "protocol": "tcp"},
+            ]
+        )
+    )
+    assert "frontend fe_8080\n    mode http\n    bind :8080\n" in text
+    assert "default_backend be_8080" in text
+    assert "frontend fe_3307\n    mode tcp\n    bind :3307\n" in text
+    assert "backend be_3307\n    mode tcp\n    balance roundrobin\n" in text
+    assert "\n    server " not in text
+
+
+@pytest.mark.parametrize(
+    ("checks", "expected", "absent"),
+    [
+        ({8080: "/stratos-health"}, "http-check send meth GET uri /stratos-health", None),
+        ({}, None, "option httpchk"),
+    ],
+    ids=["known-health-path", "no-health-path-layer4-checks"],
+)
+def test_http_health_check_path_comes_from_the_cartridge(
+    checks: dict[int, str], expected: str | None, absent: str | None
+) -> None:
+    text = haproxy.render_config(lb(), checks)
+    if expected:
+        assert expected in text
+        assert "http-check expect status 200" in text
+    if absent:
+        assert absent not in text
+
+
+def test_http_backends_retry_on_errors_but_replay_only_get() -> None:
+    text = haproxy.render_config(lb())
+    assert "retry-on all-retryable-errors" in text
+    assert "http-request disable-l7-retry unless METH_GET" in text
+
+
+def test_tcp_backends_have_no_http_options() -> None:
+    text = haproxy.render_config(
+        lb(listeners=[{"proxy_port": 3307, "port": 3306, "protocol": "tcp"}]), {3307: "/x"}
+    )
+    assert "retry-on" not in text
+    assert "httpchk" not in text
+    assert "option tcplog" in text
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "hash_type"),
+    [("roundrobin", False), ("leastconn", False), ("source", True)],
+    ids=["roundrobin", "leastconn", "source-needs-consistent-hashing"],
+)
+def test_algorithms_stay_dynamic(algorithm: str, hash_type: bool) -> None:
+    text = haproxy.render_config(lb(algorithm=algorithm))
+    assert f"balance {algorithm}\n" in text
+    assert ("hash-type consistent" in text) is hash_type
+
+
+def test_sticky_sessions_use_dynamic_cookies() -> None:
+    text = haproxy.render_config(lb(sticky={"enabled": True, "cookie": "SRV"}))
+    assert "cookie SRV insert indirect nocache dynamic" in text
+    assert "dynamic-cookie-key " in text
+
+
+def test_stats_listener_only_when_enabled() -> None:
+    assert "listen stats" not in haproxy.render_config(lb())
+    assert "bind :9000" in haproxy.render_config(lb(stats={"enabled": True, "port": 9000}))
+
+
+def test_rendering_is_deterministic() -> None:
+    assert haproxy.render_config(lb(), {8080: "/h"}) == haproxy.render_config(lb(), {8080: "/h"})
+
+
+def test_listener_checks_from_the_subscriptions_behind_the_lb(definitions: DefinitionSet) -> None:
+    assert haproxy.listener_checks(definitions.lb_clusters["web"], definitions) == {8080: "/stratos-health"}
+
+
+def test_server_options_follow_the_lb_health_check() -> None:
+    assert haproxy.server_options(lb(health_check={"interval": 3, "fall": 4, "rise": 2})) == {
+        "check": True,
+        "inter": 3,
+        "fall": 4,
+        "rise": 2,
+    }
+
+
+# --------------------------------------------------------------------------- parsing
+
+SHOW_STAT = """\
+# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo
+fe_8080,FRONTEND,,,0,1,4096,1,96,154,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,1,0,1,,,,0,1,0,0,0,0,,1,1,1,,,0,0,0,0,,,,,,,,,,,,,,,,,,,,,http,
+be_8080,shop-web-1a2b3c,2,3,7,9,,120,96,154,,0,,0,0,0,0,UP,1,1,0,0,0,3,0,,1,3,1,,1,,2,5,,1,L7OK,200,6,0,1,0,0,4,0,,,,1,0,0,,,,,1,,,0,0,5,5,,,,Layer7 check passed,,1,2,2,,,,172.18.0.3:80,,http,
+be_8080,BACKEND,0,0,7,9,410,120,96,154,0,0,,0,0,0,0,UP,1,1,0,,0,3,0,,1,3,0,,1,,1,5,,1,,,,0,1,0,0,0,0,,,,1,0,0,0,0,0,0,1,,,0,0,5,5,,,,,,,,,,,,,,http,roundrobin
+"""
+
+
+def test_show_stat_rows_are_typed() -> None:
+    rows = haproxy.parse_stat(SHOW_STAT)
+    assert [(r.proxy, r.name, r.type) for r in rows] == [
+        ("fe_8080", "FRONTEND", "frontend"),
+        ("be_8080", "shop-web-1a2b3c", "server"),
+        ("be_8080", "BACKEND", "backend"),
+    ]
+    server = rows[1]
+    assert (server.status, server.current_sessions, server.queued, server.total_sessions) == ("UP", 7, 2, 120)
+    assert (server.check_status, server.addr, server.rate) == ("L7OK", "172.18.0.3:80", 5)
+    assert server.number("hrsp_5xx") == 4
+    assert rows[0].queued == 0  # an empty field is 0
+
+
+@pytest.mark.parametrize("text", ["", "\n"], ids=["empty", "newline"])
+def test_show_stat_without_rows(text: str) -> None:
+    assert haproxy.parse_stat(text) == []
+
+
+def test_show_stat_refuses_an_error_answer() -> None:
+    with pytest.raises(DriverError, match="did not answer CSV"):
+        haproxy.parse_stat("Unknown command.\n")
+
+
+SERVERS_STATE = """\
+1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+3 be_8080 1 m-ready 172.18.0.3 2 0 1 1 2 15 3 2 6 0 0 0 - 80 - 0 0 - - 0
+3 be_8080 2 m-new 172.18.0.4 0 1 1 1 0 1 0 0 2 0 0 0 - 80 - 0 0 - - 0
+3 be_8080 3 m-drain 172.18.0.5 2 8 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0
+3 be_8080 4 m-down 172.18.0.6 0 0 1 1 9 15 2 0 6 0 0 0 - 80 - 0 0 - - 0
+
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "maintenance", "draining", "up", "serving"),
+    [
+        ("m-ready", False, False, True, True),
+        ("m-new", True, False, False, False),
+        ("m-drain", False, True, True, False),
+        ("m-down", False, False, False, False),
+    ],
+    ids=["ready", "just-added-in-maintenance", "draining", "failing-checks"],
+)
+def test_servers_state_flags(name: str, maintenance: bool, draining: bool, up: bool, serving: bool) -> None:
+    server = next(s for s in haproxy.parse_servers_state(SERVERS_STATE) if s.name == name)
+    assert (server.in_maintenance, server.draining, server.up, server.serving) == (
+        maintenance,
+        draining,
+        up,
+        serving,
+    )
+    assert server.backend == "be_8080"
+    assert server.port == 80
+
+
+def test_servers_state_of_an_empty_backend() -> None:
+    assert haproxy.parse_servers_state(SERVERS_STATE.split("\n3 ")[0]) == []
+
+
+def test_servers_state_refuses_another_format_version() -> None:
+    with pytest.raises(DriverError, match="format version"):
+        haproxy.parse_servers_state("2\n# be_id\n")
+
+
+def test_show_info() -> None:
+    info = haproxy.parse_info("Name: HAProxy\nVersion: 2.6.12-1+deb12u4\nPid: 11\nUptime_sec: 18\n")
+    assert info["Pid"] == "11"
+    assert info["Version"].startswith("2.6")
+
+
+@pytest.mark.parametrize(
+    ("answer", "failed"),
+    [
+        ("", False),
+        ("\n", False),
+        ("New server registered.\n", False),
+        ("Server deleted.\n", False),
+        ("No such server.\n", True),
+        ("Only servers in maintenance mode can be deleted.\n", True),
+        ("Already exists a server with the same name in backend.\n", True),
+        ("Server still has connections attached to it, cannot remove it.\n", True),
+        ("Unknown command. Please enter one of the following commands only :\n", True),
+    ],
+    ids=[
+        "empty",
+        "newline",
+        "added",
+        "deleted",
+        "no-such-server",
+        "not-in-maintenance",
+        "duplicate",
+        "still-connected",
+        "unknown-command",
+    ],
+)
+def test_answer_failed(answer: str, failed: bool) -> None:
+    assert haproxy.answer_failed(answer) is failed
+
+
+# --------------------------------------------------------------------------- the runtime client, against a fake socket
+
+
+class FakeHaproxy:
+    """A unix socket that answers one command per connection from a table, and records them."""
+
+    def __init__(self, path: Path, answer: Callable[[str], str]):
+        self.path = path
+        self.answer = answer
+        self.commands: list[str] = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                line = data.decode().strip()
+                self.commands.append(line)
+                conn.sendall(self.answer(line).encode())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+MakeFake = Callable[[Callable[[str], str]], FakeHaproxy]
+
+
+@pytest.fixture
+def fake_socket(tmp_path: Path) -> Iterator[MakeFake]:
+    made: list[FakeHaproxy] = []
+
+    def make(answer: Callable[[str], str]) -> FakeHaproxy:
+        fake = FakeHaproxy(tmp_path / f"s{len(made)}.sock", answer)
+        made.append(fake)
+        return fake
+
+    yield make
+    for fake in made:
+        fake.close()
+
+
+HEADER = SERVERS_STATE.splitlines()[1]
+
+
+def state_with(*lines: str) -> str:
+    return "1\n" + HEADER + "\n" + "".join(line + "\n" for line in lines)
+
+
+def test_add_member_adds_enables_health_and_puts_in_service(fake_socket: MakeFake) -> None:
+    def answer(line: str) -> str:
+        if line.startswith("show servers state"):
+            return state_with()
+        return "New server registered.\n" if line.startswith("add server") else "\n"
+
+    fake = fake_socket(answer)
+    haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80, inter=2, fall=3, rise=2)
+    assert fake.commands == [
+        "show servers state be_8080",
+        "add server be_8080/m1 10.0.0.5:80 check inter 2s fall 3 rise 2",
+        "enable health be_8080/m1",
+        "set server be_8080/m1 state ready",
+    ]
+
+
+def test_add_member_of_an_existing_server_only_puts_it_back_in_service(fake_socket: MakeFake) -> None:
+    fake = fake_socket(
+        lambda line: (
+            state_with("3 be_8080 2 m1 10.0.0.5 2 8 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
+            if line.startswith("show")
+            else "\n"
+        )
+    )
+    haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80, check=False, sticky=True)
+    assert fake.commands == [
+        "show servers state be_8080",
+        "set server be_8080/m1 state ready",
+        "enable dynamic-cookie backend be_8080",
+    ]
+
+
+def test_add_member_failure_is_a_driver_error(fake_socket: MakeFake) -> None:
+    fake = fake_socket(
+        lambda line: (
+            state_with()
+            if line.startswith("show")
+            else "Backend 'be_8080' uses a non dynamic LB algorithm.\n"
+        )
+    )
+    with pytest.raises(DriverError, match="add server be_8080/m1 failed"):
+        haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80)
+
+
+def test_remove_member_maintenance_shutdown_then_delete_retried(fake_socket: MakeFake) -> None:
+    attempts = []
+
+    def answer(line: str) -> str:
+        if line.startswith("show servers state"):
+            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
+        if line.startswith("del server"):
+            attempts.append(line)
+            return (
+                "Server still has connections attached to it, cannot remove it.\n"
+                if len(attempts) < 3
+                else "Server deleted.\n"
+            )
+        return "\n"
+
+    fake = fake_socket(answer)
+    clock = iter(range(100))
+    runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)), sleep=lambda s: None)
+    runtime.remove_member("be_8080", "m1", timeout=50)
+    assert [c for c in fake.commands if not c.startswith("show")] == [
+        "set server be_8080/m1 state maint",
+        "shutdown sessions server be_8080/m1",
+        "del server be_8080/m1",
+        "del server be_8080/m1",
+        "del server be_8080/m1",
+    ]
+
+
+def test_remove_member_gives_up_after_its_timeout(fake_socket: MakeFake) -> None:
+    def answer(line: str) -> str:
+        if line.startswith("show servers state"):
+            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
+        return (
+            "Server still has connections attached to it, cannot remove it.\n"
+            if line.startswith("del")
+            else "\n"
+        )
+
+    fake = fake_socket(answer)
+    clock = iter(range(100))
+    runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)) * 5, sleep=lambda s: None)
+    with pytest.raises(DriverError, match="del server be_8080/m1 failed"):
+        runtime.remove_member("be_8080", "m1", timeout=10)
+
+
+def test_remove_member_of_an_absent_server_does_nothing(fake_socket: MakeFake) -> None:
+    fake = fake_socket(lambda line: state_with())
+    haproxy.Runtime(fake.path).remove_member("be_8080", "gone")
+    assert fake.commands == ["show servers state be_8080"]
+
+
+def test_wait_drained_until_no_session(fake_socket: MakeFake) -> None:
+    sessions = iter([3, 1, 0])
+    header = SHOW_STAT.splitlines()[0]
+
+    def answer(line: str) -> str:
+        return f"{header}\nbe_8080,m1,0,0,{next(sessions)},9,,1,,,,,,,,,,DRAIN,1,1,0,0,0,3,0,,1,3,1,,1,,2\n"
+
+    fake = fake_socket(answer)
+    sleeps: list[float] = []
+    runtime = haproxy.Runtime(fake.path, clock=lambda: 0.0, sleep=sleeps.append)
+    assert runtime.wait_drained("be_8080", "m1", timeout=30, poll=0.5) is True
+    assert sleeps == [0.5, 0.5]
+
+
+def test_a_missing_socket_is_a_driver_error(tmp_path: Path) -> None:
+    runtime = haproxy.Runtime(tmp_path / "absent.sock")
+    with pytest.raises(DriverError, match="does not exist"):
+        runtime.info()
+    assert runtime.available() is False
+
+
+# --------------------------------------------------------------------------- the LB container (pure comparison)
+
+
+def spec(tmp_path: Path, **fields: object) -> haproxy.LbContainerSpec:
+    np = NetworkPartition.model_validate(
+        {"name": "local", "partitions": [{"name": "p1"}], "network": {"name": "n1"}}
+    )
+    return haproxy.desired_lb(lb(**fields), np, StateStore(tmp_path), {8080: "/h"}, image="img:1")
+
+
+def test_desired_lb_container(tmp_path: Path) -> None:
+    s = spec(
+        tmp_path, listeners=[{"proxy_port": 8080, "port": 80, "publish": 18080}], bind_address="127.0.0.1"
+    )
+    assert s.name == "stratos-lb-web"
+    assert s.network == "n1"
+    assert s.ports == {"8080/tcp": ("127.0.0.1", 18080)}
+    assert s.shape()["mounts"] == [
+        f"{tmp_path}/lb/web:/usr/local/etc/stratos:ro",
+        f"{tmp_path}/lb/web/run:/run/stratos-lb:rw",
+    ]
+    assert s.labels()[dockerlib.LB_CLUSTER] == "web"
+    assert s.labels()[dockerlib.ROLE] == "lb"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("absent", "create"),
+        ("same", "none"),
+        ("stopped", "start"),
+        ("config-changed", "reload"),
+        ("listeners-changed", "recreate"),
+    ],
+    ids=lambda v: str(v),
+)
+def test_compare_lb(tmp_path: Path, case: str, expected: str) -> None:
+    want = spec(tmp_path)
+    labels: dict[str, str] | None = want.labels()
+    status, config = "running", want.config
+    if case == "absent":
+        labels = None
+    elif case == "stopped":
+        status = "exited"
+    elif case == "config-changed":
+        config = want.config.replace("/h", "/old")
+    elif case == "listeners-changed":
+        labels = spec(tmp_path, listeners=[{"proxy_port": 9090, "port": 80}]).labels()
+    assert haproxy.compare_lb(want, labels, status, config).action == expected
+
+
+def test_compare_lb_refuses_a_foreign_container(tmp_path: Path) -> None:
+    with pytest.raises(DriverError, match="is not the load balancer"):
+        haproxy.compare_lb(spec(tmp_path), {"maintainer": "someone"}, "running", "")
