@@ -1,0 +1,48 @@
+"""Small helpers shared by the components (private).
+
+The named functions given to ``apply`` live here: small and pure, so they can be tested alone.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import pulumi
+import pulumi_docker as docker
+
+T = TypeVar("T", bound=type)
+
+
+def clean_doc(cls: T) -> T:
+    """Dedent a component's docstring: the schema takes it as the component's description."""
+    if cls.__doc__:
+        cls.__doc__ = inspect.cleandoc(cls.__doc__)
+    return cls
+
+
+def docker_provider(name: str, host: pulumi.Input[str], parent: pulumi.Resource) -> docker.Provider:
+    """An explicit Docker provider for one endpoint, child of ``parent``."""
+    return docker.Provider(name, host=host, opts=pulumi.ResourceOptions(parent=parent))
+
+
+def container_labels(labels: Mapping[str, str]) -> list[docker.ContainerLabelArgs]:
+    return [docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
+
+
+def host_of_endpoint(endpoint: str) -> str:
+    """The host name clients reach an endpoint's published ports on: ``localhost`` for a socket."""
+    if endpoint.startswith("unix://"):
+        return "localhost"
+    parts = urlsplit(endpoint)
+    return parts.hostname or "localhost"
+
+
+def ssh_endpoint(user: str, address: str) -> str:
+    return f"ssh://{user}@{address}"
+
+
+def listener_url(host: str, port: int, protocol: str) -> str:
+    return f"http://{host}:{port}/" if protocol == "http" else f"tcp://{host}:{port}"

@@ -1,0 +1,105 @@
+"""cloud-init that turns a Debian cloud instance into a Stratos Docker host (pure: text in, text out).
+
+Every host gets Docker from Debian's archive (``docker.io``), the login user in the ``docker`` group
+(the Pulumi Docker provider reaches the host over ``ssh://``), the state directory and the
+partition's Docker network. The first host also runs the agent: a systemd unit around the same
+container the core's agent driver describes (:func:`stratos.drivers.agent_container.desired`:
+``stratos agent --state-dir …`` with the Docker socket and the state directory mounted, host
+network), restarted by systemd, its image pulled before each start.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import yaml
+
+from stratos.drivers import agent_container
+from stratos.drivers.docker import NETWORK_PARTITION
+from stratos.drivers.network import LABEL as NETWORK_LABEL
+
+UNIT_PATH = "/etc/systemd/system/stratos-agent.service"
+
+
+def agent_run_command(spec: agent_container.AgentSpec, network_partition: str) -> list[str]:
+    """``docker run`` of the agent container, from the core's description of it."""
+    want = agent_container.desired(spec)
+    command = ["/usr/bin/docker", "run", "--rm", "--name", spec.name, "--network", want["network_mode"]]
+    for mount in want["mounts"]:
+        command += ["--volume", mount]
+    for key, value in want["environment"].items():
+        command += ["--env", f"{key}={value}"]
+    labels = {
+        agent_container.ROLE_LABEL: agent_container.AGENT_ROLE,
+        agent_container.CONFIG_HASH_LABEL: agent_container.config_hash(spec),
+        NETWORK_PARTITION: network_partition,
+    }
+    for key, value in labels.items():
+        command += ["--label", f"{key}={value}"]
+    return command + [spec.image_ref, *want["command"]]
+
+
+def agent_unit(spec: agent_container.AgentSpec, network_partition: str) -> str:
+    """The systemd unit that keeps the agent container running."""
+    docker = "/usr/bin/docker"
+    return "\n".join(
+        [
+            "[Unit]",
+            "Description=Stratos agent (keeps application members between min and max)",
+            "After=docker.service network-online.target",
+            "Requires=docker.service",
+            "Wants=network-online.target",
+            "",
+            "[Service]",
+            # The leading '-' lets the unit start from a locally loaded image when no registry answers.
+            f"ExecStartPre=-{docker} pull {spec.image_ref}",
+            f"ExecStartPre=-{docker} rm --force {spec.name}",
+            "ExecStart=" + shlex.join(agent_run_command(spec, network_partition)),
+            f"ExecStop={docker} stop --time {agent_container.STOP_TIMEOUT} {spec.name}",
+            "Restart=always",
+            "RestartSec=5",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
+
+
+def user_data(
+    *,
+    network_partition: str,
+    network_name: str,
+    ssh_user: str,
+    state_dir: str,
+    agent: agent_container.AgentSpec | None,
+) -> str:
+    """The ``#cloud-config`` document of one host; ``agent`` only on the host that runs it."""
+    runcmd: list[list[str]] = [
+        ["systemctl", "enable", "--now", "docker"],
+        ["usermod", "--append", "--groups", "docker", ssh_user],
+        ["install", "-d", "-m", "0755", state_dir],
+        [
+            "sh",
+            "-c",
+            f"docker network inspect {shlex.quote(network_name)} >/dev/null 2>&1 || docker network create "
+            f"--driver bridge --label {NETWORK_LABEL}={shlex.quote(network_partition)} "
+            f"{shlex.quote(network_name)}",
+        ],
+    ]
+    config: dict[str, object] = {
+        "package_update": True,
+        "packages": ["docker.io", "ca-certificates"],
+    }
+    if agent is not None:
+        config["write_files"] = [
+            {
+                "path": UNIT_PATH,
+                "owner": "root:root",
+                "permissions": "0644",
+                "content": agent_unit(agent, network_partition),
+            }
+        ]
+        runcmd += [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "stratos-agent.service"]]
+    config["runcmd"] = runcmd
+    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
