@@ -101,6 +101,7 @@ fi
 
 previous="$(docker image inspect -f '{{.Id}}' "${TAGS[0]}" 2>/dev/null || true)"
 tag_args=()
+[[ $FORCE -eq 1 ]] && tag_args+=(--no-cache)  # a forced build also refreshes the Debian packages
 for tag in "${TAGS[@]}"; do tag_args+=(-t "$tag"); done
 echo "build-agent-image: building ${TAGS[*]} on $BASE"
 docker build --network host --rm --force-rm --quiet \
