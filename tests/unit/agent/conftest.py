@@ -110,3 +110,9 @@ def edit_definitions(tmp_path: Path) -> Callable[..., DefinitionSet]:
         return definitions_from(yaml.safe_dump_all(docs, sort_keys=False), tmp_path)
 
     return edit
+
+
+@pytest.fixture
+def definitions_yaml() -> str:
+    """The standard definitions as YAML documents."""
+    return DEFINITIONS

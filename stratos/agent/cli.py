@@ -1,0 +1,154 @@
+"""``stratos agent``, ``stratos status`` and ``stratos events``: the agent's command-line adapter."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from stratos import settings
+from stratos.agent import status as statuslib
+from stratos.agent.events import EventStore
+from stratos.agent.loop import Agent, AgentConfig
+from stratos.drivers.docker import ClientPool
+from stratos.store import StateStore
+
+COMMANDS = ("agent", "status", "events")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the sub-commands this module implements (and only those)."""
+    p = subparsers.add_parser(
+        "agent", help="run the resident agent: keep every subscription's members running behind HAProxy"
+    )
+    _state_dir(p)
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between two ticks (default 5)")
+    p.add_argument("--once", action="store_true", help="run one tick and exit (status 1 if it failed)")
+    p.add_argument("--dry-run", action="store_true", help="plan and print the actions; change nothing")
+    p.add_argument("--drain-timeout", type=float, default=30.0, help="seconds a removed member may drain")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=run)
+
+    p = subparsers.add_parser("status", help="members per subscription, from the agent's status.json")
+    _state_dir(p)
+    p.add_argument("--json", action="store_true", help="print status.json as it is")
+    p.set_defaults(func=run)
+
+    p = subparsers.add_parser("events", help="recent agent events of an application, with their reasons")
+    _state_dir(p)
+    p.add_argument("application")
+    p.add_argument("--subscription", help="only this subscription (alias)")
+    p.add_argument("--limit", type=int, default=30)
+    p.set_defaults(func=run)
+
+
+def _state_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--state-dir",
+        default=None,
+        help=f"the host's state directory (default: $STRATOS_STATE_DIR or {settings.DEFAULT_STATE_DIR})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    store = StateStore(args.state_dir)
+    if args.command == "agent":
+        return _agent(args, store)
+    if args.command == "status":
+        return _status(args, store)
+    if args.command == "events":
+        return _events(args, store)
+    raise SystemExit(f"stratos: unknown command {args.command}")
+
+
+def _agent(args: argparse.Namespace, store: StateStore) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    store.ensure()
+    config = AgentConfig(interval=args.interval, dry_run=args.dry_run, drain_timeout=args.drain_timeout)
+    pool = ClientPool()
+    events = None if args.dry_run else EventStore(store.database)
+    agent = Agent(store, docker=pool, events=events, config=config)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        if args.dry_run:
+            result = agent.tick()
+            for line in result.done:
+                print(line)
+            if result.error:
+                print(f"stratos: {result.error}", file=sys.stderr)
+                return 1
+            if not result.done:
+                print("nothing to do")
+            if not args.once:
+                return agent.run(once=False, stop=stop)
+            return 0
+        return agent.run(once=args.once, stop=stop)
+    finally:
+        pool.close()
+
+
+def _status(args: argparse.Namespace, store: StateStore) -> int:
+    data = statuslib.read_status(store)
+    if data is None:
+        print(f"no agent status yet ({store.status_file} does not exist)", file=sys.stderr)
+        return 1
+    if args.json:
+        import json
+
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    rows = [("APPLICATION", "SUBSCRIPTION", "MEMBERS", "HEALTHY", "IN LB", "DESIRED", "MIN-MAX", "READY")]
+    for app, app_data in sorted((data.get("applications") or {}).items()):
+        for alias, sub in sorted((app_data.get("subscriptions") or {}).items()):
+            in_lb = "-" if sub.get("in_lb") is None else str(sub["in_lb"])
+            rows.append(
+                (
+                    app,
+                    alias,
+                    str(len(sub.get("members") or [])),
+                    str(sub.get("healthy", 0)),
+                    in_lb,
+                    str(sub.get("desired")),
+                    f"{sub.get('min')}-{sub.get('max')}",
+                    "yes" if sub.get("ready") else "no",
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    tick = data.get("tick") or {}
+    age = time.time() - float(data.get("time", 0))
+    line = f"last tick {age:.0f}s ago, {'ok' if tick.get('ok') else 'FAILED'}"
+    if tick.get("error"):
+        line += f": {tick['error']}"
+    print(line)
+    return 0
+
+
+def _events(args: argparse.Namespace, store: StateStore) -> int:
+    if not store.database.exists():
+        print(f"no agent events yet ({store.database} does not exist)", file=sys.stderr)
+        return 1
+    events = EventStore(store.database).events(args.application, args.subscription, limit=args.limit)
+    for event in events:
+        when = datetime.fromtimestamp(event.time, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        counts = f" {event.from_count}->{event.to_count}" if event.to_count is not None else ""
+        member = event.details.get("member")
+        reasons = "; ".join(event.reasons)
+        print(
+            f"{when}  {event.subscription or '-':<12} {event.kind:<16}{counts}"
+            f"{'  ' + member if member else ''}  {reasons}"
+        )
+    return 0
