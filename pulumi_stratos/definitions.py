@@ -134,14 +134,17 @@ def _prefix(doc: RawDocument) -> str:
 
 
 def _unique(docs: list[RawDocument]) -> list[RawDocument]:
-    """The same value given twice (e.g. a network partition via two LB clusters) counts once."""
+    """A network partition given twice with the same value (its LB clusters nest it) counts once;
+    any other repetition is left to the core, which reports it."""
     seen: set[str] = set()
     out = []
     for doc in docs:
-        key = json.dumps(doc.data, sort_keys=True, default=str)
-        if key not in seen:
+        if isinstance(doc.data, Mapping) and doc.data.get("kind") == "NetworkPartition":
+            key = json.dumps(doc.data, sort_keys=True, default=str)
+            if key in seen:
+                continue
             seen.add(key)
-            out.append(doc)
+        out.append(doc)
     return out
 
 
