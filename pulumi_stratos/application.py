@@ -7,7 +7,7 @@ import pulumi
 import pulumi_docker as docker
 
 from pulumi_stratos import _support, definitions
-from pulumi_stratos.inputs import ApplicationArgs
+from pulumi_stratos.inputs import Agent, ApplicationArgs
 from stratos.drivers import agent_container
 from stratos.drivers import docker as labels
 from stratos.drivers.members import volume_name
@@ -48,7 +48,7 @@ class Application(pulumi.ComponentResource):
         source = definitions.source_label("Application", name)
         valid = definitions.validate(definitions.application_documents(args, app_name, source))
         app = valid.applications[app_name]
-        agent_args = dict(args.get("agent") or {})
+        agent_args: Agent = args.get("agent") or Agent()
         problems = definitions.deferred_problems(
             {k: v for k, v in agent_args.items() if k != "docker_host"}, source, "agent"
         )

@@ -11,7 +11,7 @@ import pulumi_docker as docker
 import pulumi_openstack as openstack
 
 from pulumi_stratos import _support, definitions
-from pulumi_stratos.inputs import CartridgeArgs
+from pulumi_stratos.inputs import CartridgeArgs, Glance
 from stratos.errors import Problem, ValidationError
 from stratos.images import BuildContext, CartridgeImage, render_build
 from stratos.model import Cartridge as CartridgeDefinition
@@ -128,7 +128,7 @@ def _render(
         ) from exc
 
 
-def _glance(value: dict | None, spec: CartridgeDefinition, source: str) -> dict | None:
+def _glance(value: Glance | None, spec: CartridgeDefinition, source: str) -> Glance | None:
     if value is None:
         return None
     problems = definitions.deferred_problems(value, source, "glance")
@@ -143,7 +143,7 @@ def _glance(value: dict | None, spec: CartridgeDefinition, source: str) -> dict 
         )
     if problems:
         raise ValidationError(problems)
-    return dict(value)
+    return value
 
 
 def write_context(context: BuildContext, directory: Path) -> None:

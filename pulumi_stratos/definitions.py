@@ -185,9 +185,9 @@ def cartridge_source(args: Mapping[str, Any], source: str) -> CartridgeSource:
         try:
             path = builtin.cartridge_file(str(args["builtin"]))
         except FileNotFoundError as exc:
-            raise ValidationError(
-                [Problem(source, "builtin", str(exc).removeprefix("no "), args["builtin"])]
-            ) from exc
+            known = ", ".join(p.name for p in builtin.cartridge_dirs())
+            rule = f"must name a built-in cartridge ({known})"
+            raise ValidationError([Problem(source, "builtin", rule, args["builtin"])]) from exc
         text, where, source_dir = path.read_text(), str(path), path.parent
     elif key == "definition_file":
         path = Path(str(args["definition_file"]))
