@@ -69,6 +69,9 @@ class LbCluster(pulumi.ComponentResource):
 
         endpoint: pulumi.Input[str] = docker_host if docker_host is not None else np.partitions[0].endpoint
         provider = _support.docker_provider(f"{name}-docker", endpoint, self)
+        # The configuration is uploaded, not bind-mounted from <state>/lb/<name>/ as the core's
+        # driver does (Pulumi's Docker provider writes no host file); the hash says so, so the
+        # driver's planner never takes this container for one it made.
         shape = {**want.shape(), "mounts": [f"{want.run_dir}:{haproxy.RUN_DIR}:rw"], "config": "upload"}
         container = docker.Container(
             f"{name}-haproxy",
