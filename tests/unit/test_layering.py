@@ -26,11 +26,15 @@ def files(folder: str) -> list[Path]:
     return sorted((REPO / folder).rglob("*.py"))
 
 
-@pytest.mark.parametrize(("folder", "forbidden"), [
-    ("plugins", ("pulumi_stratos", "pulumi", "stratos.agent")),
-    ("pulumi_stratos", ("ansible", "ansible_collections", "stratos.agent")),
-    ("stratos", ("ansible", "ansible_collections", "pulumi", "pulumi_stratos")),
-], ids=["ansible-plugins", "pulumi-components", "core"])
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("plugins", ("pulumi_stratos", "pulumi", "stratos.agent")),
+        ("pulumi_stratos", ("ansible", "ansible_collections", "stratos.agent")),
+        ("stratos", ("ansible", "ansible_collections", "pulumi", "pulumi_stratos")),
+    ],
+    ids=["ansible-plugins", "pulumi-components", "core"],
+)
 def test_no_adapter_imports_another(folder: str, forbidden: tuple[str, ...]) -> None:
     offenders = [
         f"{path.relative_to(REPO)} imports {name}"
