@@ -318,7 +318,15 @@ class Agent:
                         },
                     )
                 elif isinstance(action, reconcile.Deregister):
-                    self.runtime_for(action.lb_cluster).remove_member(action.backend, action.server)
+                    gone = self.runtime_for(action.lb_cluster).remove_member(
+                        action.backend, action.server, wait=False
+                    )
+                    if not gone:
+                        log.info(
+                            "%s/%s still has connections; in maintenance until the next tick",
+                            action.backend,
+                            action.server,
+                        )
                     self._record(
                         now,
                         "",
@@ -513,7 +521,11 @@ class Agent:
             if action.drain:
                 rt.drain_member(backend, action.member_id)
                 drained = rt.wait_drained(backend, action.member_id, self.config.drain_timeout) and drained
-            rt.remove_member(backend, action.member_id)
+                rt.remove_member(backend, action.member_id)
+            else:
+                # A dead or failing member: out of service at once; if requests still hang on it,
+                # HAProxy redispatches them and a later tick deletes the server (an orphan then).
+                rt.remove_member(backend, action.member_id, wait=False)
         if member is not None:
             members.stop_member(self.docker.get(member.endpoint), member.container_id, self.config.stop_grace)
         self.health.pop(action.member_id, None)

@@ -8,7 +8,7 @@ reload. The configuration therefore holds frontends and backends but no server.
 Configuration (:func:`render_config`, pure). One frontend ``fe_<proxy_port>`` and one backend
 ``be_<proxy_port>`` per listener, with the cluster's algorithm (``source`` gets ``hash-type
 consistent``, because HAProxy adds servers at run time only to backends with a dynamic algorithm),
-``retries`` + ``option redispatch`` + ``retry-on all-retryable-errors`` (http, replays only GET/HEAD),
+``retries`` + ``option redispatch 1`` + ``retry-on all-retryable-errors`` (http, replays only GET/HEAD),
 and an http health check on the path of the cartridge served on that listener, when one is known.
 
 Runtime API (HAProxy 2.6 management guide, section 9.3), as :class:`Runtime` uses it:
@@ -18,8 +18,8 @@ Runtime API (HAProxy 2.6 management guide, section 9.3), as :class:`Runtime` use
 - ``enable health <be>/<srv>`` then ``enable server <be>/<srv>``: checks on, out of maintenance;
 - ``set server <be>/<srv> state drain``: no new requests, running ones finish (checks go on);
 - ``del server <be>/<srv>``: only for a server in maintenance (``state maint``) with no active or
-  idle connection and an empty queue, so removal is maint, ``shutdown sessions server``, then
-  ``del server`` retried for a bounded time while idle connections are purged;
+  idle connection and an empty queue, so removal is maint, then ``del server`` retried for a
+  bounded time while connections end (``shutdown sessions server`` half-way through);
 - ``show stat`` (CSV) and ``show servers state`` (version 1) are parsed into typed rows.
 
 A reload (only when the configuration changes, e.g. a health path or the algorithm; never for
@@ -463,19 +463,33 @@ class Runtime:
                 return False
             self._sleep(poll)
 
-    def remove_member(self, backend: str, name: str, timeout: float = 10.0, poll: float = 0.2) -> None:
-        """Maintenance, end its sessions, delete it (retried while idle connections are purged)."""
+    def remove_member(
+        self, backend: str, name: str, timeout: float = 10.0, poll: float = 0.2, wait: bool = True
+    ) -> bool:
+        """Maintenance, then delete (retried while its connections end and idle ones are purged).
+
+        Requests still waiting on the server are redispatched by HAProxy once it is in maintenance;
+        sessions still open after half of ``timeout`` are shut down. Without ``wait``, one attempt:
+        the server stays in maintenance (taking no request) when it still has connections, and the
+        result says whether it is gone.
+        """
         if self.member(backend, name) is None:
-            return
+            return True
         self.execute(f"set server {backend}/{name} state maint")
-        self.command(f"shutdown sessions server {backend}/{name}")
-        deadline = self._clock() + timeout
+        start = self._clock()
+        shut = False
         while True:
             answer = self.command(f"del server {backend}/{name}")
             if not answer_failed(answer) or self.member(backend, name) is None:
-                return
-            if self._clock() >= deadline:
+                return True
+            if not wait:
+                return False
+            elapsed = self._clock() - start
+            if elapsed >= timeout:
                 raise DriverError(f"haproxy: del server {backend}/{name} failed: {answer.strip()}")
+            if not shut and elapsed >= timeout / 2:
+                self.command(f"shutdown sessions server {backend}/{name}")
+                shut = True
             self._sleep(poll)
 
 

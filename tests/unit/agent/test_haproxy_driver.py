@@ -38,7 +38,7 @@ def test_global_section_has_the_runtime_api_and_server_state() -> None:
 def test_defaults_retry_and_redispatch() -> None:
     text = haproxy.render_config(lb(retries=5))
     assert "    retries 5\n" in text
-    assert "option redispatch" in text
+    assert "option redispatch 1\n" in text
 
 
 def test_a_frontend_and_a_backend_per_listener_and_no_server() -> None:
@@ -346,7 +346,27 @@ def test_add_member_failure_is_a_driver_error(fake_socket: MakeFake) -> None:
         haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80)
 
 
-def test_remove_member_maintenance_shutdown_then_delete_retried(fake_socket: MakeFake) -> None:
+@pytest.mark.parametrize(
+    ("refusals", "expected"),
+    [
+        (0, ["set server be_8080/m1 state maint", "del server be_8080/m1"]),
+        (
+            2,
+            ["set server be_8080/m1 state maint"] + ["del server be_8080/m1"] * 3,
+        ),
+        (
+            4,
+            ["set server be_8080/m1 state maint"]
+            + ["del server be_8080/m1"] * 3
+            + ["shutdown sessions server be_8080/m1"]
+            + ["del server be_8080/m1"] * 2,
+        ),
+    ],
+    ids=["deleted-at-once", "deleted-when-connections-end", "sessions-shut-down-half-way"],
+)
+def test_remove_member_maintenance_then_delete_retried(
+    fake_socket: MakeFake, refusals: int, expected: list[str]
+) -> None:
     attempts = []
 
     def answer(line: str) -> str:
@@ -354,22 +374,32 @@ def test_remove_member_maintenance_shutdown_then_delete_retried(fake_socket: Mak
             return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
         if line.startswith("del server"):
             attempts.append(line)
-            return (
-                "Server still has connections attached to it, cannot remove it.\n"
-                if len(attempts) < 3
-                else "Server deleted.\n"
-            )
+            if len(attempts) <= refusals:
+                return "Server still has connections attached to it, cannot remove it.\n"
+            return "Server deleted.\n"
         return "\n"
 
     fake = fake_socket(answer)
     clock = iter(range(100))
     runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)), sleep=lambda s: None)
-    runtime.remove_member("be_8080", "m1", timeout=50)
+    runtime.remove_member("be_8080", "m1", timeout=5)
+    assert [c for c in fake.commands if not c.startswith("show")] == expected
+
+
+def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
+    def answer(line: str) -> str:
+        if line.startswith("show servers state"):
+            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
+        return (
+            "Server still has connections attached to it, cannot remove it.\n"
+            if line.startswith("del")
+            else "\n"
+        )
+
+    fake = fake_socket(answer)
+    assert haproxy.Runtime(fake.path).remove_member("be_8080", "m1", wait=False) is False
     assert [c for c in fake.commands if not c.startswith("show")] == [
         "set server be_8080/m1 state maint",
-        "shutdown sessions server be_8080/m1",
-        "del server be_8080/m1",
-        "del server be_8080/m1",
         "del server be_8080/m1",
     ]
 

@@ -137,9 +137,12 @@ class FakeRuntime(haproxy.Runtime):
     def wait_drained(self, backend: str, name: str, timeout: float, poll: float = 0.25) -> bool:
         return True
 
-    def remove_member(self, backend: str, name: str, timeout: float = 10.0, poll: float = 0.2) -> None:
-        self.calls.append(f"remove {backend}/{name}")
+    def remove_member(
+        self, backend: str, name: str, timeout: float = 10.0, poll: float = 0.2, wait: bool = True
+    ) -> bool:
+        self.calls.append(f"remove {backend}/{name}" + ("" if wait else " (no wait)"))
         self.servers[backend].pop(name, None)
+        return True
 
 
 @pytest.fixture
@@ -216,7 +219,7 @@ def test_a_dead_member_is_taken_out_and_replaced(
     result = agent.tick()
     assert result.ok, result.failed
     member = victim.labels[dockerlib.MEMBER_ID]
-    assert f"remove be_8080/{member}" in runtime.calls
+    assert f"remove be_8080/{member} (no wait)" in runtime.calls
     assert victim.name in fake.removed
     assert len(runtime.servers["be_8080"]) == 2 and member not in runtime.servers["be_8080"]
     kinds = [e.kind for e in EventStore(store.database).events("shop", "web")]
