@@ -82,7 +82,7 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        if args.dry_run:
+        if args.dry_run and args.once:
             result = agent.tick()
             for line in result.done:
                 print(line)
@@ -91,8 +91,6 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
                 return 1
             if not result.done:
                 print("nothing to do")
-            if not args.once:
-                return agent.run(once=False, stop=stop)
             return 0
         return agent.run(once=args.once, stop=stop)
     finally:

@@ -105,6 +105,7 @@ class Agent:
         self.state_id = dockerlib.state_id(store.root)
         self.health: dict[str, healthlib.HealthRecord] = {}
         self._synced: dict[tuple[str, str], float] = {}
+        self._metered: set[str] = set()
         self._last_status: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ the loop
@@ -146,6 +147,7 @@ class Agent:
         if self.config.dry_run:
             for action in plan.actions:
                 result.done.append(describe(action))
+                log.info("dry run, would %s", describe(action))
             return result
         self._act(definitions, plan, observed, now, result)
         return result
@@ -165,6 +167,19 @@ class Agent:
                 observed.setdefault(member.member_id, member)
         for gone in set(self.health) - set(observed):
             del self.health[gone]
+        if self.events is not None and not self.config.dry_run:
+            for member in observed.values():
+                if member.member_id not in self._metered:
+                    # Members started by an earlier agent are metered from their Docker start time.
+                    placement = f"{member.network_partition}/{member.partition}"
+                    self.events.member_started(
+                        member.member_id,
+                        member.application,
+                        member.subscription,
+                        placement,
+                        member.started_at,
+                    )
+                    self._metered.add(member.member_id)
         return observed
 
     def _check_of(
@@ -421,6 +436,7 @@ class Agent:
             max(healthlib.startup_timeout(check) for check, _ in checks.values()),
         )
         begin = self.monotonic()
+        rounds = 0
         while pending:
             for member_id in list(pending):
                 action, member = pending[member_id]
@@ -431,6 +447,9 @@ class Agent:
                     self.health.get(member_id), probe.ok, at, member.started_at, check, probe.detail
                 )
                 if not probe.ok:
+                    if rounds % 4 == 3 and not self._still_running(member):
+                        del pending[member_id]
+                        log.warning("%s stopped while starting; the next tick replaces it", member_id)
                     continue
                 del pending[member_id]
                 waited = self.monotonic() - begin
@@ -446,9 +465,17 @@ class Agent:
                 self._register_new(definitions, action, member, at, result)
             if not pending or self.monotonic() - begin >= limit:
                 break
+            rounds += 1
             self.sleep(self.config.start_poll)
         for member_id in pending:
             log.warning("%s not healthy after %.0fs; the next ticks decide", member_id, limit)
+
+    def _still_running(self, member: members.ObservedMember) -> bool:
+        try:
+            container = self.docker.get(member.endpoint).containers.get(member.container_id)
+            return bool(container.status in ("running", "restarting"))
+        except Exception:  # noqa: BLE001 - gone or unreachable: not running as far as the wait goes
+            return False
 
     def _register_new(
         self,

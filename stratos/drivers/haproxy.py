@@ -37,7 +37,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -836,7 +836,3 @@ def remove_lb_container(client: docker.DockerClient, lb_name: str, check_mode: b
         with dockerlib.docker_errors(f"haproxy: removing container '{name}'"):
             container.remove(force=True)
     return True
-
-
-def as_dict(change: LbChange) -> dict[str, Any]:
-    return asdict(change)

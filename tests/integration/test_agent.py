@@ -403,3 +403,31 @@ def test_a_configuration_change_reloads_and_the_agent_re_adds_members(platform: 
     platform.figures["reload -> members re-added, s"] = f"{time.monotonic() - began:.1f}"
     code, _ = platform.get()
     assert code == 200
+
+
+def test_sigterm_ends_the_agent_cleanly(platform: Platform) -> None:
+    platform.stop_loop()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stratos",
+            "agent",
+            "--state-dir",
+            str(platform.store.root),
+            "--interval",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        before = platform.status().get("time", 0)
+        wait_for("a tick of the agent process", lambda: platform.status().get("time", 0) > before, timeout=60)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopping" in err
+    assert len(platform.serving()) == 2  # its members stay

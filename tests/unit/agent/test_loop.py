@@ -262,3 +262,21 @@ def test_a_failed_tick_is_reported_and_the_loop_goes_on(
 def test_run_once_returns_the_tick_outcome(setup: tuple[Agent, FakeDocker, FakeRuntime, StateStore]) -> None:
     agent, *_ = setup
     assert agent.run(once=True) == 0
+
+
+def test_a_member_that_dies_while_starting_ends_the_wait(
+    setup: tuple[Agent, FakeDocker, FakeRuntime, StateStore],
+) -> None:
+    agent, fake, _, store = setup
+    probes: list[str] = []
+
+    def prober(address: str | None, check: object, ports: object) -> ProbeResult:
+        probes.append(str(address))
+        for container in fake.containers_by_name.values():
+            container.status = "exited"
+        return ProbeResult(False, "connection refused")
+
+    agent.prober = prober
+    result = agent.tick()
+    assert result.ok
+    assert len(probes) == 4  # the container was seen stopped on the fourth round, not after 38 s
