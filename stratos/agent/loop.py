@@ -91,6 +91,7 @@ class Agent:
         sleep: Callable[[float], None] = time.sleep,
         git: artifacts.Runner = artifacts.run_git,
         config: AgentConfig | None = None,
+        desired: Callable[[], reconcile.DesiredCount] | None = None,
     ):
         self.store = store
         self.docker = docker
@@ -102,11 +103,18 @@ class Agent:
         self.sleep = sleep
         self.git = git
         self.config = config or AgentConfig()
+        #: Called once per tick: how many members each subscription should have (clamped to
+        #: min..max by the planner). By default the last count a scaling decision recorded, or min;
+        #: the scaling engine replaces it.
+        self.desired = desired or self._recorded_or_min
         self.state_id = dockerlib.state_id(store.root)
         self.health: dict[str, healthlib.HealthRecord] = {}
         self._synced: dict[tuple[str, str], float] = {}
         self._metered: set[str] = set()
         self._last_status: dict[str, Any] | None = None
+
+    def _recorded_or_min(self) -> reconcile.DesiredCount:
+        return reconcile.recorded_or_min(self.events.last_desired() if self.events else {})
 
     # ------------------------------------------------------------------ the loop
     def run(self, once: bool = False, stop: threading.Event | None = None) -> int:
@@ -141,8 +149,7 @@ class Agent:
         if not self.config.dry_run:
             self._sync_artifacts(definitions, now)
         world = self._world(definitions, observed, now)
-        desired = reconcile.recorded_or_min(self.events.last_desired() if self.events else {})
-        plan = reconcile.plan(definitions, world, desired=desired)
+        plan = reconcile.plan(definitions, world, desired=self.desired())
         result = TickResult(plan)
         if self.config.dry_run:
             for action in plan.actions:
@@ -628,8 +635,7 @@ class Agent:
             observed = self._observe_members(definitions)
             now = self.clock()
             world = self._world(definitions, observed, now)
-            desired = reconcile.recorded_or_min(self.events.last_desired() if self.events else {})
-            return reconcile.plan(definitions, world, desired=desired).subscriptions
+            return reconcile.plan(definitions, world, desired=self.desired()).subscriptions
         except Exception:  # noqa: BLE001 - fall back to the views planned before acting
             log.exception("observing after acting failed")
             return plan.subscriptions
