@@ -27,6 +27,7 @@ author:
   - Stratos as code maintainers (@stratos-as-code)
 extends_documentation_fragment:
   - stratos.paas._attributes
+  - stratos.paas._attributes.actiongroup_stratos
   - stratos.paas.common
 attributes:
   check_mode:
