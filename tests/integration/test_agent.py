@@ -227,6 +227,53 @@ def stratos(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# --------------------------------------------------------------------------- the configuration, checked by HAProxy 2.6
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"algorithm": "leastconn", "retries": 0},
+        {"algorithm": "source", "sticky": {"enabled": True}},
+        {
+            "listeners": [
+                {"proxy_port": 3307, "port": 3306, "protocol": "tcp"},
+                {"proxy_port": 8080, "port": 80},
+            ]
+        },
+        {"stats": {"enabled": True, "port": 9000}, "health_check": {"enabled": False}},
+    ],
+    ids=["defaults", "leastconn", "source-sticky", "tcp-and-http", "stats-no-checks"],
+)
+def test_rendered_configurations_are_valid_haproxy(
+    docker_client: docker.DockerClient, built: None, tmp_path: Path, fields: dict[str, Any]
+) -> None:
+    from stratos.model import LbCluster
+
+    data: dict[str, Any] = {
+        "name": "t",
+        "network_partition": "n",
+        "listeners": [{"proxy_port": 8080, "port": 80}],
+    }
+    lb = LbCluster.model_validate({**data, **fields})
+    (tmp_path / "haproxy.cfg").write_text(haproxy.render_config(lb, {8080: "/stratos-health"}))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "server-state").write_text("1\n")
+    output = docker_client.containers.run(
+        haproxy.lb_image(),
+        entrypoint=["haproxy"],
+        command=["-c", "-f", f"{haproxy.CONF_DIR}/haproxy.cfg"],
+        volumes=[f"{tmp_path}:{haproxy.CONF_DIR}:ro", f"{tmp_path / 'run'}:{haproxy.RUN_DIR}:rw"],
+        name=f"stratos-test-cfg-{uuid.uuid4().hex[:8]}",
+        remove=True,
+        stderr=True,
+    )
+    text = output.decode()
+    assert "Configuration file is valid" in text
+    assert "WARNING" not in text.upper(), text
+
+
 # --------------------------------------------------------------------------- the tests, in order
 
 
