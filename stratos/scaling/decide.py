@@ -272,7 +272,14 @@ def decide(
         notes.add("hold-missing-data", f"would scale down to {recommendation} but data is missing")
         recommendation = current
         rule = "hold-missing-data"
-    recommendation = max(min_members, min(capacity, recommendation))
+    if recommendation > capacity:
+        rule = "max" if capacity == max_members else "capacity"
+        notes.add(rule, f"{recommendation} recommended, capped at {capacity} members")
+        recommendation = capacity
+    if recommendation < min_members:
+        rule = "min"
+        notes.add("min", f"{recommendation} recommended, raised to the minimum of {min_members}")
+        recommendation = min_members
 
     # -- stabilisation, step limits
     window = max(behaviour.scale_down_stabilisation, behaviour.scale_up_stabilisation)

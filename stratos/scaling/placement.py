@@ -86,9 +86,15 @@ def choose_removals(
     return chosen
 
 
-def _removal_order(member: MemberObservation) -> tuple[int, float, float, str]:
+def _removal_order(member: MemberObservation) -> tuple[int, float, float]:
     serving = 1 if member.healthy else 0
-    return (serving, member_load(member), -member.started_at, member.member_id)
+    return (serving, member_load(member), -member.started_at)
+
+
+def _first_to_leave(members: Sequence[MemberObservation]) -> MemberObservation:
+    """Starting before serving, least loaded, newest; on a full tie the highest id."""
+    best = min(_removal_order(m) for m in members)
+    return max((m for m in members if _removal_order(m) == best), key=lambda m: m.member_id)
 
 
 def _next_victim(
@@ -96,7 +102,7 @@ def _next_victim(
 ) -> MemberObservation:
     orphans = [m for m in members if m.partition not in known]
     if orphans:
-        return min(orphans, key=_removal_order)
+        return _first_to_leave(orphans)
     by_slot: dict[Placement, list[MemberObservation]] = {}
     for member in members:
         by_slot.setdefault(member.partition, []).append(member)
@@ -112,5 +118,5 @@ def _next_victim(
             slot = max(filled, key=lambda item: (len(by_slot[item[1]]), item[0]))[1]
         else:
             slot = filled[-1][1]
-        return min(by_slot[slot], key=_removal_order)
+        return _first_to_leave(by_slot[slot])
     raise AssertionError("members without a slot are orphans and handled above")

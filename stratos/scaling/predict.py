@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 Sample = tuple[float, float]
 
@@ -152,7 +152,7 @@ def fit_trend(samples: Sequence[Sample], now: float) -> Trend:
                 noise=fit.sigma,
                 raw_slope=slope,
             )
-        return flat
+        return replace(flat, noise=fit.sigma, raw_slope=slope)
     # Two samples: a line through both, nothing to judge its noise by.
     slope = (ys[1] - ys[0]) / span
     return Trend(
