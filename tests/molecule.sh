@@ -7,7 +7,9 @@
 # Stops at the first failing scenario. Prints how long each scenario took.
 #
 # Usage: tests/molecule.sh [role ...]     (default: every role under roles/ that has a scenario)
-#   STRATOS_VENV  the virtualenv with molecule and ansible-core (default: .venv)
+#   STRATOS_VENV               the virtualenv with molecule and ansible-core (default: .venv)
+#   STRATOS_TEST_AGENT_IMAGE   the agent image the autoscaler scenario runs (default: the role's,
+#                              stratos/agent:<version>, which `make images` builds)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,10 +25,15 @@ cd "$repo"
 if [[ $# -gt 0 ]]; then
     roles=("$@")
 else
+    # The order a platform is built in first, then any other role with a scenario.
     roles=()
+    for role in docker_host load_balancer autoscaler; do
+        [[ -f "roles/$role/molecule/default/molecule.yml" ]] && roles+=("$role")
+    done
     for scenario in roles/*/molecule/default/molecule.yml; do
         role="${scenario#roles/}"
-        roles+=("${role%%/*}")
+        role="${role%%/*}"
+        [[ " ${roles[*]} " == *" $role "* ]] || roles+=("$role")
     done
 fi
 [[ ${#roles[@]} -gt 0 ]] || { echo "molecule: no role has a scenario" >&2; exit 1; }
