@@ -15,8 +15,9 @@ every sample, and its residuals say how far the derivatives can be trusted:
 - derivatives that are kept are shrunk by :data:`SHRINK_STANDARD_ERRORS` standard errors (soft
   thresholding); the standard errors are widened for correlated residuals (metrics averaged over
   overlapping periods look smoother than they are);
-- the predicted change is shrunk by :data:`NOISE_GATE` times the residual noise: a change smaller
-  than the noise is no change, so a noisy flat load is predicted flat;
+- the predicted change is shrunk by :data:`NOISE_GATE` times the residual noise, or by
+  :data:`PREDICTION_GATE` times its own standard error at the horizon if that is larger: a change
+  smaller than the noise, or than the uncertainty of carrying the fit that far, is no change;
 - the curvature term may move the prediction by at most :data:`ACCELERATION_SHARE` of the level,
   so that a curved window cannot predict an explosion or a collapse within one horizon.
 
@@ -47,8 +48,13 @@ MAX_AUTOCORRELATION = 0.9
 #: The acceleration term may move the prediction by at most this share of the current level.
 ACCELERATION_SHARE = 0.5
 
-#: A predicted change is shrunk by this many times the residual noise of the fit.
+#: A predicted change is shrunk by this many times the residual noise of the fit...
 NOISE_GATE = 1.0
+
+#: ...or by this many times its own standard error, whichever is larger. The standard error of an
+#: extrapolated change grows with the horizon (linearly for u, quadratically for a), so a trend that
+#: is clear over one minute may still be noise when carried three minutes ahead.
+PREDICTION_GATE = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,14 @@ class Trend:
     noise: float
     raw_slope: float = 0.0
     raw_acceleration: float = 0.0
+    #: Covariance of the fitted u and a/2 (per second, per second²): var(u), cov(u, a/2), var(a/2).
+    covariance: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def change_error(self, horizon: float) -> float:
+        """Standard error of the fitted change over ``horizon`` seconds."""
+        var_u, cov, var_c = self.covariance
+        h = horizon
+        return math.sqrt(max(0.0, h * h * var_u + 2 * h**3 * cov + h**4 * var_c))
 
     def change(self, horizon: float) -> float:
         """The predicted change over ``horizon`` seconds: u·t + ½·a·t², less the noise."""
@@ -69,7 +83,8 @@ class Trend:
         curve = 0.5 * self.acceleration * horizon * horizon
         bound = ACCELERATION_SHARE * abs(self.level)
         curve = max(-bound, min(bound, curve))
-        return _shrink(linear + curve, NOISE_GATE * self.noise)
+        margin = max(NOISE_GATE * self.noise, PREDICTION_GATE * self.change_error(horizon))
+        return _shrink(linear + curve, margin)
 
     def extrapolate(self, horizon: float) -> float:
         """The value ``horizon`` seconds after ``now``: level + u·t + ½·a·t², never below zero."""
@@ -138,6 +153,11 @@ def fit_trend(samples: Sequence[Sample], now: float) -> Trend:
                 noise=fit.sigma,
                 raw_slope=slope,
                 raw_acceleration=curvature,
+                covariance=(
+                    fit.covariance[1][1] / unit**2,
+                    fit.covariance[1][2] / unit**3,
+                    fit.covariance[2][2] / unit**4,
+                ),
             )
     if n >= 3:
         fit = _fit(xs, ys, 1)
@@ -151,6 +171,7 @@ def fit_trend(samples: Sequence[Sample], now: float) -> Trend:
                 samples=n,
                 noise=fit.sigma,
                 raw_slope=slope,
+                covariance=(fit.covariance[1][1] / unit**2, 0.0, 0.0),
             )
         return replace(flat, noise=fit.sigma, raw_slope=slope)
     # Two samples: a line through both, nothing to judge its noise by.
@@ -196,6 +217,7 @@ class _Fit:
     coefficients: list[float]
     standard_errors: list[float]
     sigma: float
+    covariance: list[list[float]]
 
 
 def _fit(xs: Sequence[float], ys: Sequence[float], degree: int) -> _Fit:
@@ -206,30 +228,35 @@ def _fit(xs: Sequence[float], ys: Sequence[float], degree: int) -> _Fit:
     ``sqrt((1 + ρ) / (1 - ρ))``, ρ the lag-one autocorrelation of the residuals (the usual AR(1)
     correction), ρ kept within [0, :data:`MAX_AUTOCORRELATION`].
     """
-    coefficients, covariance_unit = _least_squares(xs, ys, degree)
+    coefficients, inverse = _least_squares(xs, ys, degree)
     residuals = [y - sum(c * x**k for k, c in enumerate(coefficients)) for x, y in zip(xs, ys, strict=True)]
     dof = len(xs) - (degree + 1)
     if dof <= 0:
-        return _Fit(coefficients, [math.inf] * len(coefficients), 0.0)
+        unknown = [[math.inf] * len(coefficients) for _ in coefficients]
+        return _Fit(coefficients, [math.inf] * len(coefficients), 0.0, unknown)
     sigma = math.sqrt(sum(r * r for r in residuals) / dof)
     energy = sum(r * r for r in residuals)
     rho = sum(a * b for a, b in zip(residuals, residuals[1:], strict=False)) / energy if energy > 0 else 0.0
     rho = min(MAX_AUTOCORRELATION, max(0.0, rho))
     inflation = math.sqrt((1.0 + rho) / (1.0 - rho))
-    errors = [sigma * inflation * math.sqrt(max(c, 0.0)) for c in covariance_unit]
-    return _Fit(coefficients, errors, sigma)
+    scale = (sigma * inflation) ** 2
+    covariance = [[scale * value for value in row] for row in inverse]
+    errors = [math.sqrt(max(covariance[i][i], 0.0)) for i in range(len(coefficients))]
+    return _Fit(coefficients, errors, sigma, covariance)
 
 
-def _least_squares(xs: Sequence[float], ys: Sequence[float], degree: int) -> tuple[list[float], list[float]]:
-    """Solve the normal equations; return the coefficients (constant first) and the diagonal of
-    (XᵀX)⁻¹, which times σ² is each coefficient's variance."""
+def _least_squares(
+    xs: Sequence[float], ys: Sequence[float], degree: int
+) -> tuple[list[float], list[list[float]]]:
+    """Solve the normal equations; return the coefficients (constant first) and (XᵀX)⁻¹, which
+    times σ² is the coefficients' covariance."""
     size = degree + 1
     power_sums = [sum(x**k for x in xs) for k in range(2 * degree + 1)]
     matrix = [[power_sums[i + j] for j in range(size)] for i in range(size)]
     rhs = [sum(y * x**i for x, y in zip(xs, ys, strict=True)) for i in range(size)]
     inverse = _invert(matrix)
     coefficients = [sum(inverse[i][j] * rhs[j] for j in range(size)) for i in range(size)]
-    return coefficients, [inverse[i][i] for i in range(size)]
+    return coefficients, inverse
 
 
 def _invert(matrix: list[list[float]]) -> list[list[float]]:

@@ -125,3 +125,12 @@ def test_prediction_as_dict_names_its_figures() -> None:
         "samples",
         "noise",
     }
+
+
+def test_uncertain_change_is_shrunk_by_its_error_at_the_horizon() -> None:
+    values = [100.0 + 3.0 * i + n for i, n in enumerate(NOISE)]
+    trend = fit_trend(series(values), NOW)
+    assert trend.acceleration == 0.0  # a straight line: its error grows linearly with the horizon
+    assert trend.change_error(180) == pytest.approx(3 * trend.change_error(60))
+    assert trend.change(600) == pytest.approx(trend.slope * 600 - trend.change_error(600))
+    assert trend.change(60) == pytest.approx(trend.slope * 60 - trend.noise)  # here the noise is larger
