@@ -7,6 +7,7 @@ Bottom panel: members (all, and healthy). Several runs on one trace share the ax
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from stratos.scaling.simulate import SimulationResult
@@ -14,16 +15,28 @@ from stratos.scaling.simulate import SimulationResult
 _COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
-def plot_runs(results: Sequence[SimulationResult], path: str | Path, title: str | None = None) -> Path:
-    """Draw the runs (all on the same trace) into a PNG at ``path`` and return the path."""
+def plot_runs(
+    results: Sequence[SimulationResult],
+    path: str | Path,
+    title: str | None = None,
+    window: tuple[float, float] | None = None,
+) -> Path:
+    """Draw the runs (all on the same trace) into a PNG at ``path`` and return the path.
+
+    ``window`` (start, end) in seconds of simulated time limits the figure to that stretch.
+    """
     if not results:
         raise ValueError("plot_runs needs at least one simulation result")
+    if window is not None:
+        results = [_crop(r, *window) for r in results]
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    duration = max(r.duration for r in results)
+    duration = (
+        max(r.times[-1] - r.times[0] for r in results if r.times) if any(r.times for r in results) else 0.0
+    )
     scale, unit = (3600.0, "h") if duration > 3 * 3600 else (60.0, "min")
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, height_ratios=(3, 2))
     first = results[0]
@@ -72,3 +85,18 @@ def plot_runs(results: Sequence[SimulationResult], path: str | Path, title: str 
     figure.savefig(target, dpi=100)
     plt.close(figure)
     return target
+
+
+def _crop(result: SimulationResult, start: float, end: float) -> SimulationResult:
+    keep = [i for i, t in enumerate(result.times) if start <= t <= end]
+    if not keep:
+        raise ValueError(f"window {start:g}..{end:g} s holds no point of the run")
+    return replace(
+        result,
+        times=[result.times[i] for i in keep],
+        demand=[result.demand[i] for i in keep],
+        predicted_demand=[result.predicted_demand[i] for i in keep],
+        capacity=[result.capacity[i] for i in keep],
+        members=[result.members[i] for i in keep],
+        healthy=[result.healthy[i] for i in keep],
+    )
