@@ -9,7 +9,7 @@
 # The application module's edge. An application is a definition; its members belong to the agent,
 # which reads the definitions each tick. So the module writes (or removes) the definition, then waits
 # for the agent to act: with state=present until <state>/agent/status.json, written after the
-# definition, reports every subscription ready (stratos.agent.status.wait_ready); with state=absent
+# definition, reports every subscription ready (stratos.status.wait_ready); with state=absent
 # until no member container of the application is left on Docker (the status file no longer lists an
 # application without a definition) and none of them is a server of its LB clusters. Only then may
 # purge_data remove the data volumes, secrets, link files and releases.
@@ -34,7 +34,7 @@ from ansible_collections.stratos.paas.plugins.module_utils._common import (
 
 try:
     import yaml
-    from stratos.agent import status as agent_status
+    from stratos import status as agent_status
     from stratos.drivers import docker as dockerlib
     from stratos.drivers import haproxy, members
     from stratos.drivers.network import docker_endpoints

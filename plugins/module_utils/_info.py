@@ -30,7 +30,7 @@ from ansible_collections.stratos.paas.plugins.module_utils._common import (
 
 try:
     import yaml
-    from stratos.agent import status as agent_status
+    from stratos import status as agent_status
     from stratos.drivers import docker as dockerlib
     from stratos.drivers import haproxy
     from stratos.drivers.network import docker_endpoints
