@@ -30,6 +30,7 @@ from stratos.model import (
     Spec,
 )
 
+_EMBEDDED_SECRET = re.compile(r"^[a-z+]+://[^/@:]+:[^/@]*@")
 _ARTIFACT_URL = re.compile(r"^(https://|ssh://|git://|file://)[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
 
 
@@ -509,7 +510,16 @@ def _check_application(ds: DefinitionSet, app: Application) -> list[Problem]:
                     sub.max,
                 )
             )
-        if sub.artifact is not None and not _ARTIFACT_URL.match(sub.artifact.url):
+        if sub.artifact is not None and _EMBEDDED_SECRET.match(sub.artifact.url):
+            problems.append(
+                Problem(
+                    src,
+                    f"{at}.artifact.url",
+                    "must not embed a password or token; give it as credentials.token_file",
+                    _redact_url(sub.artifact.url),
+                )
+            )
+        elif sub.artifact is not None and not _ARTIFACT_URL.match(sub.artifact.url):
             problems.append(
                 Problem(
                     src,
@@ -572,31 +582,33 @@ def _check_application(ds: DefinitionSet, app: Application) -> list[Problem]:
 
 
 def _check_proxy_ports(ds: DefinitionSet) -> list[Problem]:
-    """Two subscriptions behind one LB cluster must not claim the same proxy_port."""
-    problems = []
-    claimed: dict[tuple[str, int], str] = {}
+    """Two subscriptions behind one LB cluster must not claim the same proxy_port.
+
+    Every claimant is told, so the clash blocks whichever application is being written.
+    """
+    claims: dict[tuple[str, int], list[tuple[str, int, str]]] = {}
     for app in ds.applications.values():
         for i, sub in enumerate(app.subscriptions):
             cartridge = ds.cartridges.get(sub.cartridge)
             if sub.lb_cluster is None or cartridge is None:
                 continue
             for port in cartridge.ports:
-                if port.proxy_port is None:
-                    continue
-                key = (sub.lb_cluster, port.proxy_port)
-                owner = f"{app.name}/{sub.alias}"
-                if key in claimed and claimed[key] != owner:
-                    problems.append(
-                        Problem(
-                            ds.source("applications", app.name),
-                            f"applications/{app.name}.subscriptions[{i}].lb_cluster",
-                            f"proxy_port {port.proxy_port} must be unique per LB cluster; "
-                            f"'{claimed[key]}' uses it on '{sub.lb_cluster}'",
-                            sub.lb_cluster,
-                        )
-                    )
-                else:
-                    claimed[key] = owner
+                if port.proxy_port is not None:
+                    claims.setdefault((sub.lb_cluster, port.proxy_port), []).append((app.name, i, sub.alias))
+    problems = []
+    for (lb, proxy_port), owners in claims.items():
+        if len(owners) < 2:
+            continue
+        for app_name, i, alias in owners:
+            others = ", ".join(f"'{a}/{s}'" for a, _, s in owners if (a, s) != (app_name, alias))
+            problems.append(
+                Problem(
+                    ds.source("applications", app_name),
+                    f"applications/{app_name}.subscriptions[{i}].lb_cluster",
+                    f"proxy_port {proxy_port} must be unique per LB cluster; {others} uses it on '{lb}'",
+                    lb,
+                )
+            )
     return problems
 
 

@@ -63,3 +63,18 @@ def test_secret_is_generated_once_and_private(tmp_path: Path) -> None:
     path = store.secrets_dir("shop", "db") / "password"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_updating_an_app_into_a_proxy_port_clash_is_refused(tmp_path: Path, seed_dir: Path) -> None:
+    store = StateStore(tmp_path)
+    for data in _defs(seed_dir):
+        store.apply(store.plan_put(parse_definition(data)))
+    blog = {
+        "kind": "Application",
+        "name": "blog",
+        "subscriptions": [{"alias": "www", "cartridge": "php", "deployment_policy": "php-spread"}],
+    }
+    store.apply(store.plan_put(parse_definition(blog)))
+    blog["subscriptions"][0]["lb_cluster"] = "web"
+    with pytest.raises(ValidationError, match="proxy_port 8080 must be unique per LB cluster; 'shop/web'"):
+        store.plan_put(parse_definition(blog))

@@ -140,9 +140,25 @@ CASES: list[tuple[str, Callable[[Path], None], str, str]] = [
     ),
     (
         "artifact-url-http",
-        web(lambda s: setitem(s["artifact"], "url", "http://user:tok@example.com/x.git")),
-        "applications/shop.subscriptions[1].artifact.url ('http://user:***@example.com/x.git')",
+        web(lambda s: setitem(s["artifact"], "url", "http://example.com/x.git")),
+        "applications/shop.subscriptions[1].artifact.url ('http://example.com/x.git')",
         "must use https://, ssh://, git:// or file://",
+    ),
+    (
+        "artifact-url-embedded-token",
+        web(lambda s: setitem(s["artifact"], "url", "https://bot:s3cret@example.com/x.git")),
+        "applications/shop.subscriptions[1].artifact.url ('https://bot:***@example.com/x.git')",
+        "must not embed a password or token",
+    ),
+    (
+        "proxy-port-clash-between-apps",
+        add_file(
+            "x.yml",
+            "kind: Application\nname: blog\nsubscriptions:\n"
+            "  - {alias: www, cartridge: php, deployment_policy: php-spread, lb_cluster: web}\n",
+        ),
+        "applications/shop.subscriptions[1].lb_cluster ('web')",
+        "proxy_port 8080 must be unique per LB cluster; 'blog/www'",
     ),
     (
         "duplicate-alias",
