@@ -257,7 +257,9 @@ class Behaviour(Spec):
     - evaluation_interval: how often metrics are sampled and a decision is taken.
     - prediction_horizon: how far ahead the load is predicted; about the time a new member
       takes to become healthy.
-    - smoothing_window: how many samples the smoothing and the derivative fit look at.
+    - smoothing_window: how many samples the smoothing and the derivative fit look at (default 40:
+      10 minutes at the default interval; the curvature term needs at least 5; see
+      bench/results/policy_quality.txt for the trade-off).
     - tolerance: relative band around 1.0 in which no scaling happens.
     - scale_up_stabilisation / scale_down_stabilisation: the highest (for down: lowest change)
       recommendation over this window is used; scale-down waits this long.
@@ -266,7 +268,7 @@ class Behaviour(Spec):
 
     evaluation_interval: Positive = 15
     prediction_horizon: Annotated[float, Field(ge=0)] = 60
-    smoothing_window: Annotated[int, Field(ge=2, le=100)] = 4
+    smoothing_window: Annotated[int, Field(ge=2, le=100)] = 40
     tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
     scale_up_stabilisation: Annotated[float, Field(ge=0)] = 0
     scale_down_stabilisation: Annotated[float, Field(ge=0)] = 300

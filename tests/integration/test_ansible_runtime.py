@@ -670,9 +670,16 @@ BAD_APPLICATIONS = [
     (
         "bad-artifact-url",
         "shop",
-        application(artifact={"url": "http://deploy:s3cr3t@git.example.com/shop.git"}),
-        "applications/shop.subscriptions[1].artifact.url ('http://deploy:***@git.example.com/shop.git'): "
+        application(artifact={"url": "http://git.example.com/shop.git"}),
+        "applications/shop.subscriptions[1].artifact.url ('http://git.example.com/shop.git'): "
         "must use https://, ssh://, git:// or file://",
+    ),
+    (
+        "token-in-artifact-url",
+        "shop",
+        application(artifact={"url": "https://deploy:s3cr3t@git.example.com/shop.git"}),
+        "applications/shop.subscriptions[1].artifact.url ('https://deploy:***@git.example.com/shop.git'): "
+        "must not embed a password or token",
     ),
     (
         "missing-cartridge",
@@ -903,7 +910,7 @@ def test_info_returns_definitions_and_the_agents_view_without_secrets(
     ansible: Ansible, state_dir: Path, snapshot: Snapshot, app_platform: StateStore
 ) -> None:
     token = "tok3n-" + uuid.uuid4().hex
-    body = application(artifact={"url": f"https://deploy:{token}@git.example.com/shop.git"})
+    body = application(artifact={"url": "https://git.example.com/shop.git"})
     app_platform.apply(
         app_platform.plan_put(parse_definition({"kind": "Application", "name": "shop", **body}))
     )
@@ -928,7 +935,7 @@ def test_info_returns_definitions_and_the_agents_view_without_secrets(
             "applications",
         }
         shop = result["definitions"]["applications"]["shop"]
-        assert shop["subscriptions"][1]["artifact"]["url"] == "https://deploy:***@git.example.com/shop.git"
+        assert shop["subscriptions"][1]["artifact"]["url"] == "https://git.example.com/shop.git"
         assert sorted(result["definitions"]["cartridges"]) == ["mysql", "php"]
         assert result["problems"] == []
         assert result["applications"]["shop"]["subscriptions"]["web"]["healthy"] == 2

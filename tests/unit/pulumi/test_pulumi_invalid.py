@@ -39,6 +39,7 @@ INEXPRESSIBLE = {
     "unknown-kind": "each kind has its own typed list; there is no 'kind' to misspell",
     "invalid-yaml": "definitions are typed values, not YAML files",
     "lb-unknown-network-partition": "an LB cluster nests its network partition's value; it cannot name a missing one",
+    "proxy-port-clash-between-apps": "an Application component holds one application; this clash spans two",
 }
 
 
@@ -75,6 +76,8 @@ def application_args(root: Path) -> ps.ApplicationArgs:
         if doc["network_partition"] not in partitions:
             raise Inexpressible(f"network partition {doc['network_partition']!r}")
         lbs.append({**_strip(doc), "network_partition": partitions[doc["network_partition"]]})
+    if len(by_kind.get("Application", [])) != 1:
+        raise Inexpressible("one Application component describes exactly one application")
     (app,) = by_kind["Application"]
     return ps.ApplicationArgs(  # type: ignore[typeddict-item]
         **_strip(app),

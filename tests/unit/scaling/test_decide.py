@@ -458,7 +458,9 @@ def test_decision_carries_factor_values_and_predictions() -> None:
 def test_state_is_not_mutated_and_the_next_one_remembers() -> None:
     observations, state = _rising()
     before = state.as_dict()
-    _, after = decide(observations, policy(), deployment(), state, NOW, min_members=1, max_members=10)
+    _, after = decide(
+        observations, policy(smoothing_window=4), deployment(), state, NOW, min_members=1, max_members=10
+    )
     assert state.as_dict() == before
     assert after.samples("requests_in_flight")[-1] == (NOW, 400.0)
     assert len(after.samples("requests_in_flight")) == 4  # the policy's smoothing_window
