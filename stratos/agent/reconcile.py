@@ -17,7 +17,9 @@ Per application subscription, in startup order:
 
 A subscription is *ready* when at least ``min`` members are healthy and, if it is behind an LB
 cluster, registered there. The desired count comes from a function (:data:`DesiredCount`), by
-default ``min``, or the last count a scaling decision recorded (:func:`recorded_or_min`).
+default ``min``, or the last count a scaling decision recorded (:func:`recorded_or_min`). A scaling
+decision taken this tick may also say where its new members go and which members leave first
+(:class:`ScalingHint`); the planner follows it where the deployment policy still allows.
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def recorded_or_min(records: Mapping[tuple[str, str], int]) -> DesiredCount:
         return records.get((app.name, sub.alias), sub.min)
 
     return desired
+
+
+@dataclass(frozen=True)
+class ScalingHint:
+    """A scaling decision's choices for one subscription: placements of new members (in order),
+    members to remove first, and the decision's reasons (carried by the actions)."""
+
+    add: tuple[Placement, ...] = ()
+    remove: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- what is observed
@@ -237,6 +249,7 @@ def plan(
     *,
     desired: DesiredCount = minimum,
     revisions: Mapping[tuple[str, str], str] | None = None,
+    scaling: Mapping[tuple[str, str], ScalingHint] | None = None,
 ) -> Plan:
     """Every action that brings the world closer to the definitions, and a view per subscription."""
     groups: dict[tuple[str, str], list[MemberState]] = defaultdict(list)
@@ -277,7 +290,15 @@ def plan(
             key = (app.name, alias)
             current = (revisions or {}).get(key) or member_revision(definitions, app, sub)
             result = _plan_subscription(
-                definitions, world, app, sub, groups.get(key, []), desired, current, ready
+                definitions,
+                world,
+                app,
+                sub,
+                groups.get(key, []),
+                desired,
+                current,
+                ready,
+                (scaling or {}).get(key),
             )
             first.extend(result.replacements)
             starts.extend(result.starts)
@@ -326,6 +347,7 @@ def _plan_subscription(
     desired: DesiredCount,
     current_revision: str,
     ready: Mapping[tuple[str, str], bool],
+    hint: ScalingHint | None = None,
 ) -> _SubscriptionPlan:
     replacements: list[Action] = []
     starts: list[Action] = []
@@ -364,14 +386,18 @@ def _plan_subscription(
             notes.append(f"waiting for {', '.join(waiting)} before starting {missing} member(s)")
         else:
             occupied = Counter(m.placement for m in live if m.placement in known)
-            placements = place(missing, dp, occupied)
+            placements = _hinted_placements(hint, dp, occupied, missing)
+            placements += place(missing - len(placements), dp, occupied + Counter(placements))
             for placement in placements:
                 starts.append(
                     Start(
                         app.name,
                         sub.alias,
                         placement,
-                        (f"{len(live)} live member(s), {want} desired (min {sub.min}, max {sub.max})",),
+                        (
+                            f"{len(live)} live member(s), {want} desired (min {sub.min}, max {sub.max})",
+                            *(hint.reasons if hint else ()),
+                        ),
                     )
                 )
             if len(placements) < missing:
@@ -382,6 +408,9 @@ def _plan_subscription(
         excess = len(healthy) - want
         if excess > 0:
             victims = [m.member_id for m in stale[:excess]]
+            if hint is not None:
+                chosen = [m for m in hint.remove if m in {h.member_id for h in healthy} and m not in victims]
+                victims += chosen[: excess - len(victims)]
             if len(victims) < excess:
                 rest = [_observation(m) for m in healthy if m.member_id not in victims]
                 victims += choose_removals(excess - len(victims), dp, rest)
@@ -399,7 +428,7 @@ def _plan_subscription(
                         sub.alias,
                         victim,
                         drain=True,
-                        reasons=(reason,),
+                        reasons=(reason, *(hint.reasons if hint and member not in stale else ())),
                         backends=_backends_of(world, victim),
                     )
                 )
@@ -544,3 +573,18 @@ def _observation(member: MemberState) -> MemberObservation:
 
 def _max_of(dp: DeploymentPolicy, placement: Placement) -> int:
     return dict(slots(dp)).get(placement, 0)
+
+
+def _hinted_placements(
+    hint: ScalingHint | None, dp: DeploymentPolicy, occupied: Counter[Placement], count: int
+) -> list[Placement]:
+    """The hint's placements, in order, as far as each partition's ``max`` still allows."""
+    chosen: list[Placement] = []
+    used = Counter(occupied)
+    for placement in hint.add if hint else ():
+        if len(chosen) >= count:
+            break
+        if used[placement] < _max_of(dp, placement):
+            used[placement] += 1
+            chosen.append(placement)
+    return chosen
