@@ -315,6 +315,12 @@ class Artifact(TypedDict):
     """Seconds between fetches (default 15)."""
     keep_releases: NotRequired[int]
     """Releases kept on disk for rollback (default 5)."""
+    health_path: NotRequired[str | None]
+    """Release check: path every member must answer 2xx on after a release (default /; None: off)."""
+    health_timeout: NotRequired[float]
+    """Seconds a release has to pass its check before the agent switches back (default 30)."""
+    pin: NotRequired[str | None]
+    """A commit id to keep serving whatever the branch does."""
 
 
 class Subscription(TypedDict):

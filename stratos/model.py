@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[kmgKMG]?$")
 _ENDPOINT = re.compile(r"^(unix:///.+|tcp://[^/]+|ssh://[^/]+.*)$")
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 def _dns_label(value: str) -> str:
@@ -344,12 +345,38 @@ class Credentials(Spec):
     webhook_secret_file: AbsPath | None = None
 
 
+def _commit_id(value: str) -> str:
+    if not _COMMIT.match(value):
+        raise ValueError("must be a commit id (7 to 40 lowercase hexadecimal digits)")
+    return value
+
+
+def _url_path(value: str) -> str:
+    if not value.startswith("/") or any(c.isspace() for c in value):
+        raise ValueError("must be a URL path starting with '/' (no spaces)")
+    return value
+
+
 class Artifact(Spec):
+    """The git branch a subscription's code comes from, and how releases of it are rolled out.
+
+    - poll_interval: seconds between two fetches (a webhook or ``stratos sync`` fetches at once).
+    - keep_releases: checked-out releases kept on the host (the current one included).
+    - health_path: the release check, an http GET of this path on every member that must answer
+      2xx within ``health_timeout`` seconds after a release goes live, else the agent switches back
+      to the last good release; ``null`` turns the release check off (the cartridge's own health
+      check, which does not depend on the code, still decides liveness).
+    - pin: a commit the agent keeps serving whatever the branch does (``null``: follow the branch).
+    """
+
     url: str
     branch: str = "main"
     credentials: Credentials | None = None
     poll_interval: Positive = 15
     keep_releases: Annotated[int, Field(ge=1)] = 5
+    health_path: Annotated[str, AfterValidator(_url_path)] | None = "/"
+    health_timeout: Positive = 30
+    pin: Annotated[str, AfterValidator(_commit_id)] | None = None
 
 
 class Subscription(Spec):
