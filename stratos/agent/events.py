@@ -4,7 +4,10 @@ Tables::
 
     events(time, application, subscription, kind, from_count, to_count, reasons json, details json)
     members(member_id, application, subscription, partition, started_at, stopped_at)
+    samples(time, application, subscription, members, healthy, desired, figures json)
 
+``samples`` holds a subscription's figures now and then (CPU, memory, requests, the factors of the
+last scaling decision), for looking back at what the scaling saw; old samples are pruned.
 Times are Unix seconds (UTC). Details never hold a secret: callers pass ids, addresses and counts.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,17 @@ CREATE TABLE IF NOT EXISTS members (
     stopped_at REAL
 );
 CREATE INDEX IF NOT EXISTS members_by_subscription ON members (application, subscription);
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    application TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    members INTEGER NOT NULL,
+    healthy INTEGER NOT NULL,
+    desired INTEGER NOT NULL,
+    figures TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS samples_by_subscription ON samples (application, subscription, time);
 """
 
 
@@ -148,3 +162,85 @@ class EventStore:
             args = (application,)
         with closing(self._connect()) as db:
             yield from db.execute(query + " ORDER BY started_at", args).fetchall()
+
+    def stopped_unless(self, member_ids: Iterable[str], at: float) -> int:
+        """Close the lifetime of every running member not in ``member_ids`` (gone while unobserved)."""
+        ids = list(member_ids)
+        marks = ",".join("?" * len(ids))
+        query = "UPDATE members SET stopped_at = ? WHERE stopped_at IS NULL"
+        if ids:
+            query += f" AND member_id NOT IN ({marks})"
+        with closing(self._connect()) as db, db:
+            return db.execute(query, (at, *ids)).rowcount
+
+    def member_seconds(self, now: float, application: str | None = None) -> dict[str, float]:
+        """Metering: seconds members have run per application (running members count up to ``now``)."""
+        totals: dict[str, float] = {}
+        for app, _, _, seconds, _ in self.metering(now, application):
+            totals[app] = totals.get(app, 0.0) + seconds
+        return totals
+
+    def metering(self, now: float, application: str | None = None) -> list[tuple[str, str, int, float, int]]:
+        """Per subscription: (application, alias, members ever, member-seconds, running now)."""
+        query = (
+            "SELECT application, subscription, COUNT(*), SUM(MAX(0, COALESCE(stopped_at, ?) - started_at)),"
+            " SUM(stopped_at IS NULL) FROM members"
+        )
+        args: tuple[Any, ...] = (now,)
+        if application is not None:
+            query += " WHERE application = ?"
+            args += (application,)
+        query += " GROUP BY application, subscription ORDER BY application, subscription"
+        with closing(self._connect()) as db:
+            rows = db.execute(query, args).fetchall()
+        return [
+            (app, sub, int(n), float(seconds or 0.0), int(running or 0))
+            for app, sub, n, seconds, running in rows
+        ]
+
+    # ------------------------------------------------------------ samples
+    def sample(
+        self,
+        at: float,
+        application: str,
+        subscription: str,
+        members: int,
+        healthy: int,
+        desired: int,
+        figures: dict[str, Any],
+    ) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute(
+                "INSERT INTO samples (time, application, subscription, members, healthy, desired, figures)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    at,
+                    application,
+                    subscription,
+                    members,
+                    healthy,
+                    desired,
+                    json.dumps(figures, sort_keys=True),
+                ),
+            )
+
+    def samples(
+        self, application: str, subscription: str | None = None, since: float = 0.0, limit: int = 1000
+    ) -> list[tuple[float, str, int, int, int, dict[str, Any]]]:
+        """(time, alias, members, healthy, desired, figures), oldest first."""
+        query = (
+            "SELECT time, subscription, members, healthy, desired, figures FROM samples WHERE application = ?"
+        )
+        args: list[Any] = [application]
+        if subscription is not None:
+            query += " AND subscription = ?"
+            args.append(subscription)
+        query += " AND time >= ? ORDER BY time DESC, id DESC LIMIT ?"
+        args += [since, limit]
+        with closing(self._connect()) as db:
+            rows = db.execute(query, args).fetchall()
+        return [(t, sub, m, h, d, json.loads(f)) for t, sub, m, h, d, f in reversed(rows)]
+
+    def prune_samples(self, before: float) -> int:
+        with closing(self._connect()) as db, db:
+            return db.execute("DELETE FROM samples WHERE time < ?", (before,)).rowcount
