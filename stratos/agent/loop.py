@@ -6,13 +6,17 @@ One tick:
 2. observe: member containers by label on every Docker endpoint of the definitions, a health probe
    of each running member (in parallel), and each LB cluster's servers (``show servers state``);
 3. fetch artifacts that are due (``poll_interval``) and switch ``current`` when the branch moved;
-4. plan with :func:`stratos.agent.reconcile.plan`;
-5. act, each action on its own (one failing does not stop the others): take dead or unhealthy
+4. measure (:mod:`stratos.agent.observe`: Docker stats read in the background, HAProxy ``show
+   stat``) and, for subscriptions with an autoscaling policy whose evaluation is due, decide
+   (:mod:`stratos.agent.autoscale`); a decision that changes something is recorded (``scale``);
+5. plan with :func:`stratos.agent.reconcile.plan`, the decisions giving the desired counts;
+6. act, each action on its own (one failing does not stop the others): take dead or unhealthy
    members out of the LB and remove them; start members, wait (bounded) until each is healthy and
    add it to its LB backends (``add server`` + ``enable health``); register healthy members missing
    from the LB; drain unwanted members, wait until they hold no session (bounded), delete them from
    HAProxy and stop them;
-6. record every action with its reasons (SQLite) and write ``status.json``.
+7. record every action with its reasons (SQLite), write ``status.json`` (with the figures) and
+   keep the figures for ``/metrics`` (:attr:`Agent.recorder`).
 
 A failed tick is logged (and recorded in status.json) and the loop goes on; SIGTERM ends the loop
 after the current tick. ``--once`` runs one tick; ``--dry-run`` plans and prints, changing nothing.
@@ -29,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratos import artifacts
+from stratos.agent import autoscale, observe, reconcile, status
 from stratos.agent import health as healthlib
-from stratos.agent import reconcile, status
+from stratos.agent import metrics as metricslib
 from stratos.agent.events import Event, EventStore
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members
@@ -60,6 +65,12 @@ class AgentConfig:
     start_poll: float = 0.5
     stop_grace: float = members.STOP_GRACE
     probe_workers: int = 8
+    #: Docker stats reads at once, and how old a read may be to count.
+    stats_workers: int = 4
+    stats_max_age: float = 10.0
+    #: How often each subscription's figures are kept in the samples table, and for how long.
+    sample_interval: float = 60.0
+    sample_retention: float = 7 * 86400.0
 
 
 @dataclass
@@ -92,6 +103,7 @@ class Agent:
         git: artifacts.Runner = artifacts.run_git,
         config: AgentConfig | None = None,
         desired: Callable[[], reconcile.DesiredCount] | None = None,
+        stats: observe.StatsReader | None = None,
     ):
         self.store = store
         self.docker = docker
@@ -112,9 +124,34 @@ class Agent:
         self._synced: dict[tuple[str, str], float] = {}
         self._metered: set[str] = set()
         self._last_status: dict[str, Any] | None = None
+        #: Scaling decisions and their state (``<state>/agent/scaling.json``; read-only in a dry run).
+        self.autoscaler = autoscale.Autoscaler(
+            store.agent_dir / "scaling.json", persist=not self.config.dry_run
+        )
+        self.sampler = observe.StatsSampler(
+            stats or observe.docker_stats_reader(docker.get),
+            monotonic,
+            workers=self.config.stats_workers,
+            max_age=self.config.stats_max_age,
+        )
+        #: The latest figures, read by the HTTP server's threads.
+        self.recorder = metricslib.Recorder()
+        self.member_metrics: dict[str, observe.MemberMetrics] = {}
+        self._lb_load: observe.LbLoad | None = None
+        self._figures: list[metricslib.SubscriptionFigures] = []
+        self._sampled: dict[tuple[str, str], float] = {}
+        self._pruned = float("-inf")
+
+    def close(self) -> None:
+        """Stop the background stats reads (the Docker clients belong to the caller)."""
+        self.sampler.close()
 
     def _recorded_or_min(self) -> reconcile.DesiredCount:
         return reconcile.recorded_or_min(self.events.last_desired() if self.events else {})
+
+    def _desired_counts(self) -> reconcile.DesiredCount:
+        """Autoscaled subscriptions: the last decision's count; the others: :attr:`desired`."""
+        return self.autoscaler.desired_count(self.desired())
 
     # ------------------------------------------------------------------ the loop
     def run(self, once: bool = False, stop: threading.Event | None = None) -> int:
@@ -140,6 +177,9 @@ class Agent:
         result.seconds = self.monotonic() - began
         if not self.config.dry_run:
             self._write_status(now, result)
+        self.recorder.tick(now, result.seconds, result.ok, self._figures, self.member_metrics)
+        if not self.config.dry_run and result.plan is not None:
+            self._sample(now)
         return result
 
     def _tick(self, now: float) -> TickResult:
@@ -149,7 +189,9 @@ class Agent:
         if not self.config.dry_run:
             self._sync_artifacts(definitions, now)
         world = self._world(definitions, observed, now)
-        plan = reconcile.plan(definitions, world, desired=self.desired())
+        evaluations = self._autoscale(definitions, world, observed, now)
+        hints = {e.key: e.hint() for e in evaluations if e.decision.changes}
+        plan = reconcile.plan(definitions, world, desired=self._desired_counts(), scaling=hints)
         result = TickResult(plan)
         if self.config.dry_run:
             for action in plan.actions:
@@ -187,6 +229,8 @@ class Agent:
                         member.started_at,
                     )
                     self._metered.add(member.member_id)
+            # Members that went away while no agent watched (or by another hand) stop being metered.
+            self.events.stopped_unless(observed, self.clock())
         return observed
 
     def _check_of(
@@ -271,6 +315,93 @@ class Agent:
             return f"container {member.status} (exit code {member.exit_code}{extra})"
         rec = self.health.get(member.member_id)
         return rec.detail if rec else ""
+
+    # ------------------------------------------------------------------ measuring and deciding
+    def _measure(self, definitions: DefinitionSet, observed: Mapping[str, members.ObservedMember]) -> None:
+        """Each running member's figures: its latest Docker stats, its requests in HAProxy now."""
+        running = [m for m in observed.values() if m.running]
+        jobs = []
+        for member in running:
+            cartridge = definitions.cartridges.get(member.cartridge)
+            cpus = cartridge.limits.cpus if cartridge is not None else None
+            jobs.append(observe.StatsJob(member.member_id, member.endpoint, member.container_id, cpus))
+        first = not self.sampler.latest()
+        self.sampler.request(jobs)
+        if first and jobs:
+            # The first tick waits (bounded) for one read, so that its decision and status have figures.
+            self.sampler.wait(timeout=3.0)
+        stats = {}
+        for lb in definitions.lb_clusters.values():
+            try:
+                stats[lb.name] = self.runtime_for(lb.name).stat()
+            except StratosError as exc:
+                log.debug("LB cluster %s: no stats: %s", lb.name, exc)
+        self._lb_load = observe.lb_load(stats) if stats else None
+        resources = self.sampler.latest()
+        self.member_metrics = {
+            m.member_id: observe.member_metrics(m.member_id, resources, self._lb_load) for m in running
+        }
+
+    def _autoscale(
+        self,
+        definitions: DefinitionSet,
+        world: reconcile.World,
+        observed: Mapping[str, members.ObservedMember],
+        now: float,
+    ) -> list[autoscale.Evaluation]:
+        """Measure; decide for the autoscaled subscriptions that are due; record what changes."""
+        try:
+            self._measure(definitions, observed)
+            evaluations = self.autoscaler.evaluate(
+                definitions, world, self.member_metrics, self._lb_load, now
+            )
+            if evaluations and not self.config.dry_run:
+                self.autoscaler.save()
+        except Exception:  # noqa: BLE001 - without a decision the last desired counts hold
+            log.exception("measuring or deciding failed; the last desired counts hold")
+            return []
+        for e in evaluations:
+            if not e.changed:
+                continue
+            log.info("%s/%s: %s", e.application, e.subscription, autoscale.summary(e.decision))
+            if not self.config.dry_run:
+                self._record(
+                    now,
+                    e.application,
+                    e.subscription,
+                    "scale",
+                    e.decision.current,
+                    e.decision.desired,
+                    e.reasons(),
+                    e.details(),
+                )
+            if e.decision.changes:
+                self.recorder.count_action(e.application, e.subscription, e.direction)
+        return evaluations
+
+    def _sample(self, now: float) -> None:
+        """Keep each subscription's figures in the samples table every ``sample_interval``."""
+        if self.events is None:
+            return
+        try:
+            for f in self._figures:
+                if now - self._sampled.get(f.key, float("-inf")) < self.config.sample_interval:
+                    continue
+                self._sampled[f.key] = now
+                figures = {
+                    "cpu_percent": f.cpu_percent,
+                    "memory_percent": f.memory_percent,
+                    "requests_in_flight": f.requests_in_flight,
+                    "queued": f.queued,
+                    "factors": dict(f.factors),
+                    "predictions": dict(f.predictions),
+                }
+                self.events.sample(now, *f.key, f.members, f.healthy, f.desired, figures)
+            if now - self._pruned >= 3600.0:
+                self._pruned = now
+                self.events.prune_samples(now - self.config.sample_retention)
+        except Exception:  # noqa: BLE001 - samples are a convenience
+            log.exception("keeping samples failed")
 
     # ------------------------------------------------------------------ artifacts
     def _sync_artifacts(self, definitions: DefinitionSet, now: float) -> None:
@@ -621,6 +752,10 @@ class Agent:
                 data = status.build_status(
                     now, views, ok=result.ok, error="; ".join(result.failed) or None, seconds=result.seconds
                 )
+                self._figures = metricslib.subscription_figures(
+                    views, self.member_metrics, self.autoscaler.decisions
+                )
+                metricslib.annotate_status(data, self._figures, self.member_metrics)
                 self._last_status = data
             status.write_status(self.store, data)
         except Exception:  # noqa: BLE001 - a status that cannot be written is logged, not fatal
@@ -635,7 +770,7 @@ class Agent:
             observed = self._observe_members(definitions)
             now = self.clock()
             world = self._world(definitions, observed, now)
-            return reconcile.plan(definitions, world, desired=self.desired()).subscriptions
+            return reconcile.plan(definitions, world, desired=self._desired_counts()).subscriptions
         except Exception:  # noqa: BLE001 - fall back to the views planned before acting
             log.exception("observing after acting failed")
             return plan.subscriptions
