@@ -274,12 +274,33 @@ def _checkout(git: Runner, repo: Path, sha: str, base: Path) -> None:
     tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".{sha[:12]}."))
     try:
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            archive.extractall(tmp, filter="data")
+            _extract_safely(archive, tmp)
         os.chmod(tmp, 0o755)
         os.rename(tmp, base / sha)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _extract_safely(archive: tarfile.TarFile, target: Path) -> None:
+    """Extract with the "data" filter where this Python has it (3.11.4+); else refuse the same
+    dangerous members by hand (Debian bookworm ships 3.11.2, the agent image's Python)."""
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(target, filter="data")
+        return
+    root = target.resolve()
+    for member in archive.getmembers():
+        dest = (target / member.name).resolve()
+        if dest != root and root not in dest.parents:
+            raise DriverError(f"artifact: archive member {member.name!r} points outside the release")
+        if member.issym() or member.islnk():
+            link = (dest.parent / member.linkname).resolve()
+            if member.linkname.startswith("/") or (link != root and root not in link.parents):
+                raise DriverError(f"artifact: link {member.name!r} points outside the release")
+        if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+            raise DriverError(f"artifact: archive member {member.name!r} is not a file, directory or link")
+        member.mode &= 0o755
+    archive.extractall(target)  # noqa: S202 - every member was checked above
 
 
 _ASKPASS = """#!/bin/sh
