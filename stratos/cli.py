@@ -21,6 +21,7 @@ _PLUGGED = {
     "agent": "stratos.agent.cli",
     "status": "stratos.agent.cli",
     "events": "stratos.agent.cli",
+    "metering": "stratos.agent.cli",
     "sync": "stratos.agent.cli",
     "rollback": "stratos.agent.cli",
 }

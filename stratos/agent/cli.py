@@ -1,4 +1,4 @@
-"""``stratos agent``, ``stratos status`` and ``stratos events``: the agent's command-line adapter."""
+"""``stratos agent``, ``status``, ``events`` and ``metering``: the agent's command-line adapter."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stratos import settings
+from stratos.agent import http as httplib
 from stratos.agent import status as statuslib
 from stratos.agent.events import EventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers.docker import ClientPool
 from stratos.store import StateStore
 
-COMMANDS = ("agent", "status", "events")
+COMMANDS = ("agent", "status", "events", "metering")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -31,6 +32,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--once", action="store_true", help="run one tick and exit (status 1 if it failed)")
     p.add_argument("--dry-run", action="store_true", help="plan and print the actions; change nothing")
     p.add_argument("--drain-timeout", type=float, default=30.0, help="seconds a removed member may drain")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=httplib.DEFAULT_PORT,
+        help=f"port of /metrics, /status and /hooks/git/<app> (default {httplib.DEFAULT_PORT}; 0: no server)",
+    )
+    p.add_argument(
+        "--bind", default=httplib.DEFAULT_BIND, help=f"address to serve on (default {httplib.DEFAULT_BIND})"
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
 
@@ -44,6 +54,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("application")
     p.add_argument("--subscription", help="only this subscription (alias)")
     p.add_argument("--limit", type=int, default=30)
+    p.set_defaults(func=run)
+
+    p = subparsers.add_parser("metering", help="member-seconds per application and subscription")
+    _state_dir(p)
+    p.add_argument("application", nargs="?", help="only this application")
     p.set_defaults(func=run)
 
 
@@ -63,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         return _status(args, store)
     if args.command == "events":
         return _events(args, store)
+    if args.command == "metering":
+        return _metering(args, store)
     raise SystemExit(f"stratos: unknown command {args.command}")
 
 
@@ -77,6 +94,16 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
     pool = ClientPool()
     events = None if args.dry_run else EventStore(store.database)
     agent = Agent(store, docker=pool, events=events, config=config)
+    server = None
+    if args.metrics_port and not args.once:
+        context = httplib.Context(store, recorder=agent.recorder, events=events, agent=agent)
+        try:
+            server = httplib.serve(context, args.bind, args.metrics_port)
+        except OSError as exc:
+            # The loop matters more than its metrics: go on without the server.
+            logging.getLogger("stratos.agent").error(
+                "cannot serve on %s:%s: %s; running without metrics", args.bind, args.metrics_port, exc
+            )
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -94,6 +121,9 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
             return 0
         return agent.run(once=args.once, stop=stop)
     finally:
+        if server is not None:
+            server.close()
+        agent.close()
         pool.close()
 
 
@@ -107,25 +137,7 @@ def _status(args: argparse.Namespace, store: StateStore) -> int:
 
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
-    rows = [("APPLICATION", "SUBSCRIPTION", "MEMBERS", "HEALTHY", "IN LB", "DESIRED", "MIN-MAX", "READY")]
-    for app, app_data in sorted((data.get("applications") or {}).items()):
-        for alias, sub in sorted((app_data.get("subscriptions") or {}).items()):
-            in_lb = "-" if sub.get("in_lb") is None else str(sub["in_lb"])
-            rows.append(
-                (
-                    app,
-                    alias,
-                    str(len(sub.get("members") or [])),
-                    str(sub.get("healthy", 0)),
-                    in_lb,
-                    str(sub.get("desired")),
-                    f"{sub.get('min')}-{sub.get('max')}",
-                    "yes" if sub.get("ready") else "no",
-                )
-            )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print(status_table(data))
     tick = data.get("tick") or {}
     age = time.time() - float(data.get("time", 0))
     line = f"last tick {age:.0f}s ago, {'ok' if tick.get('ok') else 'FAILED'}"
@@ -135,11 +147,87 @@ def _status(args: argparse.Namespace, store: StateStore) -> int:
     return 0
 
 
+def _figure(value: Any, digits: int = 0) -> str:
+    return "-" if value is None else f"{float(value):.{digits}f}"
+
+
+def status_table(data: dict[str, Any]) -> str:
+    """The subscriptions of a ``status.json`` as a table, one line each."""
+    rows = [
+        (
+            "APPLICATION",
+            "SUBSCRIPTION",
+            "MEMBERS",
+            "HEALTHY",
+            "IN LB",
+            "CPU %",
+            "MEM %",
+            "IN FLIGHT",
+            "DESIRED",
+            "MIN-MAX",
+            "READY",
+        )
+    ]
+    for app, app_data in sorted((data.get("applications") or {}).items()):
+        for alias, sub in sorted((app_data.get("subscriptions") or {}).items()):
+            in_lb = "-" if sub.get("in_lb") is None else str(sub["in_lb"])
+            in_flight = sub.get("requests_in_flight")
+            if in_flight is not None and sub.get("queued"):
+                in_flight_text = f"{in_flight:.0f}+{sub['queued']:.0f}q"
+            else:
+                in_flight_text = _figure(in_flight)
+            rows.append(
+                (
+                    app,
+                    alias,
+                    str(len(sub.get("members") or [])),
+                    str(sub.get("healthy", 0)),
+                    in_lb,
+                    _figure(sub.get("cpu_percent")),
+                    _figure(sub.get("memory_percent")),
+                    in_flight_text,
+                    str(sub.get("desired")),
+                    f"{sub.get('min')}-{sub.get('max')}",
+                    "yes" if sub.get("ready") else "no",
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def _metering(args: argparse.Namespace, store: StateStore) -> int:
+    if not store.database.exists():
+        print(f"no agent events yet ({store.database} does not exist)", file=sys.stderr)
+        return 1
+    rows = EventStore(store.database).metering(time.time(), args.application)
+    print(metering_table(rows))
+    return 0
+
+
+def metering_table(rows: list[tuple[str, str, int, float, int]]) -> str:
+    """Member-seconds per subscription, and a total line per application."""
+    lines = [("APPLICATION", "SUBSCRIPTION", "MEMBERS", "RUNNING", "MEMBER-SECONDS", "MEMBER-HOURS")]
+    totals: dict[str, float] = {}
+    for app, alias, count, seconds, running in rows:
+        lines.append((app, alias, str(count), str(running), f"{seconds:.0f}", f"{seconds / 3600:.3f}"))
+        totals[app] = totals.get(app, 0.0) + seconds
+    for app, seconds in sorted(totals.items()):
+        lines.append((app, "(all)", "", "", f"{seconds:.0f}", f"{seconds / 3600:.3f}"))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in lines
+    )
+
+
 def _events(args: argparse.Namespace, store: StateStore) -> int:
     if not store.database.exists():
         print(f"no agent events yet ({store.database} does not exist)", file=sys.stderr)
         return 1
-    events = EventStore(store.database).events(args.application, args.subscription, limit=args.limit)
+    store_ = EventStore(store.database)
+    events = store_.events(args.application, args.subscription, limit=args.limit)
     for event in events:
         when = datetime.fromtimestamp(event.time, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
         counts = f" {event.from_count}->{event.to_count}" if event.to_count is not None else ""
@@ -149,4 +237,7 @@ def _events(args: argparse.Namespace, store: StateStore) -> int:
             f"{when}  {event.subscription or '-':<12} {event.kind:<16}{counts}"
             f"{'  ' + member if member else ''}  {reasons}"
         )
+    seconds = store_.member_seconds(time.time(), args.application).get(args.application)
+    if seconds is not None:
+        print(f"metering: {seconds:.0f} member-seconds ({seconds / 3600:.3f} member-hours) in all")
     return 0

@@ -55,11 +55,17 @@ def test_status_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         "HEALTHY",
         "IN",
         "LB",
+        "CPU",
+        "%",
+        "MEM",
+        "%",
+        "IN",
+        "FLIGHT",
         "DESIRED",
         "MIN-MAX",
         "READY",
     ]
-    assert lines[1].split() == ["shop", "web", "1", "2", "1", "2", "2-6", "no"]
+    assert lines[1].split() == ["shop", "web", "1", "2", "1", "-", "-", "-", "2", "2-6", "no"]
 
 
 def test_status_without_agent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
