@@ -194,6 +194,12 @@ class StateStore:
         elif change.changed:
             write_atomic(path, change.after, 0o644)
 
+    def preview(self, definition: Spec) -> DefinitionSet:
+        """The stored set with ``definition`` put in (not cross-checked): what a plan looks at."""
+        result = self._load_lenient()
+        result.add(definition, str(self.definition_path(definition.kind, definition.name)))  # type: ignore[attr-defined]
+        return result
+
     def _load_lenient(self) -> DefinitionSet:
         """The stored set without the cross-reference check (a set being built up is incomplete)."""
         from stratos.validation import parse_document

@@ -105,8 +105,9 @@ def _run(module):
     pool = dockerlib.ClientPool()
     try:
         purge = _plan_purge(store, name, pool) if not present and params["purge_data"] else None
+        lb_refresh = _plan_lb_refresh(store, desired, pool) if present else []
         result = dict(
-            changed=change.changed or bool(purge and purge.changed),
+            changed=change.changed or bool(purge and purge.changed) or bool(lb_refresh),
             definition=redacted_definition(
                 yaml.safe_load(change.after if present else change.before or "null")
             ),
@@ -117,6 +118,11 @@ def _run(module):
             result["diff"] = [dict(d, before=_redact(d["before"]), after=_redact(d["after"])) for d in diffs]
         if purge is not None:
             result["purged"] = purge.report()
+        if lb_refresh:
+            result["load_balancers"] = [
+                dict(name=spec.name, action=lb_change.action, reasons=list(lb_change.reasons))
+                for dummy, spec, lb_change in lb_refresh
+            ]
         if module.check_mode:
             result["status"] = application_status(store, name)
             return result
@@ -124,6 +130,8 @@ def _run(module):
         if change.changed:
             store.ensure()
             store.apply(change)
+        for client, spec, lb_change in lb_refresh:
+            haproxy.apply_lb_container(client, spec, lb_change, store, wait=30)
         written = time.time()
         if present and params["wait"]:
             aliases = [sub.alias for sub in desired.subscriptions]
@@ -136,6 +144,26 @@ def _run(module):
         return result
     finally:
         pool.close()
+
+
+def _plan_lb_refresh(store, desired, pool):
+    """The HAProxy health checks follow the cartridges served behind each listener, so writing an
+    application may change the configuration of the LB clusters it uses (a reload, never a member
+    change). Plans only for LB containers that run; creating them is the lb_cluster module's job."""
+    preview = store.preview(desired)
+    planned = []
+    for lb_name in sorted({sub.lb_cluster for sub in desired.subscriptions if sub.lb_cluster}):
+        lb = preview.lb_clusters.get(lb_name)
+        np = preview.network_partitions.get(lb.network_partition) if lb is not None else None
+        if np is None or np.provider != "docker":
+            continue
+        client = pool.get(np.partitions[0].endpoint)
+        if not client.containers.list(all=True, filters={"name": "^%s$" % haproxy.container_name(lb)}):
+            continue
+        spec, lb_change = haproxy.plan_lb_container(client, lb, np, store, definitions=preview)
+        if lb_change.changed:
+            planned.append((client, spec, lb_change))
+    return planned
 
 
 def _parse(store, text):

@@ -164,6 +164,30 @@ definition:
         max: 6
         deployment_policy: php-spread
         lb_cluster: web
+load_balancers:
+  description:
+    - The HAProxy containers of the LB clusters the application uses whose configuration changed with
+      it (their health checks follow the cartridges served behind each listener), and what was (in
+      check mode, would be) done to them. A reload never changes the LB's members.
+  returned: when an LB configuration changed
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The HAProxy container.
+      type: str
+      returned: always
+      sample: stratos-lb-web
+    action:
+      description: What was done.
+      type: str
+      returned: always
+      sample: reload
+    reasons:
+      description: Why.
+      type: list
+      elements: str
+      returned: always
 path:
   description: The definition's file in the state directory.
   returned: always
