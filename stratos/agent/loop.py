@@ -5,7 +5,9 @@ One tick:
 1. load the definitions from the state directory (an invalid set fails the tick: nothing is done);
 2. observe: member containers by label on every Docker endpoint of the definitions, a health probe
    of each running member (in parallel), and each LB cluster's servers (``show servers state``);
-3. fetch artifacts that are due (``poll_interval``) and switch ``current`` when the branch moved;
+3. releases (:mod:`stratos.agent.rollout`): fetch the artifacts that are due (``poll_interval``) or
+   asked for (webhook, ``stratos sync``), try a new commit on a canary, switch ``current``, check
+   every member, and switch back when the release fails its check;
 4. measure (:mod:`stratos.agent.observe`: Docker stats read in the background, HAProxy ``show
    stat``) and, for subscriptions with an autoscaling policy whose evaluation is due, decide
    (:mod:`stratos.agent.autoscale`); a decision that changes something is recorded (``scale``);
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratos import artifacts
-from stratos.agent import autoscale, observe, reconcile, status
+from stratos.agent import autoscale, observe, reconcile, rollout, status
 from stratos.agent import health as healthlib
 from stratos.agent import metrics as metricslib
 from stratos.agent.events import Event, EventStore
@@ -121,7 +123,10 @@ class Agent:
         self.desired = desired or self._recorded_or_min
         self.state_id = dockerlib.state_id(store.root)
         self.health: dict[str, healthlib.HealthRecord] = {}
-        self._synced: dict[tuple[str, str], float] = {}
+        #: Releases of the subscriptions' artifacts (fetch, canary, switch, verify, roll back).
+        self.rollouts = rollout.Rollouts(
+            store, docker=docker, record=self._record, git=git, clock=clock, sleep=sleep
+        )
         self._metered: set[str] = set()
         self._last_status: dict[str, Any] | None = None
         #: Scaling decisions and their state (``<state>/agent/scaling.json``; read-only in a dry run).
@@ -162,7 +167,8 @@ class Agent:
             result = self.tick()
             if once:
                 return 0 if result.ok else 1
-            if stop.wait(max(0.0, self.config.interval - (self.monotonic() - started))):
+            # A webhook or ``stratos sync`` (a request file) ends the wait early.
+            if self.rollouts.wait(stop, max(0.0, self.config.interval - (self.monotonic() - started))):
                 log.info("stopping")
                 return 0
 
@@ -187,11 +193,17 @@ class Agent:
         observed = self._observe_members(definitions)
         self._probe(definitions, observed.values(), now)
         if not self.config.dry_run:
-            self._sync_artifacts(definitions, now)
+            self._sync_artifacts(definitions, observed, now)
         world = self._world(definitions, observed, now)
         evaluations = self._autoscale(definitions, world, observed, now)
         hints = {e.key: e.hint() for e in evaluations if e.decision.changes}
-        plan = reconcile.plan(definitions, world, desired=self._desired_counts(), scaling=hints)
+        plan = reconcile.plan(
+            definitions,
+            world,
+            desired=self._desired_counts(),
+            scaling=hints,
+            revisions=self.rollouts.revisions(definitions),
+        )
         result = TickResult(plan)
         if self.config.dry_run:
             for action in plan.actions:
@@ -300,7 +312,7 @@ class Agent:
                 subscription=m.subscription,
                 placement=Placement(m.network_partition, m.partition),
                 revision=m.revision,
-                health=self._verdict(definitions, m, now),
+                health=self.rollouts.gate(m, self._verdict(definitions, m, now)),
                 started_at=m.started_at,
                 address=m.address,
                 detail=self._detail(m),
@@ -404,32 +416,12 @@ class Agent:
             log.exception("keeping samples failed")
 
     # ------------------------------------------------------------------ artifacts
-    def _sync_artifacts(self, definitions: DefinitionSet, now: float) -> None:
-        for app in definitions.applications.values():
-            for sub in app.subscriptions:
-                if sub.artifact is None:
-                    continue
-                key = (app.name, sub.alias)
-                have = artifacts.current_release(self.store, app.name, sub.alias)
-                if have is not None and now - self._synced.get(key, 0.0) < sub.artifact.poll_interval:
-                    continue
-                try:
-                    release = artifacts.sync(self.store, app.name, sub.alias, sub.artifact, git=self.git)
-                except StratosError as exc:
-                    log.warning("artifact of %s/%s: %s", app.name, sub.alias, exc)
-                    self._record(now, app.name, sub.alias, "release-failed", reasons=[str(exc)])
-                    continue
-                self._synced[key] = now
-                if release.changed:
-                    log.info("%s/%s: release %s is current", app.name, sub.alias, release.sha[:12])
-                    self._record(
-                        now,
-                        app.name,
-                        sub.alias,
-                        "release",
-                        reasons=[f"branch {sub.artifact.branch} is at {release.sha[:12]}"],
-                        details={"sha": release.sha, "previous": release.previous},
-                    )
+    def _sync_artifacts(
+        self, definitions: DefinitionSet, observed: Mapping[str, members.ObservedMember], now: float
+    ) -> None:
+        """Releases (:mod:`stratos.agent.rollout`), given each member's liveness verdict."""
+        verdicts = [(m, self._verdict(definitions, m, now)) for m in observed.values()]
+        self.rollouts.tick(definitions, verdicts, now)
 
     # ------------------------------------------------------------------ acting
     def _act(
@@ -529,11 +521,12 @@ class Agent:
             partition=partition.name,
             member=member_id,
             state_id=self.state_id,
-            revision=members.revision(definitions, app, sub),
+            revision=self.rollouts.revision(definitions, app, sub),
             secrets_dir=secrets_dir,
             releases_dir=releases,
             links=links,
         )
+        spec = self.rollouts.member_spec(definitions, spec)
         member = members.start_member(self.docker.get(partition.endpoint), spec, partition.endpoint)
         key = (app.name, sub.alias)
         before = counts.get(key, 0)
@@ -584,6 +577,8 @@ class Agent:
                 self.health[member_id] = healthlib.record(
                     self.health.get(member_id), probe.ok, at, member.started_at, check, probe.detail
                 )
+                if probe.ok and not self.rollouts.admit(definitions, member):
+                    probe = members.ProbeResult(False, "the release check has not passed yet")
                 if not probe.ok:
                     if rounds % 4 == 3 and not self._still_running(member):
                         del pending[member_id]
@@ -756,6 +751,7 @@ class Agent:
                     views, self.member_metrics, self.autoscaler.decisions
                 )
                 metricslib.annotate_status(data, self._figures, self.member_metrics)
+                rollout.annotate_status(data, self.rollouts.status())
                 self._last_status = data
             status.write_status(self.store, data)
         except Exception:  # noqa: BLE001 - a status that cannot be written is logged, not fatal
@@ -770,7 +766,12 @@ class Agent:
             observed = self._observe_members(definitions)
             now = self.clock()
             world = self._world(definitions, observed, now)
-            return reconcile.plan(definitions, world, desired=self._desired_counts()).subscriptions
+            return reconcile.plan(
+                definitions,
+                world,
+                desired=self._desired_counts(),
+                revisions=self.rollouts.revisions(definitions),
+            ).subscriptions
         except Exception:  # noqa: BLE001 - fall back to the views planned before acting
             log.exception("observing after acting failed")
             return plan.subscriptions

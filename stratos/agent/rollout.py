@@ -1,0 +1,1088 @@
+"""Release rollout: which commit each subscription serves, tried before and checked after it goes live.
+
+The decisions are pure (:func:`target`, :func:`decide`, :func:`gate`, :func:`rollback_target`,
+:func:`apply_rollback`); :class:`Rollouts` performs them for the agent's loop, once per tick and per
+subscription with an artifact:
+
+1. requests are taken from ``<state>/agent/triggers/<app>.<alias>.<kind>`` (``sync``: written by the
+   webhook and by ``stratos sync``; ``rollback``: by ``stratos rollback``);
+2. the branch is fetched when ``poll_interval`` has passed or a ``sync`` asks for it;
+3. the target is the ``pin``, else the release a rollback holds while the branch stays where it was,
+   else the branch head, unless that commit failed before (it is not tried again until the branch
+   moves);
+4. ``reload: none`` (PHP): the target is checked out and tried on a *canary*, a container made like
+   a member, off the LB, with the new release mounted as its ``current``; when the canary answers
+   the release check (``Artifact.health_path``, 2xx) ``current`` is switched, and every healthy
+   member must answer it within ``health_timeout`` or ``current`` goes back to the previous release.
+   A release that fails on the canary never goes live;
+5. ``reload: restart``: ``current`` names the release new members start from, the member revision
+   carries the commit (:meth:`Rollouts.revisions`), so the planner replaces the members one at a time
+   (new first, drain old). A member of the new release counts as *starting*, hence is neither
+   registered in the LB nor lets an old one go, until it answers the release check; one that dies,
+   turns unhealthy or does not answer within ``health_timeout`` (after its start-up) rolls the
+   release back: its members are then replaced by members of the previous release;
+6. every release, rollback and failure is an event (``release``, ``rollback``, ``release_failed``;
+   ``release_verified`` once a release passed everywhere; ``fetch_failed``) with the commit id and
+   message, and :meth:`Rollouts.status` gives ``release`` and ``degraded`` for ``status.json``.
+
+The state of each subscription (last good release, failed commits, a rollback's hold, the release
+being verified, the releases that went live) is kept in ``<state>/releases/<app>/<alias>/rollout.json``
+so a restarted agent neither retries a failed commit nor forgets what it was verifying.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from stratos import artifacts
+from stratos.agent import health as healthlib
+from stratos.agent.health import Health
+from stratos.drivers import docker as dockerlib
+from stratos.drivers import members
+from stratos.errors import DriverError, StratosError
+from stratos.model import Application, Artifact, Cartridge, Subscription
+from stratos.store import StateStore, write_atomic
+
+if TYPE_CHECKING:
+    from stratos.validation import DefinitionSet
+
+log = logging.getLogger("stratos.agent.rollout")
+
+#: Docker label value of a canary container (``org.stratos.role``).
+ROLE_CANARY = "canary"
+#: Seconds between two release checks while waiting for a release.
+CHECK_POLL = 0.5
+#: How many failed commits and live releases the state remembers.
+MEMORY = 20
+
+Mode = Literal["none", "restart"]
+Key = tuple[str, str]
+
+
+# --------------------------------------------------------------------------- state (pure)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A release that went live (``none``) or is being rolled out (``restart``), not yet verified."""
+
+    sha: str
+    previous: str | None
+    since: float
+    source: str = "poll"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """``stratos rollback``: serve ``sha`` while the branch head stays ``head``."""
+
+    sha: str
+    head: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    head: str | None = None
+    good: str | None = None
+    pending: Pending | None = None
+    failed: Mapping[str, str] = field(default_factory=dict)
+    hold: Hold | None = None
+    degraded: str | None = None
+    #: Releases that passed their check, oldest first (what ``stratos rollback`` goes back to).
+    history: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "head": self.head,
+            "good": self.good,
+            "pending": None if self.pending is None else vars(self.pending),
+            "failed": dict(self.failed),
+            "hold": None if self.hold is None else vars(self.hold),
+            "degraded": self.degraded,
+            "history": list(self.history),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RolloutState:
+        pending = data.get("pending")
+        hold = data.get("hold")
+        return cls(
+            head=data.get("head"),
+            good=data.get("good"),
+            pending=Pending(**pending) if isinstance(pending, dict) else None,
+            failed=dict(data.get("failed") or {}),
+            hold=Hold(**hold) if isinstance(hold, dict) else None,
+            degraded=data.get("degraded"),
+            history=tuple(data.get("history") or ()),
+        )
+
+
+def with_failed(state: RolloutState, sha: str, why: str) -> RolloutState:
+    failed = {k: v for k, v in state.failed.items() if k != sha}
+    failed[sha] = why
+    return replace(
+        state,
+        failed=dict(list(failed.items())[-MEMORY:]),
+        pending=None,
+        degraded=f"release {sha[:12]} failed health",
+    )
+
+
+def with_good(state: RolloutState, sha: str) -> RolloutState:
+    history = tuple(s for s in state.history if s != sha) + (sha,)
+    degraded = state.degraded if state.head in state.failed and state.head != sha else None
+    return replace(state, good=sha, pending=None, history=history[-MEMORY:], degraded=degraded)
+
+
+def apply_rollback(state: RolloutState, to: str, reason: str) -> RolloutState:
+    """Hold ``to`` until the branch moves; an operator's choice clears that commit's failure."""
+    failed = {k: v for k, v in state.failed.items() if k != to}
+    return replace(state, hold=Hold(to, state.head, reason), failed=failed, degraded=None)
+
+
+def rollback_target(state: RolloutState, current: str | None) -> str | None:
+    """The release ``stratos rollback`` goes back to: the newest good release that is not current."""
+    for sha in reversed(state.history):
+        if sha != current and sha not in state.failed:
+            return sha
+    return None
+
+
+# --------------------------------------------------------------------------- decisions (pure)
+
+
+@dataclass(frozen=True)
+class MemberCheck:
+    """A member as the release verification sees it.
+
+    ``release``: the commit it runs (``restart`` members; ``None`` for shared ``current``);
+    ``health``: the liveness verdict (the cartridge's own check); ``passed``: the release check.
+    """
+
+    member_id: str
+    release: str | None
+    health: Health
+    started_at: float
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Deploy:
+    sha: str
+    previous: str | None
+    why: str
+
+
+@dataclass(frozen=True)
+class Confirm:
+    sha: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Revert:
+    sha: str
+    to: str | None
+    why: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    why: str
+
+
+Step = Deploy | Confirm | Revert | Wait | None
+
+
+def target(state: RolloutState, pin: str | None) -> tuple[str | None, str]:
+    """The release the subscription should serve, and why (``None``: keep what it serves)."""
+    if pin is not None:
+        if pin in state.failed:
+            return None, f"pinned release {pin[:12]} failed health"
+        return pin, f"pinned to {pin[:12]}"
+    if state.hold is not None and state.hold.head == state.head:
+        return state.hold.sha, state.hold.reason
+    if state.head is None:
+        return None, "the branch has not been fetched yet"
+    if state.head in state.failed:
+        return None, f"branch head {state.head[:12]} failed health; waiting for a new commit"
+    return state.head, f"branch head is {state.head[:12]}"
+
+
+def decide(
+    state: RolloutState,
+    *,
+    current: str | None,
+    pin: str | None,
+    mode: Mode,
+    members: Sequence[MemberCheck],
+    now: float,
+    timeout: float,
+) -> Step:
+    """What to do next for one subscription. ``timeout``: seconds a release (``none``, counted from
+    its switch) or each of its members (``restart``, counted from its start) has to pass the check."""
+    want, why = target(state, pin)
+    pending = state.pending
+    if pending is not None:
+        if want is not None and want != pending.sha:
+            return Deploy(want, pending.previous, f"{why}, superseding {pending.sha[:12]}")
+        if mode == "none" and current != pending.sha:
+            return Deploy(pending.sha, pending.previous, "resuming the switch to it")
+        return _verify(pending, mode, members, now, timeout)
+    if want is not None and want != current:
+        previous = current if current is None or current not in state.failed else state.good
+        return Deploy(want, previous, why)
+    if current is not None and state.good is None and current not in state.failed:
+        return Confirm(current, "adopted: it was live before the agent kept a rollout state")
+    return None
+
+
+def _verify(pending: Pending, mode: Mode, checks: Sequence[MemberCheck], now: float, timeout: float) -> Step:
+    if mode == "none":
+        checked = [m for m in checks if m.health == "healthy"]
+        failing = [m for m in checked if not m.passed]
+        if not failing:
+            return Confirm(pending.sha, f"{len(checked)} healthy member(s) answer the release check")
+        if now - pending.since >= timeout:
+            worst = failing[0]
+            return Revert(
+                pending.sha,
+                pending.previous,
+                f"{worst.member_id} does not pass the release check {timeout:g}s after the switch"
+                + (f" ({worst.detail})" if worst.detail else ""),
+            )
+        return Wait(f"{len(failing)} of {len(checked)} member(s) do not pass the release check yet")
+    for m in checks:
+        if m.release != pending.sha or m.passed:
+            continue
+        if m.health == "dead":
+            return Revert(
+                pending.sha, pending.previous, f"{m.member_id} exited before passing the release check"
+            )
+        if m.health == "unhealthy":
+            return Revert(
+                pending.sha,
+                pending.previous,
+                f"{m.member_id} is unhealthy" + (f" ({m.detail})" if m.detail else ""),
+            )
+        if now - m.started_at >= timeout:
+            return Revert(
+                pending.sha,
+                pending.previous,
+                f"{m.member_id} does not pass the release check {timeout:g}s after its start"
+                + (f" ({m.detail})" if m.detail else ""),
+            )
+    live = [m for m in checks if m.health != "dead"]
+    done = [m for m in live if m.release == pending.sha and m.passed]
+    if live and len(done) == len(live):
+        return Confirm(pending.sha, f"all {len(live)} member(s) run it and answer the release check")
+    return Wait(f"{len(done)} of {len(live)} member(s) run it")
+
+
+def gate(
+    health: Health, release: str | None, passed: bool, state: RolloutState, current: str | None
+) -> Health:
+    """A ``restart`` member's health as the planner should see it: one of the release being rolled
+    out is *starting* until it passes the release check (so it is not registered and no old member
+    leaves for it); one that never passed it and runs neither the current release nor one that went
+    live before (a failed or superseded release) is *unhealthy*: it is replaced, never registered."""
+    if release is None or passed or health in ("dead", "unhealthy"):
+        return health
+    if state.pending is not None and release == state.pending.sha:
+        return "starting"
+    if release in (current, state.good) or release in state.history:
+        return health
+    return "unhealthy"
+
+
+# --------------------------------------------------------------------------- revisions and specs (pure)
+
+
+def release_revision(base: str, sha: str | None) -> str:
+    """The revision label of a ``restart`` member: the definitions' hash and the commit it runs."""
+    return f"{base}+{sha}" if sha else base
+
+
+def release_of(revision: str) -> str | None:
+    _, _, sha = revision.partition("+")
+    return sha if artifacts.is_sha(sha) else None
+
+
+def pinned_spec(spec: members.MemberSpec, release_path: Path) -> members.MemberSpec:
+    """A member (or canary) that runs one release: it is mounted as ``current``, not the whole
+    releases directory, so switching ``current`` on the host does not change what it runs."""
+    binds = [b for b in spec.binds if not b.split(":")[1:2] == [members.APP_MOUNT]]
+    binds.append(f"{release_path}:{members.APP_MOUNT}/current:ro")
+    return replace(spec, binds=tuple(binds))
+
+
+def canary_spec(spec: members.MemberSpec, release_path: Path, suffix: str) -> members.MemberSpec:
+    """A canary: like a member, but no member labels, no service alias, no data volume."""
+    name = f"{spec.labels[dockerlib.APPLICATION]}-{spec.labels[dockerlib.SUBSCRIPTION]}-canary-{suffix}"
+    labels = {
+        dockerlib.ROLE: ROLE_CANARY,
+        dockerlib.STATE_ID: spec.labels[dockerlib.STATE_ID],
+        dockerlib.APPLICATION: spec.labels[dockerlib.APPLICATION],
+        dockerlib.SUBSCRIPTION: spec.labels[dockerlib.SUBSCRIPTION],
+    }
+    pinned = pinned_spec(spec, release_path)
+    return replace(
+        pinned,
+        member_id=name,
+        name=members.container_name(name),
+        hostname=name[:63].rstrip("-"),
+        aliases=(),
+        labels=labels,
+        volumes={},
+        volume_labels={},
+        environment={**spec.environment, "STRATOS_MEMBER_ID": name, "STRATOS_CANARY": "1"},
+    )
+
+
+# --------------------------------------------------------------------------- requests (files)
+
+_REQUEST = re.compile(r"^(?P<app>[a-z0-9-]+)\.(?P<alias>[a-z0-9-]+)\.(?P<kind>sync|rollback)$")
+
+
+@dataclass(frozen=True)
+class Request:
+    application: str
+    subscription: str
+    kind: Literal["sync", "rollback"]
+    source: str = "sync"
+    sha: str | None = None
+    at: float = 0.0
+
+
+def triggers_dir(store: StateStore) -> Path:
+    return store.agent_dir / "triggers"
+
+
+def request_sync(
+    store: StateStore, app: str, aliases: Iterable[str], source: str, sha: str | None = None
+) -> list[Path]:
+    """Ask the agent to fetch these subscriptions' branches on its next tick (it wakes for it)."""
+    written = []
+    for alias in aliases:
+        path = triggers_dir(store) / f"{app}.{alias}.sync"
+        write_atomic(path, json.dumps({"source": source, "sha": sha, "at": time.time()}) + "\n", 0o600)
+        written.append(path)
+    return written
+
+
+def request_rollback(store: StateStore, app: str, alias: str, to: str, reason: str) -> Path:
+    path = triggers_dir(store) / f"{app}.{alias}.rollback"
+    write_atomic(path, json.dumps({"source": reason, "sha": to, "at": time.time()}) + "\n", 0o600)
+    return path
+
+
+def has_requests(store: StateStore) -> bool:
+    try:
+        return any(_REQUEST.match(name) for name in os.listdir(triggers_dir(store)))
+    except OSError:
+        return False
+
+
+def take_requests(store: StateStore) -> dict[Key, list[Request]]:
+    """The requests waiting, removed from the directory."""
+    found: dict[Key, list[Request]] = {}
+    directory = triggers_dir(store)
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return found
+    for name in names:
+        match = _REQUEST.match(name)
+        if match is None:
+            continue
+        path = directory / name
+        try:
+            data = json.loads(path.read_text())
+            path.unlink()
+        except (OSError, ValueError) as exc:
+            log.warning("request %s unreadable (%s); removed", name, exc)
+            path.unlink(missing_ok=True)
+            continue
+        kind: Literal["sync", "rollback"] = "sync" if match["kind"] == "sync" else "rollback"
+        sha = data.get("sha") if isinstance(data.get("sha"), str) else None
+        found.setdefault((match["app"], match["alias"]), []).append(
+            Request(
+                match["app"],
+                match["alias"],
+                kind,
+                str(data.get("source") or kind),
+                sha,
+                float(data.get("at", 0)),
+            )
+        )
+    return found
+
+
+def load_state(store: StateStore, app: str, alias: str) -> RolloutState:
+    path = store.releases_dir(app, alias) / "rollout.json"
+    try:
+        return RolloutState.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return RolloutState()
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("%s unreadable (%s); starting from an empty rollout state", path, exc)
+        return RolloutState()
+
+
+def save_state(store: StateStore, app: str, alias: str, state: RolloutState) -> None:
+    path = store.releases_dir(app, alias) / "rollout.json"
+    write_atomic(path, json.dumps(state.as_json(), indent=2, sort_keys=True) + "\n", 0o644)
+
+
+# --------------------------------------------------------------------------- the release check (I/O)
+
+
+def check_release(address: str | None, port: int, path: str, timeout: float) -> tuple[bool, str]:
+    """An http GET of ``path`` on the member; 2xx passes."""
+    if address is None:
+        return False, "no address"
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        conn.request(
+            "GET", path, headers={"User-Agent": "stratos-agent (release check)", "Connection": "close"}
+        )
+        response = conn.getresponse()
+        response.read(65536)
+        return 200 <= response.status < 300, f"GET {path}: {response.status}"
+    except (OSError, http.client.HTTPException) as exc:
+        return False, f"GET {path}: {exc or type(exc).__name__}"
+    finally:
+        conn.close()
+
+
+def release_port(cartridge: Cartridge) -> int | None:
+    if cartridge.health_check is not None and cartridge.health_check.port:
+        return cartridge.health_check.port
+    http_ports = [p.port for p in cartridge.ports if p.protocol == "http"]
+    return http_ports[0] if http_ports else None
+
+
+class ReleaseProbe(Protocol):
+    def __call__(self, address: str | None, port: int, path: str, timeout: float) -> tuple[bool, str]: ...
+
+
+class Recorder(Protocol):
+    def __call__(
+        self,
+        now: float,
+        application: str,
+        subscription: str,
+        kind: str,
+        from_count: int | None = None,
+        to_count: int | None = None,
+        reasons: Iterable[str] = (),
+        details: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+class _CanaryUnavailable(StratosError):
+    """The canary could not be run (Docker): the release is tried again later, not failed."""
+
+    temporary = True
+
+
+# --------------------------------------------------------------------------- the executor
+
+
+class Rollouts:
+    """Performs the rollout decisions for the agent's loop (one instance per agent)."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        docker: dockerlib.ClientPool,
+        record: Recorder,
+        git: artifacts.Runner = artifacts.run_git,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        probe: ReleaseProbe = check_release,
+        member_probe: Callable[..., members.ProbeResult] = members.probe,
+        poll: float = CHECK_POLL,
+    ):
+        self.store = store
+        self.docker = docker
+        self.record = record
+        self.git = git
+        self.clock = clock
+        self.sleep = sleep
+        self.probe = probe
+        self.member_probe = member_probe
+        self.poll = poll
+        self.state_id = dockerlib.state_id(store.root)
+        self._wake = threading.Event()
+        self._states: dict[Key, RolloutState] = {}
+        self._fetched: dict[Key, float] = {}
+        self._fetch_errors: dict[Key, str] = {}
+        self._passed: dict[str, str] = {}  # member id -> the release whose check it passed
+        self._subjects: dict[str, str] = {}
+        self._status: dict[Key, dict[str, Any]] = {}
+        self._canaries_swept = False
+
+    # ------------------------------------------------------------------ for the loop
+    def wake(self) -> None:
+        """Make the loop tick now (the webhook calls it after writing its request)."""
+        self._wake.set()
+
+    def wait(self, stop: threading.Event, seconds: float, step: float = 0.25) -> bool:
+        """Wait until ``stop`` (True), ``seconds`` pass or a request arrives (False)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            if stop.wait(max(0.0, min(step, remaining))):
+                return True
+            if self._wake.is_set() or has_requests(self.store):
+                self._wake.clear()
+                return False
+            if remaining <= step:
+                return stop.is_set()
+
+    @staticmethod
+    def _mode(definitions: DefinitionSet, sub: Subscription) -> Mode | None:
+        """The reload mode of a subscription with an artifact (``None`` without one)."""
+        cartridge = definitions.cartridges.get(sub.cartridge)
+        if sub.artifact is None or cartridge is None:
+            return None
+        return cartridge.reload
+
+    def revisions(self, definitions: DefinitionSet) -> dict[Key, str]:
+        """Member revisions of ``restart`` subscriptions: the definitions' hash and the release."""
+        found = {}
+        for app in definitions.applications.values():
+            for sub in app.subscriptions:
+                if self._mode(definitions, sub) == "restart":
+                    found[(app.name, sub.alias)] = self.revision(definitions, app, sub)
+        return found
+
+    def revision(self, definitions: DefinitionSet, app: Application, sub: Subscription) -> str:
+        base = members.revision(definitions, app, sub)
+        if self._mode(definitions, sub) != "restart":
+            return base
+        return release_revision(base, artifacts.current_release(self.store, app.name, sub.alias))
+
+    def member_spec(self, definitions: DefinitionSet, spec: members.MemberSpec) -> members.MemberSpec:
+        """A ``restart`` member runs the release in its revision, mounted as its ``current``."""
+        sha = release_of(spec.labels.get(dockerlib.REVISION, ""))
+        if sha is None:
+            return spec
+        app, alias = spec.labels[dockerlib.APPLICATION], spec.labels[dockerlib.SUBSCRIPTION]
+        return pinned_spec(spec, artifacts.release_dir(self.store, app, alias, sha))
+
+    def gate(self, member: members.ObservedMember, health: Health) -> Health:
+        release = release_of(member.revision)
+        if release is None:
+            return health
+        state = self._states.get((member.application, member.subscription))
+        if state is None:
+            return health
+        current = artifacts.current_release(self.store, member.application, member.subscription)
+        return gate(health, release, self._passed.get(member.member_id) == release, state, current)
+
+    def admit(self, definitions: DefinitionSet, member: members.ObservedMember) -> bool:
+        """Whether a new member may join its LB: its release check passed, if it must pass one."""
+        release = release_of(member.revision)
+        state = self._states.get((member.application, member.subscription))
+        if release is None or state is None or state.pending is None or state.pending.sha != release:
+            return True
+        if self._passed.get(member.member_id) == release:
+            return True
+        app = definitions.applications.get(member.application)
+        if app is None:
+            return True
+        sub = app.subscription(member.subscription)
+        cartridge = definitions.cartridges[sub.cartridge]
+        ok, detail = self._check(cartridge, sub.artifact, member.address)
+        if ok:
+            self._passed[member.member_id] = release
+            log.info("%s answers the release check of %s (%s)", member.member_id, release[:12], detail)
+        return ok
+
+    def status(self) -> dict[Key, dict[str, Any]]:
+        return dict(self._status)
+
+    # ------------------------------------------------------------------ one tick
+    def tick(
+        self,
+        definitions: DefinitionSet,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+        now: float,
+    ) -> None:
+        if not self._canaries_swept:
+            self._sweep_canaries(definitions)
+        requests = take_requests(self.store)
+        wanted: set[Key] = set()
+        for app in sorted(definitions.applications.values(), key=lambda a: a.name):
+            for sub in app.subscriptions:
+                if sub.artifact is None:
+                    continue
+                key = (app.name, sub.alias)
+                wanted.add(key)
+                mine = [(m, h) for m, h in observed if (m.application, m.subscription) == key]
+                try:
+                    self._subscription(definitions, app, sub, sub.artifact, mine, requests.get(key, []), now)
+                except StratosError as exc:
+                    log.warning("release of %s/%s: %s", app.name, sub.alias, exc)
+                    self._status.setdefault(key, {})["notes"] = [f"release: {exc}"]
+                except Exception:  # noqa: BLE001 - one subscription's failure does not stop the others
+                    log.exception("release of %s/%s failed", app.name, sub.alias)
+        for key in set(requests) - wanted:
+            log.warning("request for %s/%s ignored: no such subscription with an artifact", *key)
+        for key in set(self._states) - wanted:
+            del self._states[key]
+            self._status.pop(key, None)
+        alive = {m.member_id for m, _ in observed}
+        for member_id in set(self._passed) - alive:
+            del self._passed[member_id]
+
+    def _subscription(
+        self,
+        definitions: DefinitionSet,
+        app: Application,
+        sub: Subscription,
+        artifact: Artifact,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+        requests: Sequence[Request],
+        now: float,
+    ) -> None:
+        key = (app.name, sub.alias)
+        cartridge = definitions.cartridges[sub.cartridge]
+        mode: Mode = cartridge.reload
+        state = self._states.get(key) or load_state(self.store, *key)
+        before = state
+        current = artifacts.current_release(self.store, *key)
+        syncs = [r for r in requests if r.kind == "sync"]
+        due = now - self._fetched.get(key, float("-inf")) >= artifact.poll_interval
+        if syncs or due:
+            self._fetched[key] = now
+            head = self._fetch(key, artifact, now, syncs)
+            if head is not None and head != state.head:
+                state = replace(state, head=head)
+                if state.hold is not None and state.hold.head != head:
+                    log.info("%s/%s: the branch moved to %s; the rollback's hold ends", *key, head[:12])
+                    state = replace(state, hold=None)
+        for request in (r for r in requests if r.kind == "rollback" and r.sha):
+            assert request.sha is not None
+            state = apply_rollback(state, request.sha, f"stratos rollback to {request.sha[:12]}")
+        pin = self._pin(key, artifact)
+        timeout = artifact.health_timeout
+        if mode == "restart":
+            timeout += healthlib.startup_timeout(cartridge.health_check)
+            self._admit_all(cartridge, artifact, state, observed)
+        checks = self._checks(cartridge, artifact, state, mode, current, observed) if state.pending else []
+        step = decide(state, current=current, pin=pin, mode=mode, members=checks, now=now, timeout=timeout)
+        source = syncs[-1].source if syncs else "poll"
+        state = self._perform(definitions, app, sub, artifact, mode, state, step, observed, pin, source)
+        self._states[key] = state
+        if state != before:
+            save_state(self.store, *key, state)
+        self._prune(key, artifact, state, pin, observed)
+        self._status[key] = self._describe(key, state, pin)
+
+    # ------------------------------------------------------------------ steps
+    def _perform(
+        self,
+        definitions: DefinitionSet,
+        app: Application,
+        sub: Subscription,
+        artifact: Artifact,
+        mode: Mode,
+        state: RolloutState,
+        step: Step,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+        pin: str | None,
+        source: str,
+    ) -> RolloutState:
+        key = (app.name, sub.alias)
+        if step is None or isinstance(step, Wait):
+            return state
+        if isinstance(step, Confirm):
+            return self._confirm(key, state, step)
+        if isinstance(step, Revert):
+            return self._revert(key, state, step)
+        cartridge = definitions.cartridges[sub.cartridge]
+        if state.hold is not None and step.sha == state.hold.sha:
+            source = "rollback"
+        elif pin is not None and step.sha == pin:
+            source = "pin"
+        with artifacts.lock(self.store, *key):
+            artifacts.prepare(self.store, *key, step.sha, git=self.git)
+        message = self._subject(key, step.sha)
+        healthy = [m for m, h in observed if h == "healthy"]
+        if mode == "none" and artifact.health_path and healthy and release_port(cartridge):
+            try:
+                ok, detail = self._canary(definitions, app, sub, cartridge, artifact, step.sha)
+            except _CanaryUnavailable as exc:
+                log.warning("%s/%s: release %s waits: %s", *key, step.sha[:12], exc)
+                return state
+            if not ok:
+                why = f"on a canary, {detail}"
+                log.warning("%s/%s: release %s failed health %s", *key, step.sha[:12], why)
+                self._event(
+                    key, "release_failed", step.sha, message, [f"release failed health {why}"], why=why
+                )
+                return with_failed(state, step.sha, why)
+        since = self.clock()
+        state = replace(state, pending=Pending(step.sha, step.previous, since, source))
+        save_state(self.store, *key, state)
+        with artifacts.lock(self.store, *key):
+            previous = artifacts.switch(self.store, *key, step.sha)
+        verb = "rolling out" if mode == "restart" else "serving"
+        log.info("%s/%s: %s release %s (%s, %s)", *key, verb, step.sha[:12], message, step.why)
+        self._event(
+            key,
+            "rollback" if source == "rollback" else "release",
+            step.sha,
+            message,
+            [f"{step.why}: {verb} {step.sha[:12]} '{message}'"],
+            previous=previous,
+            source=source,
+        )
+        if mode == "restart":
+            return state
+        return self._verify_live(key, cartridge, artifact, state, healthy, pin)
+
+    def _verify_live(
+        self,
+        key: Key,
+        cartridge: Cartridge,
+        artifact: Artifact,
+        state: RolloutState,
+        healthy: Sequence[members.ObservedMember],
+        pin: str | None,
+    ) -> RolloutState:
+        """``reload: none``: probe every healthy member until all pass or ``health_timeout`` ends."""
+        assert state.pending is not None
+        sha = state.pending.sha
+        while True:
+            checks = self._probe_all(cartridge, artifact, healthy, sha)
+            step = decide(
+                state,
+                current=sha,
+                pin=pin,
+                mode="none",
+                members=checks,
+                now=self.clock(),
+                timeout=artifact.health_timeout,
+            )
+            if isinstance(step, Confirm):
+                return self._confirm(key, state, step)
+            if isinstance(step, Revert):
+                return self._revert(key, state, step)
+            if not isinstance(step, Wait):
+                return state  # a newer target: the next tick deploys it
+            self.sleep(self.poll)
+
+    def _confirm(self, key: Key, state: RolloutState, step: Confirm) -> RolloutState:
+        pending = state.pending
+        if pending is not None and pending.sha == step.sha:
+            seconds = round(self.clock() - pending.since, 2)
+            log.info("%s/%s: release %s verified: %s", *key, step.sha[:12], step.why)
+            self._event(
+                key,
+                "release_verified",
+                step.sha,
+                self._subject(key, step.sha),
+                [step.why],
+                seconds=seconds,
+                source=pending.source,
+            )
+        return with_good(state, step.sha)
+
+    def _revert(self, key: Key, state: RolloutState, step: Revert) -> RolloutState:
+        message = self._subject(key, step.sha)
+        log.warning("%s/%s: release %s failed health: %s", *key, step.sha[:12], step.why)
+        self._event(
+            key, "release_failed", step.sha, message, [f"release failed health: {step.why}"], why=step.why
+        )
+        state = with_failed(state, step.sha, step.why)
+        if step.to is None:
+            log.warning("%s/%s: no earlier release to go back to; %s stays", *key, step.sha[:12])
+            return state
+        with artifacts.lock(self.store, *key):
+            artifacts.prepare(self.store, *key, step.to, git=self.git)
+            artifacts.switch(self.store, *key, step.to)
+        self._event(
+            key,
+            "rollback",
+            step.to,
+            self._subject(key, step.to),
+            [f"release {step.sha[:12]} failed health; back to {step.to[:12]}"],
+            previous=step.sha,
+            source="health",
+        )
+        return replace(state, good=step.to)
+
+    # ------------------------------------------------------------------ checks
+    def _check(
+        self, cartridge: Cartridge, artifact: Artifact | None, address: str | None
+    ) -> tuple[bool, str]:
+        port = release_port(cartridge)
+        if artifact is None or not artifact.health_path or port is None:
+            return True, "no release check"
+        return self.probe(address, port, artifact.health_path, min(5.0, artifact.health_timeout))
+
+    def _probe_all(
+        self, cartridge: Cartridge, artifact: Artifact, targets: Sequence[members.ObservedMember], sha: str
+    ) -> list[MemberCheck]:
+        if not targets:
+            return []
+
+        def one(member: members.ObservedMember) -> MemberCheck:
+            ok, detail = self._check(cartridge, artifact, member.address)
+            return MemberCheck(member.member_id, sha, "healthy", member.started_at, ok, detail)
+
+        with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+            return list(pool.map(one, targets))
+
+    def _admit_all(
+        self,
+        cartridge: Cartridge,
+        artifact: Artifact,
+        state: RolloutState,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+    ) -> None:
+        """``restart``: release-check the members of the release being rolled out, once each."""
+        if state.pending is None:
+            return
+        sha = state.pending.sha
+        for member, health in observed:
+            if release_of(member.revision) != sha or self._passed.get(member.member_id) == sha:
+                continue
+            if health != "healthy":
+                continue
+            ok, detail = self._check(cartridge, artifact, member.address)
+            if ok:
+                self._passed[member.member_id] = sha
+
+    def _checks(
+        self,
+        cartridge: Cartridge,
+        artifact: Artifact,
+        state: RolloutState,
+        mode: Mode,
+        current: str | None,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+    ) -> list[MemberCheck]:
+        assert state.pending is not None
+        if mode == "none":
+            healthy = [m for m, h in observed if h == "healthy"]
+            return self._probe_all(cartridge, artifact, healthy, state.pending.sha) if current else []
+        return [
+            MemberCheck(
+                m.member_id,
+                release_of(m.revision),
+                h,
+                m.started_at,
+                self._passed.get(m.member_id) == release_of(m.revision),
+            )
+            for m, h in observed
+        ]
+
+    # ------------------------------------------------------------------ the canary
+    def _canary(
+        self,
+        definitions: DefinitionSet,
+        app: Application,
+        sub: Subscription,
+        cartridge: Cartridge,
+        artifact: Artifact,
+        sha: str,
+    ) -> tuple[bool, str]:
+        """Run the release on a canary off the LB: (passed, what it answered)."""
+        dp = definitions.deployment_policies[sub.deployment_policy]
+        np = definitions.network_partitions[dp.network_partitions[0].name]
+        partition = next(p for p in np.partitions if p.name == dp.network_partitions[0].partitions[0].name)
+        try:
+            secrets_dir = members.prepare_secrets(self.store, app, sub, cartridge)
+            links = members.prepare_links(self.store, definitions, app, sub)
+            if links:
+                secrets_dir = self.store.secrets_dir(app.name, sub.alias)
+            spec = members.member_spec(
+                app=app,
+                sub=sub,
+                cartridge=cartridge,
+                np=np,
+                partition=partition.name,
+                member=members.member_id(app.name, sub.alias),
+                state_id=self.state_id,
+                revision="canary",
+                secrets_dir=secrets_dir,
+                releases_dir=self.store.releases_dir(app.name, sub.alias),
+                links=links,
+            )
+            spec = canary_spec(
+                spec, artifacts.release_dir(self.store, app.name, sub.alias, sha), secrets.token_hex(3)
+            )
+            client = self.docker.get(partition.endpoint)
+            began = time.monotonic()
+            canary = members.start_member(client, spec, partition.endpoint)
+        except DriverError as exc:
+            raise _CanaryUnavailable(f"the canary could not start: {exc}") from exc
+        try:
+            ports = [p.port for p in cartridge.ports]
+            limit = max(5.0, healthlib.startup_timeout(cartridge.health_check))
+            while True:
+                alive = self.member_probe(canary.address, cartridge.health_check, ports)
+                if alive.ok:
+                    break
+                if time.monotonic() - began >= limit:
+                    return (
+                        False,
+                        f"the cartridge's health check did not pass within {limit:g}s ({alive.detail})",
+                    )
+                self.sleep(0.1)
+            checked = time.monotonic()
+            while True:
+                ok, detail = self._check(cartridge, artifact, canary.address)
+                if ok:
+                    log.info(
+                        "%s/%s: canary of %s passes (%s) after %.1fs",
+                        app.name,
+                        sub.alias,
+                        sha[:12],
+                        detail,
+                        time.monotonic() - began,
+                    )
+                    return True, detail
+                if time.monotonic() - checked >= artifact.health_timeout:
+                    return False, f"{detail} for {artifact.health_timeout:g}s"
+                self.sleep(self.poll)
+        finally:
+            self._remove(client, canary.container_id)
+
+    def _remove(self, client: Any, container_id: str) -> None:
+        try:
+            client.containers.get(container_id).remove(force=True)
+        except Exception as exc:  # noqa: BLE001 - a leftover canary is swept on the agent's next start
+            log.warning("removing canary %s failed: %s", container_id[:12], exc)
+
+    def _sweep_canaries(self, definitions: DefinitionSet) -> None:
+        """Canaries an earlier agent left behind (it stopped while one ran)."""
+        self._canaries_swept = True
+        endpoints = {dockerlib.DEFAULT_ENDPOINT}
+        for np in definitions.network_partitions.values():
+            if np.provider == "docker":
+                endpoints.update(p.endpoint for p in np.partitions)
+        labels = {dockerlib.ROLE: ROLE_CANARY, dockerlib.STATE_ID: self.state_id}
+        for endpoint in sorted(endpoints):
+            try:
+                client = self.docker.get(endpoint)
+                for container in client.containers.list(
+                    all=True, filters={"label": dockerlib.label_filter(labels)}
+                ):
+                    log.info("removing canary %s left by an earlier agent", container.name)
+                    container.remove(force=True)
+            except Exception as exc:  # noqa: BLE001 - best effort
+                log.debug("sweeping canaries on %s: %s", endpoint, exc)
+
+    # ------------------------------------------------------------------ git and bookkeeping
+    def _fetch(self, key: Key, artifact: Artifact, now: float, syncs: Sequence[Request]) -> str | None:
+        try:
+            with artifacts.lock(self.store, *key):
+                head = artifacts.fetch(self.store, *key, artifact, git=self.git)
+        except StratosError as exc:
+            message = str(exc)
+            log.warning("fetching the artifact of %s/%s: %s", *key, message)
+            if self._fetch_errors.get(key) != message:
+                self._fetch_errors[key] = message
+                self.record(
+                    now, *key, "fetch_failed", reasons=[message], details={"url": _safe_url(artifact.url)}
+                )
+            return None
+        if key in self._fetch_errors:
+            del self._fetch_errors[key]
+            log.info("fetching the artifact of %s/%s works again", *key)
+        if syncs:
+            log.info("%s/%s: fetched on request (%s): %s", *key, syncs[-1].source, head[:12])
+        return head
+
+    def _pin(self, key: Key, artifact: Artifact) -> str | None:
+        if artifact.pin is None:
+            return None
+        with artifacts.lock(self.store, *key):
+            return artifacts.resolve(self.store, *key, artifact.pin, git=self.git)
+
+    def _subject(self, key: Key, sha: str) -> str:
+        if sha not in self._subjects:
+            self._subjects[sha] = artifacts.commit_subject(self.store, *key, sha, git=self.git)
+        return self._subjects[sha]
+
+    def _event(
+        self, key: Key, kind: str, sha: str, message: str, reasons: Sequence[str], **details: Any
+    ) -> None:
+        self.record(
+            self.clock(),
+            *key,
+            kind,
+            reasons=reasons,
+            details={"sha": sha, "message": message, **{k: v for k, v in details.items() if v is not None}},
+        )
+
+    def _prune(
+        self,
+        key: Key,
+        artifact: Artifact,
+        state: RolloutState,
+        pin: str | None,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+    ) -> None:
+        protect = {state.good, pin, *(release_of(m.revision) for m, _ in observed)}
+        if state.pending is not None:
+            protect |= {state.pending.sha, state.pending.previous}
+        if state.hold is not None:
+            protect.add(state.hold.sha)
+        with artifacts.lock(self.store, *key):
+            artifacts.prune(self.store, *key, artifact.keep_releases, {s for s in protect if s})
+
+    def _describe(self, key: Key, state: RolloutState, pin: str | None) -> dict[str, Any]:
+        current = artifacts.current_release(self.store, *key)
+        notes = []
+        if state.pending is not None:
+            notes.append(f"release {state.pending.sha[:12]} is being verified")
+        if pin is not None:
+            notes.append(f"pinned to {pin[:12]}")
+        elif state.hold is not None and state.hold.head == state.head:
+            notes.append(f"held at {state.hold.sha[:12]} by a rollback until the branch moves")
+        if key in self._fetch_errors:
+            notes.append(f"fetch failing: {self._fetch_errors[key]}")
+        return {
+            "release": current,
+            "release_message": self._subject(key, current) if current else None,
+            "degraded": state.degraded,
+            "notes": notes,
+        }
+
+
+def annotate_status(data: dict[str, Any], releases: Mapping[Key, Mapping[str, Any]]) -> None:
+    """Add ``release``, ``release_message`` and ``degraded`` (and notes) to status.json's subscriptions."""
+    for (app, alias), info in releases.items():
+        sub = ((data.get("applications") or {}).get(app) or {}).get("subscriptions", {}).get(alias)
+        if sub is None:
+            continue
+        sub["release"] = info.get("release")
+        sub["release_message"] = info.get("release_message")
+        sub["degraded"] = info.get("degraded")
+        sub["notes"] = list(sub.get("notes") or []) + [n for n in info.get("notes") or [] if n]
+
+
+def _safe_url(url: str) -> str:
+    return re.sub(r"//([^/@:\s]+):[^/@\s]+@", r"//\1:***@", url)
