@@ -1,4 +1,5 @@
-"""``stratos agent``, ``status``, ``events`` and ``metering``: the agent's command-line adapter."""
+"""``stratos agent``, ``status``, ``events``, ``metering``, ``sync`` and ``rollback``: the agent's
+command-line adapter."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers.docker import ClientPool
 from stratos.store import StateStore
 
-COMMANDS = ("agent", "status", "events", "metering")
+COMMANDS = ("agent", "status", "events", "metering", "sync", "rollback")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -56,6 +57,25 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--limit", type=int, default=30)
     p.set_defaults(func=run)
 
+    p = subparsers.add_parser("sync", help="make the agent fetch an application's artifact now")
+    _state_dir(p)
+    p.add_argument("application")
+    p.add_argument("--alias", help="only this subscription")
+    p.add_argument(
+        "--now", action="store_true", help="fetch and check out here, then ask the agent to switch"
+    )
+    p.set_defaults(func=run)
+
+    p = subparsers.add_parser(
+        "rollback", help="serve an earlier release of an artifact until its branch moves"
+    )
+    _state_dir(p)
+    p.add_argument("application")
+    p.add_argument("--alias", help="the subscription (needed when several have an artifact)")
+    p.add_argument("--to", metavar="SHA", help="this commit (default: the previous good release)")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the switch (0: do not wait)")
+    p.set_defaults(func=run)
+
     p = subparsers.add_parser("metering", help="member-seconds per application and subscription")
     _state_dir(p)
     p.add_argument("application", nargs="?", help="only this application")
@@ -80,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         return _events(args, store)
     if args.command == "metering":
         return _metering(args, store)
+    if args.command in ("sync", "rollback"):
+        return _release(args, store)
     raise SystemExit(f"stratos: unknown command {args.command}")
 
 
@@ -138,6 +160,12 @@ def _status(args: argparse.Namespace, store: StateStore) -> int:
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
     print(status_table(data))
+    for app, app_data in sorted((data.get("applications") or {}).items()):
+        for alias, sub in sorted((app_data.get("subscriptions") or {}).items()):
+            if sub.get("release"):
+                print(f"{app}/{alias}: release {sub['release'][:12]} '{sub.get('release_message') or ''}'")
+            if sub.get("degraded"):
+                print(f"{app}/{alias}: degraded: {sub['degraded']}")
     tick = data.get("tick") or {}
     age = time.time() - float(data.get("time", 0))
     line = f"last tick {age:.0f}s ago, {'ok' if tick.get('ok') else 'FAILED'}"
@@ -231,7 +259,7 @@ def _events(args: argparse.Namespace, store: StateStore) -> int:
     for event in events:
         when = datetime.fromtimestamp(event.time, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
         counts = f" {event.from_count}->{event.to_count}" if event.to_count is not None else ""
-        member = event.details.get("member")
+        member = event.details.get("member") or str(event.details.get("sha") or "")[:12]
         reasons = "; ".join(event.reasons)
         print(
             f"{when}  {event.subscription or '-':<12} {event.kind:<16}{counts}"
@@ -240,4 +268,30 @@ def _events(args: argparse.Namespace, store: StateStore) -> int:
     seconds = store_.member_seconds(time.time(), args.application).get(args.application)
     if seconds is not None:
         print(f"metering: {seconds:.0f} member-seconds ({seconds / 3600:.3f} member-hours) in all")
+    return 0
+
+
+def _release(args: argparse.Namespace, store: StateStore) -> int:
+    """``stratos sync`` and ``stratos rollback``: requests the agent carries out on its next tick."""
+    from stratos.agent import rollout
+
+    definitions = store.load()
+    if args.command == "sync":
+        for alias in rollout.artifact_aliases(definitions, args.application, args.alias):
+            if args.now:
+                head = rollout.sync_now(store, definitions, args.application, alias)
+                print(f"{args.application}/{alias}: fetched, branch head {head[:12]}")
+            rollout.request_sync(store, args.application, [alias], "stratos sync")
+            print(f"{args.application}/{alias}: sync requested; the agent fetches on its next tick")
+        return 0
+    since = time.time()
+    alias, sha, current = rollout.choose_rollback(store, definitions, args.application, args.alias, args.to)
+    rollout.request_rollback(store, args.application, alias, sha, "stratos rollback")
+    print(f"{args.application}/{alias}: rollback from {str(current)[:12]} to {sha[:12]} requested")
+    if args.wait > 0:
+        sub = rollout.wait_for_release(store, args.application, alias, sha, args.wait, since=since)
+        if sub.get("release") != sha:
+            print(f"{args.application}/{alias}: degraded: {sub.get('degraded')}", file=sys.stderr)
+            return 1
+        print(f"{args.application}/{alias}: release {sha[:12]} is live; held until the branch moves")
     return 0

@@ -737,7 +737,12 @@ class Rollouts:
                 why = f"on a canary, {detail}"
                 log.warning("%s/%s: release %s failed health %s", *key, step.sha[:12], why)
                 self._event(
-                    key, "release_failed", step.sha, message, [f"release failed health {why}"], why=why
+                    key,
+                    "release_failed",
+                    step.sha,
+                    message,
+                    [f"release {step.sha[:12]} '{message}' failed health {why}"],
+                    why=why,
                 )
                 return with_failed(state, step.sha, why)
         since = self.clock()
@@ -811,7 +816,12 @@ class Rollouts:
         message = self._subject(key, step.sha)
         log.warning("%s/%s: release %s failed health: %s", *key, step.sha[:12], step.why)
         self._event(
-            key, "release_failed", step.sha, message, [f"release failed health: {step.why}"], why=step.why
+            key,
+            "release_failed",
+            step.sha,
+            message,
+            [f"release {step.sha[:12]} '{message}' failed health: {step.why}"],
+            why=step.why,
         )
         state = with_failed(state, step.sha, step.why)
         if step.to is None:
@@ -1086,3 +1096,97 @@ def annotate_status(data: dict[str, Any], releases: Mapping[Key, Mapping[str, An
 
 def _safe_url(url: str) -> str:
     return re.sub(r"//([^/@:\s]+):[^/@\s]+@", r"//\1:***@", url)
+
+
+# --------------------------------------------------------------------------- the command line's side
+
+
+def artifact_aliases(definitions: DefinitionSet, application: str, alias: str | None = None) -> list[str]:
+    """The subscriptions of ``application`` with an artifact (only ``alias`` if given)."""
+    app = definitions.applications.get(application)
+    if app is None:
+        raise StratosError(f"application '{application}' is not defined")
+    found = [s.alias for s in app.subscriptions if s.artifact is not None]
+    if alias is not None:
+        if alias not in found:
+            raise StratosError(f"application '{application}' has no subscription '{alias}' with an artifact")
+        return [alias]
+    if not found:
+        raise StratosError(f"application '{application}' has no subscription with an artifact")
+    return found
+
+
+def sync_now(
+    store: StateStore,
+    definitions: DefinitionSet,
+    application: str,
+    alias: str,
+    *,
+    git: artifacts.Runner = artifacts.run_git,
+) -> str:
+    """``stratos sync --now``: fetch and check out the branch head here (the agent switches to it)."""
+    sub = definitions.applications[application].subscription(alias)
+    assert sub.artifact is not None
+    with artifacts.lock(store, application, alias):
+        head = artifacts.fetch(store, application, alias, sub.artifact, git=git)
+        artifacts.prepare(store, application, alias, head, git=git)
+    return head
+
+
+def choose_rollback(
+    store: StateStore,
+    definitions: DefinitionSet,
+    application: str,
+    alias: str | None,
+    to: str | None,
+    *,
+    git: artifacts.Runner = artifacts.run_git,
+) -> tuple[str, str, str | None]:
+    """(alias, the commit to go back to, the current one) for ``stratos rollback``."""
+    aliases = artifact_aliases(definitions, application, alias)
+    if len(aliases) > 1:
+        raise StratosError(
+            f"application '{application}' has several subscriptions with an artifact "
+            f"({', '.join(aliases)}): name one with --alias"
+        )
+    chosen = aliases[0]
+    current = artifacts.current_release(store, application, chosen)
+    if to is not None:
+        with artifacts.lock(store, application, chosen):
+            return chosen, artifacts.resolve(store, application, chosen, to, git=git), current
+    target_sha = rollback_target(load_state(store, application, chosen), current)
+    if target_sha is None:
+        raise StratosError(f"{application}/{chosen}: no earlier good release to roll back to (give --to SHA)")
+    return chosen, target_sha, current
+
+
+def wait_for_release(
+    store: StateStore,
+    application: str,
+    alias: str,
+    sha: str,
+    timeout: float,
+    *,
+    since: float,
+    poll: float = 0.5,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Wait (bounded) until a status written after ``since`` shows ``sha`` live (or failed)."""
+    from stratos.status import read_status
+
+    deadline = clock() + timeout
+    while True:
+        data = read_status(store) or {}
+        sub = ((data.get("applications") or {}).get(application) or {}).get("subscriptions", {}).get(
+            alias
+        ) or {}
+        fresh = float(data.get("time", 0)) >= since
+        if fresh and (sub.get("release") == sha or sha[:12] in (sub.get("degraded") or "")):
+            return sub
+        if clock() >= deadline:
+            raise StratosError(
+                f"{application}/{alias}: the agent did not switch to {sha[:12]} within {timeout:g}s "
+                f"(serving {str(sub.get('release'))[:12]}; is the agent running?)"
+            )
+        sleep(poll)
