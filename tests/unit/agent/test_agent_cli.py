@@ -27,7 +27,9 @@ def test_agent_commands_are_registered() -> None:
 
 def test_only_existing_commands_are_registered() -> None:
     with pytest.raises(SystemExit):
-        cli.build_parser().parse_args(["rollback", "shop"])
+        cli.build_parser().parse_args(["no-such-command", "shop"])
+    for command in ("sync", "rollback"):
+        assert cli.build_parser().parse_args([command, "shop"]).command == command
 
 
 def test_status_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
