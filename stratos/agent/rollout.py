@@ -943,7 +943,7 @@ class Rollouts:
                 spec, artifacts.release_dir(self.store, app.name, sub.alias, sha), secrets.token_hex(3)
             )
             client = self.docker.get(partition.endpoint)
-            began = time.monotonic()
+            began = self.clock()
             canary = members.start_member(client, spec, partition.endpoint)
         except DriverError as exc:
             raise _CanaryUnavailable(f"the canary could not start: {exc}") from exc
@@ -954,13 +954,13 @@ class Rollouts:
                 alive = self.member_probe(canary.address, cartridge.health_check, ports)
                 if alive.ok:
                     break
-                if time.monotonic() - began >= limit:
+                if self.clock() - began >= limit:
                     return (
                         False,
                         f"the cartridge's health check did not pass within {limit:g}s ({alive.detail})",
                     )
                 self.sleep(0.1)
-            checked = time.monotonic()
+            checked = self.clock()
             while True:
                 ok, detail = self._check(cartridge, artifact, canary.address)
                 if ok:
@@ -970,10 +970,10 @@ class Rollouts:
                         sub.alias,
                         sha[:12],
                         detail,
-                        time.monotonic() - began,
+                        self.clock() - began,
                     )
                     return True, detail
-                if time.monotonic() - checked >= artifact.health_timeout:
+                if self.clock() - checked >= artifact.health_timeout:
                     return False, f"{detail} for {artifact.health_timeout:g}s"
                 self.sleep(self.poll)
         finally:

@@ -1,0 +1,242 @@
+"""Webhook verification (GitHub/Gitea HMAC-SHA256, GitLab token) and what a push triggers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stratos.agent import rollout, webhook
+from stratos.store import StateStore
+from stratos.validation import parse_definition
+
+SECRET = "s3cr3t-hook"
+SHA = "c0ffee" + "0" * 34
+
+
+def push(ref: str = "refs/heads/main", after: str = SHA) -> bytes:
+    return json.dumps({"ref": ref, "before": "0" * 40, "after": after, "commits": []}).encode()
+
+
+def hub(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    s = StateStore(tmp_path / "state")
+    s.ensure()
+    secret = tmp_path / "hook.secret"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    docs: list[dict[str, Any]] = [
+        {"kind": "Cartridge", "name": "php", "image": {"ref": "stratos/cartridge-php:8.2"}},
+        {"kind": "NetworkPartition", "name": "local", "partitions": [{"name": "p1"}]},
+        {
+            "kind": "DeploymentPolicy",
+            "name": "one",
+            "network_partitions": [{"name": "local", "partitions": [{"name": "p1"}]}],
+        },
+        {
+            "kind": "Application",
+            "name": "shop",
+            "subscriptions": [
+                {
+                    "alias": "web",
+                    "cartridge": "php",
+                    "deployment_policy": "one",
+                    "artifact": {
+                        "url": "https://git.example.com/shop.git",
+                        "credentials": {"webhook_secret_file": str(secret)},
+                    },
+                },
+                {
+                    "alias": "admin",
+                    "cartridge": "php",
+                    "deployment_policy": "one",
+                    "artifact": {
+                        "url": "https://git.example.com/admin.git",
+                        "branch": "release",
+                        "credentials": {"webhook_secret_file": str(secret)},
+                    },
+                },
+            ],
+        },
+        {
+            "kind": "Application",
+            "name": "open",
+            "subscriptions": [
+                {
+                    "alias": "web",
+                    "cartridge": "php",
+                    "deployment_policy": "one",
+                    "artifact": {"url": "https://git.example.com/open.git"},
+                }
+            ],
+        },
+    ]
+    for doc in docs:
+        s.apply(s.plan_put(parse_definition(doc)))
+    return s
+
+
+BODY = push()
+CASES: list[tuple[str, str, dict[str, str], bytes, int, tuple[str, ...]]] = [
+    (
+        "github-push",
+        "shop",
+        {"X-GitHub-Event": "push", "X-Hub-Signature-256": hub(BODY)},
+        BODY,
+        202,
+        ("web",),
+    ),
+    ("gitea-push", "shop", {"X-Gitea-Event": "push", "X-Hub-Signature-256": hub(BODY)}, BODY, 202, ("web",)),
+    (
+        "gitea-legacy-signature",
+        "shop",
+        {"X-Gitea-Event": "push", "X-Gitea-Signature": hub(BODY).removeprefix("sha256=")},
+        BODY,
+        202,
+        ("web",),
+    ),
+    ("gitlab-token", "shop", {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET}, BODY, 202, ("web",)),
+    (
+        "header-case-does-not-matter",
+        "shop",
+        {"x-hub-signature-256": hub(BODY).upper().replace("SHA256=", "sha256=")},
+        BODY,
+        202,
+        ("web",),
+    ),
+    (
+        "other-branch-subscription",
+        "shop",
+        {"X-Hub-Signature-256": hub(push("refs/heads/release"))},
+        push("refs/heads/release"),
+        202,
+        ("admin",),
+    ),
+    ("missing-signature", "shop", {"X-GitHub-Event": "push"}, BODY, 401, ()),
+    (
+        "wrong-secret",
+        "shop",
+        {"X-GitHub-Event": "push", "X-Hub-Signature-256": hub(BODY, "nope")},
+        BODY,
+        401,
+        (),
+    ),
+    ("tampered-body", "shop", {"X-Hub-Signature-256": hub(BODY)}, push(after="f" * 40), 401, ()),
+    ("sha1-scheme-refused", "shop", {"X-Hub-Signature-256": "sha1=" + hub(BODY)[7:]}, BODY, 401, ()),
+    (
+        "wrong-gitlab-token",
+        "shop",
+        {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET + "x"},
+        BODY,
+        401,
+        (),
+    ),
+    ("no-secret-configured", "open", {"X-Hub-Signature-256": hub(BODY)}, BODY, 403, ()),
+    ("unknown-application", "nope", {"X-Hub-Signature-256": hub(BODY)}, BODY, 404, ()),
+    ("ping", "shop", {"X-GitHub-Event": "ping", "X-Hub-Signature-256": hub(b"{}")}, b"{}", 200, ()),
+    ("not-a-push", "shop", {"X-GitHub-Event": "issues", "X-Hub-Signature-256": hub(BODY)}, BODY, 202, ()),
+    (
+        "unfollowed-branch",
+        "shop",
+        {"X-Hub-Signature-256": hub(push("refs/heads/dev"))},
+        push("refs/heads/dev"),
+        202,
+        (),
+    ),
+    ("tag-push", "shop", {"X-Hub-Signature-256": hub(push("refs/tags/v1"))}, push("refs/tags/v1"), 202, ()),
+    (
+        "deleted-branch",
+        "shop",
+        {"X-Hub-Signature-256": hub(push(after="0" * 40))},
+        push(after="0" * 40),
+        202,
+        (),
+    ),
+    ("not-json", "shop", {"X-Hub-Signature-256": hub(b"<xml/>")}, b"<xml/>", 400, ()),
+]
+
+
+@pytest.mark.parametrize(
+    ("application", "headers", "body", "status", "aliases"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_check_push(
+    store: StateStore,
+    application: str,
+    headers: dict[str, str],
+    body: bytes,
+    status: int,
+    aliases: tuple[str, ...],
+) -> None:
+    code, answer, trigger = webhook.check_push(headers, body, application, store)
+    assert code == status, answer
+    assert (trigger.subscriptions if trigger else ()) == aliases
+    assert SECRET not in json.dumps(answer)
+    assert not rollout.has_requests(store)  # checking writes nothing
+
+
+def test_github_form_encoded_payload(store: StateStore) -> None:
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": BODY.decode()}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": hub(body)}
+    code, answer, trigger = webhook.check_push(headers, body, "shop", store)
+    assert (code, trigger and trigger.sha) == (202, SHA)
+
+
+def test_handle_push_writes_the_request_and_wakes_the_agent(store: StateStore) -> None:
+    class Woken:
+        def __init__(self) -> None:
+            self.count = 0
+
+        def wake(self) -> None:
+            self.count += 1
+
+    class FakeAgent:
+        rollouts = Woken()
+
+    agent = FakeAgent()
+    code, answer = webhook.handle_push("shop", {"X-Hub-Signature-256": hub(BODY)}, BODY, store, agent)
+    assert (code, answer["subscriptions"], agent.rollouts.count) == (202, ["web"], 1)
+    requests = rollout.take_requests(store)
+    assert list(requests) == [("shop", "web")]
+    (request,) = requests[("shop", "web")]
+    assert (request.kind, request.source, request.sha) == ("sync", "webhook (generic)", SHA)
+    assert not rollout.has_requests(store)  # taken
+
+
+def test_a_refused_push_changes_nothing(store: StateStore) -> None:
+    code, _ = webhook.handle_push("shop", {"X-Hub-Signature-256": hub(BODY, "wrong")}, BODY, store)
+    assert code == 401
+    assert not rollout.has_requests(store)
+
+
+def test_sign_matches_what_verify_accepts() -> None:
+    assert webhook.verify({"X-Hub-Signature-256": webhook.sign(SECRET, b"x")}, b"x", SECRET) == (
+        True,
+        "X-Hub-Signature-256",
+    )
+    assert webhook.verify({}, b"x", SECRET) == (None, "")
+
+
+def test_requests_round_trip_and_bad_files_are_dropped(store: StateStore) -> None:
+    rollout.request_sync(store, "shop", ["web", "admin"], "stratos sync")
+    rollout.request_rollback(store, "shop", "web", "a" * 40, "stratos rollback")
+    (rollout.triggers_dir(store) / "shop.web.sync.tmp").write_text("ignored: not a request name")
+    (rollout.triggers_dir(store) / "shop.db.sync").write_text("{not json")
+    assert rollout.has_requests(store)
+    taken = rollout.take_requests(store)
+    assert sorted(taken) == [("shop", "admin"), ("shop", "web")]
+    assert sorted(r.kind for r in taken[("shop", "web")]) == ["rollback", "sync"]
+    assert (rollout.triggers_dir(store) / "shop.web.sync.tmp").exists()
+    assert not (rollout.triggers_dir(store) / "shop.db.sync").exists()
+    assert (rollout.triggers_dir(store) / "shop.web.sync.tmp").read_text().startswith("ignored")
