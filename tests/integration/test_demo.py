@@ -70,6 +70,13 @@ def web_members(state_dir: Path) -> list[dict[str, Any]]:
     return list(subs.get("web", {}).get("members", []))
 
 
+def demo_containers(client: Any) -> list[tuple[str, str]]:
+    """The demo's containers (members, LB, agent) with their state: other suites may run beside us."""
+    found = client.containers.list(all=True, filters={"label": "org.stratos.application=shop"})
+    found += [c for c in client.containers.list(all=True) if c.name in (AGENT, "stratos-lb-web")]
+    return sorted((c.id, c.status) for c in found)
+
+
 class Load:
     """A fixed-rate GET load in a thread: counts every failed request (status or connection)."""
 
@@ -159,7 +166,7 @@ def test_second_run_changes_nothing(demo: dict[str, Any]) -> None:
 def test_check_mode_reports_a_changed_definition_and_alters_nothing(demo: dict[str, Any]) -> None:
     state_dir: Path = demo["state_dir"]
     definitions = {p: p.read_bytes() for p in (state_dir / "definitions").rglob("*.yml")}
-    containers = sorted(c.id for c in demo["docker"].containers.list(all=True))
+    containers = demo_containers(demo["docker"])
     app = yaml.safe_load((REPO / "examples/seed-demo/application.yml").read_text())
     app["subscriptions"][1]["max"] = 5
     app["subscriptions"][1]["artifact"]["url"] = f"file://{state_dir}/git/shop.git"
@@ -171,7 +178,7 @@ def test_check_mode_reports_a_changed_definition_and_alters_nothing(demo: dict[s
     assert deploy["changed"] is True
     assert "max: 5" in json.dumps(deploy.get("diff"))
     assert {p: p.read_bytes() for p in (state_dir / "definitions").rglob("*.yml")} == definitions
-    assert sorted(c.id for c in demo["docker"].containers.list(all=True)) == containers
+    assert demo_containers(demo["docker"]) == containers
 
 
 def test_killed_member_is_replaced_without_a_failed_request(demo: dict[str, Any]) -> None:
@@ -180,7 +187,8 @@ def test_killed_member_is_replaced_without_a_failed_request(demo: dict[str, Any]
     victim = before[0]["id"]
     with Load(rate=20) as load:
         time.sleep(2)
-        demo["docker"].containers.get(victim).kill()
+        (container,) = demo["docker"].containers.list(filters={"label": f"org.stratos.member-id={victim}"})
+        container.kill()
         killed_at = time.monotonic()
         replaced_after = None
         while time.monotonic() - killed_at < 60:
