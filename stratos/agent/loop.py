@@ -64,7 +64,7 @@ class AgentConfig:
     #: Upper bound of the wait for new members to become healthy within one tick.
     start_wait_cap: float = 120.0
     #: How often new members are probed while waiting for them.
-    start_poll: float = 0.5
+    start_poll: float = 0.25
     stop_grace: float = members.STOP_GRACE
     probe_workers: int = 8
     #: Docker stats reads at once, and how old a read may be to count.

@@ -254,3 +254,10 @@ def test_close_frees_the_port(context: Context) -> None:
 )
 def test_is_loopback(bind: str, loopback: bool) -> None:
     assert agenthttp.is_loopback(bind) is loopback
+
+
+def test_the_real_webhook_module_answers_through_the_server(server: agenthttp.AgentServer) -> None:
+    pytest.importorskip("stratos.agent.webhook")
+    status, kind, body = fetch(server, "POST", "/hooks/git/nothing-here", b"{}")
+    assert (status, kind) == (404, "application/json")
+    assert "no application 'nothing-here'" in json.loads(body)["error"]
