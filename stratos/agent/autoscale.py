@@ -9,6 +9,10 @@ becomes the planner's desired count for the subscription (:meth:`Autoscaler.desi
 the next decision, and its placements and removals travel to the planner as a
 :class:`~stratos.agent.reconcile.ScalingHint` for the tick in which it was taken.
 
+``Observations.pending`` stays empty: the loop starts members within the tick that plans them
+(and waits, bounded, for their health), so a start asked for is a container by the next decision,
+counted as *starting*; a container left half-created by a killed agent is dead and replaced.
+
 What a decision remembers (its :class:`~stratos.scaling.ScalingState`: sample windows,
 recommendations, since when it decides) and the last desired count are kept in
 ``<state>/agent/scaling.json``, written atomically after every evaluation, so that a restarted
