@@ -85,6 +85,7 @@ demo-down: venv collection
 
 bench: deps venv collection images
 	$(BIN)/python bench/policy_quality.py
+	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/python bench/reaction.py
 	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/python bench/deploy.py
 
 clean:
