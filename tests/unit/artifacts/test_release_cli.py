@@ -1,0 +1,102 @@
+"""``stratos sync`` and ``stratos rollback``: the requests they write and the errors they name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stratos import artifacts, cli
+from stratos.agent import rollout
+from stratos.store import StateStore
+from stratos.validation import parse_definition
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
+    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "index.php").write_text("v1")
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "v1", cwd=repo)
+    s = StateStore(tmp_path / "state")
+    s.ensure()
+    sub: dict[str, Any] = {
+        "cartridge": "php",
+        "deployment_policy": "one",
+        "artifact": {"url": f"file://{repo}"},
+    }
+    docs: list[dict[str, Any]] = [
+        {"kind": "Cartridge", "name": "php", "image": {"ref": "stratos/cartridge-php:8.2"}},
+        {"kind": "NetworkPartition", "name": "local", "partitions": [{"name": "p1"}]},
+        {
+            "kind": "DeploymentPolicy",
+            "name": "one",
+            "network_partitions": [{"name": "local", "partitions": [{"name": "p1", "max": 4}]}],
+        },
+        {"kind": "Application", "name": "shop", "subscriptions": [{"alias": "web", **sub}]},
+        {
+            "kind": "Application",
+            "name": "two",
+            "subscriptions": [{"alias": "a", **sub}, {"alias": "b", **sub}],
+        },
+    ]
+    for doc in docs:
+        s.apply(s.plan_put(parse_definition(doc)))
+    return s
+
+
+def stratos(store: StateStore, *args: str) -> int:
+    return cli.main([*args, "--state-dir", str(store.root)])
+
+
+def test_sync_writes_a_request_and_now_fetches_first(
+    store: StateStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stratos(store, "sync", "shop") == 0
+    assert list(rollout.take_requests(store)) == [("shop", "web")]
+    assert artifacts.releases(store, "shop", "web") == []
+    assert stratos(store, "sync", "shop", "--now") == 0
+    (head,) = artifacts.releases(store, "shop", "web")  # checked out, not switched
+    assert artifacts.current_release(store, "shop", "web") is None
+    assert f"branch head {head[:12]}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sync", "nope"), "application 'nope' is not defined"),
+        (("sync", "shop", "--alias", "api"), "application 'shop' has no subscription 'api' with an artifact"),
+        (("rollback", "two"), "several subscriptions with an artifact (a, b): name one with --alias"),
+        (
+            ("rollback", "shop", "--wait", "0"),
+            "shop/web: no earlier good release to roll back to (give --to SHA)",
+        ),
+    ],
+    ids=["unknown-application", "unknown-alias", "ambiguous", "nothing-to-go-back-to"],
+)
+def test_errors_name_what_is_wrong(
+    store: StateStore, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    assert stratos(store, *args) == 1
+    assert message in capsys.readouterr().err
+    assert not rollout.has_requests(store)
+
+
+def test_rollback_to_a_commit_writes_the_full_id(store: StateStore) -> None:
+    head = rollout.sync_now(store, store.load(), "shop", "web")
+    assert stratos(store, "rollback", "shop", "--to", head[:8], "--wait", "0") == 0
+    ((request,),) = rollout.take_requests(store).values()
+    assert (request.kind, request.sha) == ("rollback", head)
