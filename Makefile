@@ -8,7 +8,7 @@ VENV      := .venv
 BIN       := $(VENV)/bin
 BUILD     := .build
 COLLECTIONS := $(BUILD)/collections
-DEB_PACKAGES := debootstrap git wrk apache2-utils socat docker-registry curl
+DEB_PACKAGES := debootstrap git wrk apache2-utils socat docker-registry curl openssh-server openssh-client openssl procps
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 # Tests and the demo build from the local Debian base; real users keep the default (Docker Hub's debian).
 TEST_BASE_IMAGE ?= stratos/debian:bookworm
