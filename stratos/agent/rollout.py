@@ -673,7 +673,7 @@ class Rollouts:
         due = now - self._fetched.get(key, float("-inf")) >= artifact.poll_interval
         if syncs or due:
             self._fetched[key] = now
-            head = self._fetch(key, artifact, now, syncs)
+            head = self._fetch(key, artifact, syncs)
             if head is not None and head != state.head:
                 state = replace(state, head=head)
                 if state.hold is not None and state.hold.head != head:
@@ -1005,7 +1005,7 @@ class Rollouts:
                 log.debug("sweeping canaries on %s: %s", endpoint, exc)
 
     # ------------------------------------------------------------------ git and bookkeeping
-    def _fetch(self, key: Key, artifact: Artifact, now: float, syncs: Sequence[Request]) -> str | None:
+    def _fetch(self, key: Key, artifact: Artifact, syncs: Sequence[Request]) -> str | None:
         try:
             with artifacts.lock(self.store, *key):
                 head = artifacts.fetch(self.store, *key, artifact, git=self.git)
@@ -1014,8 +1014,13 @@ class Rollouts:
             log.warning("fetching the artifact of %s/%s: %s", *key, message)
             if self._fetch_errors.get(key) != message:
                 self._fetch_errors[key] = message
+                # When it failed (the tick's clock is older: a fetch can take a while).
                 self.record(
-                    now, *key, "fetch_failed", reasons=[message], details={"url": _safe_url(artifact.url)}
+                    self.clock(),
+                    *key,
+                    "fetch_failed",
+                    reasons=[message],
+                    details={"url": _safe_url(artifact.url)},
                 )
             return None
         if key in self._fetch_errors:

@@ -953,22 +953,20 @@ def test_a_private_repository_over_https_with_a_token(
             f"{time.monotonic() - began:.1f}"
         )
         wait_for("the status to show v15", lambda: platform.status().get("release") == sha, timeout=10)
-        # A wrong token: the fetch fails, the release stays, and the failure names no secret.
+        # A wrong token: fetches fail and name no secret. (A fetch already under way when the file
+        # changes may still finish with the old token, so the failure comes first, then the commit.)
         mark = time.time()
         token_file.write_text("wrong-" + token + "\n")
-        platform.web_repo.commit(web_release("v16"), "web v16")
         assert platform.stratos("sync", platform.app).returncode == 0
-        wait_for(
+        failed = wait_for(
             "fetch_failed",
-            lambda: [
-                e
-                for e in platform.events()
-                if e.kind == "fetch_failed"
-                and e.time >= mark - 10
-                and "Authentication failed" in e.reasons[0]
-            ],
+            lambda: [e for e in platform.events() if e.kind == "fetch_failed" and e.time >= mark],
             timeout=30,
         )
+        assert "Authentication failed" in failed[-1].reasons[0]
+        platform.web_repo.commit(web_release("v16"), "web v16")
+        assert platform.stratos("sync", platform.app).returncode == 0
+        time.sleep(3)
     assert platform.status()["release"] == sha
     assert watch.samples > 10 and watch.found == []
     _no_secret_anywhere(platform, token)
