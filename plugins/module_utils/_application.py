@@ -38,7 +38,7 @@ try:
     from stratos.drivers import docker as dockerlib
     from stratos.drivers import haproxy, members
     from stratos.drivers.network import docker_endpoints
-    from stratos.errors import StratosError, ValidationError
+    from stratos.errors import Problem, StratosError, ValidationError
     from stratos.store import StateStore
     from stratos.validation import parse_definition
 except ImportError:
@@ -53,6 +53,7 @@ APP_OPTIONS = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=180),
     purge_data=dict(type="bool", default=False),
+    pin_release=dict(type="dict"),
 )
 
 #: Seconds between two looks at the agent's status or at Docker.
@@ -96,7 +97,9 @@ def _run(module):
     check_name(name)
     present = params["state"] == "present"
     if present:
-        desired = parse_definition(read_body(params, "Application"), params.get("src") or "")
+        desired = parse_definition(
+            pin_releases(read_body(params, "Application"), params.get("pin_release")), params.get("src") or ""
+        )
         change = store.plan_put(desired)
     else:
         desired = None
@@ -144,6 +147,28 @@ def _run(module):
         return result
     finally:
         pool.close()
+
+
+def pin_releases(data, pins):
+    """Set ``artifact.pin`` of the named subscriptions (``{alias: commit or null}``) in the body.
+
+    The core validates the commit id; an alias that does not exist or has no artifact is named."""
+    if not pins:
+        return data
+    subs = data.get("subscriptions")
+    by_alias = {s.get("alias"): i for i, s in enumerate(subs)} if isinstance(subs, list) else {}
+    problems = []
+    for alias, commit in sorted(pins.items()):
+        i = by_alias.get(alias)
+        if i is None or not isinstance(subs[i], dict) or not isinstance(subs[i].get("artifact"), dict):
+            problems.append(
+                Problem("", "pin_release.%s" % alias, "must name a subscription with an artifact", commit)
+            )
+            continue
+        subs[i] = dict(subs[i], artifact=dict(subs[i]["artifact"], pin=commit))
+    if problems:
+        raise ValidationError(problems)
+    return dict(data, subscriptions=subs)
 
 
 def _plan_lb_refresh(store, desired, pool):

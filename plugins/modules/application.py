@@ -80,6 +80,14 @@ options:
         its data and its secrets.
     type: bool
     default: false
+  pin_release:
+    description:
+      - Keep serving a given release of a subscription's artifact, whatever its branch does, given as
+        a mapping of subscription alias to commit id; V(null) as the commit follows the branch again.
+      - Sets C(artifact.pin) of those subscriptions in the stored definition; the agent switches its
+        members to that commit (a release that fails its health check is still switched back).
+      - The commit is a full or abbreviated (at least 7 hex digits) commit id.
+    type: dict
 notes:
   - The definition holds no secret. Repository credentials are files on the managed host named by
     C(artifact.credentials) (C(token_file), C(ssh_key_file)); a password or token embedded in an
@@ -94,6 +102,13 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Pin the PHP front end of shop to a known good release
+  stratos.paas.application:
+    name: shop
+    src: /etc/stratos/shop.yml
+    pin_release:
+      web: 3f2c1a9
+
 - name: Deploy the seed demo's application and wait until its members serve
   stratos.paas.application:
     name: shop

@@ -950,3 +950,42 @@ def test_info_returns_definitions_and_the_agents_view_without_secrets(
     stored = yaml.safe_load(dump_definition(parse_definition(builtin("php"))))
     assert result["definitions"] == {"cartridges": {"php": stored}}
     assert "applications" not in result and "containers" not in result
+
+
+# =========================================================================== pin_release
+
+
+@pytest.mark.parametrize(
+    ("pins", "expected"),
+    [
+        ({"nope": "3f2c1a9"}, "pin_release.nope ('3f2c1a9'): must name a subscription with an artifact"),
+        ({"db": "3f2c1a9"}, "pin_release.db ('3f2c1a9'): must name a subscription with an artifact"),
+        ({"web": "not-a-sha"}, "subscriptions[1].artifact.pin ('not-a-sha'): must be a commit id"),
+    ],
+    ids=["unknown-alias", "no-artifact", "bad-commit"],
+)
+def test_pin_release_bad_input_changes_nothing(
+    ansible: Ansible, state_dir: Path, snapshot: Snapshot, app_platform: StateStore, pins: dict, expected: str
+) -> None:
+    before = snapshot(state_dir)
+    result = failed(run_app(ansible, state_dir, "shop", body=application(), pin_release=pins, wait=False))
+    assert expected in result["msg"], result["msg"]
+    assert snapshot(state_dir) == before
+
+
+def test_pin_release_sets_and_clears_the_pin(
+    ansible: Ansible, state_dir: Path, app_platform: StateStore
+) -> None:
+    pinned = ok(
+        run_app(ansible, state_dir, "shop", body=application(), pin_release={"web": "3f2c1a9"}, wait=False)
+    )
+    assert pinned["changed"] is True
+    assert pinned["definition"]["subscriptions"][1]["artifact"]["pin"] == "3f2c1a9"
+    again = ok(
+        run_app(ansible, state_dir, "shop", body=application(), pin_release={"web": "3f2c1a9"}, wait=False)
+    )
+    assert again["changed"] is False
+    cleared = ok(
+        run_app(ansible, state_dir, "shop", body=application(), pin_release={"web": None}, wait=False)
+    )
+    assert cleared["changed"] is True and "pin" not in cleared["definition"]["subscriptions"][1]["artifact"]
