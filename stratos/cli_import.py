@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from stratos import builtin
 from stratos.errors import ImportProblem
+from stratos.fsutil import STATE, atomic_write_text
 from stratos.stratos41 import GENERATED, NOTE_KINDS, ImportResult, convert_artifacts, read_artifacts, render
 
 _HEADINGS = {
@@ -87,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for rel, text in files.items():
         path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        atomic_write_text(path, text, STATE)
     print(f"wrote {len(files)} file(s) to {target}; check them with: stratos validate {target}")
     return 0

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from stratos.errors import StratosError
-from stratos.store import StateStore, write_atomic
+from stratos.fsutil import STATE, atomic_write_text
+from stratos.store import StateStore
 
 
 def write_status(store: StateStore, status: dict[str, Any]) -> None:
-    write_atomic(store.status_file, json.dumps(status, indent=2, sort_keys=True) + "\n", 0o644)
+    atomic_write_text(store.status_file, json.dumps(status, indent=2, sort_keys=True) + "\n", STATE)
 
 
 def read_status(store: StateStore) -> dict[str, Any] | None:

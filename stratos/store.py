@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import secrets as _secrets
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from stratos import settings
+from stratos import fsutil, settings
 from stratos.errors import NotFoundError, Problem, ValidationError
 from stratos.model import KINDS, Spec
 from stratos.validation import DefinitionSet, RawDocument, build_set, check_references
@@ -64,20 +63,10 @@ class Change:
         }
 
 
-def write_atomic(path: Path, text: str | bytes, mode: int = 0o644) -> None:
-    """Write a file so that readers see the old or the new content, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode() if isinstance(text, str) else text
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def write_atomic(path: Path, text: str | bytes, mode: int = fsutil.STATE) -> None:
+    """Write a file so that readers see the old or the new content, never half of one
+    (:func:`stratos.fsutil.atomic_write_bytes`: temporary file, fsync, rename, fsync of the directory)."""
+    fsutil.atomic_write_bytes(path, text.encode() if isinstance(text, str) else text, mode)
 
 
 class StateStore:
@@ -192,7 +181,7 @@ class StateStore:
             if path.exists():
                 path.unlink()
         elif change.changed:
-            write_atomic(path, change.after, 0o644)
+            fsutil.atomic_write_text(path, change.after, fsutil.STATE)
 
     def preview(self, definition: Spec) -> DefinitionSet:
         """The stored set with ``definition`` put in (not cross-checked): what a plan looks at."""
@@ -223,7 +212,7 @@ class StateStore:
         for parent in (path.parent, path.parent.parent):
             os.chmod(parent, 0o700)
         value = _secrets.token_urlsafe(24)
-        write_atomic(path, value + "\n", 0o600)
+        fsutil.atomic_write_text(path, value + "\n", fsutil.SECRET)
         return value
 
     def purge(self, app: str) -> None:

@@ -31,9 +31,9 @@ from typing import Any
 
 from stratos.agent import health as healthlib
 from stratos.agent import observe, reconcile
+from stratos.fsutil import STATE, atomic_write_text
 from stratos.model import Application, Subscription
 from stratos.scaling import DEFAULT_STARTUP_TIMEOUT, Decision, ScalingState, decide
-from stratos.store import write_atomic
 from stratos.validation import DefinitionSet
 
 log = logging.getLogger("stratos.agent.autoscale")
@@ -176,7 +176,7 @@ class Autoscaler:
             for app, alias in sorted(self.states)
         }
         text = json.dumps({"version": STATE_VERSION, "subscriptions": subscriptions}, sort_keys=True)
-        write_atomic(self.path, text + "\n", 0o644)
+        atomic_write_text(self.path, text + "\n", STATE)
 
     # ------------------------------------------------------------ deciding
     def due(self, key: Key, interval: float, now: float) -> bool:

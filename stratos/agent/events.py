@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stratos import fsutil
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,6 +77,8 @@ class EventStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # 0600 before SQLite opens it: its -wal and -shm files take the database's mode.
+        fsutil.create_private(self.path, fsutil.SECRET, companions=("-wal", "-shm"))
         with closing(self._connect()) as db:
             db.executescript(SCHEMA)
 

@@ -52,8 +52,9 @@ from stratos.agent.health import Health
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
 from stratos.errors import DriverError, StratosError
+from stratos.fsutil import STATE, atomic_write_text
 from stratos.model import Application, Artifact, Cartridge, Subscription
-from stratos.store import StateStore, write_atomic
+from stratos.store import StateStore
 
 if TYPE_CHECKING:
     from stratos.validation import DefinitionSet
@@ -379,14 +380,14 @@ def request_sync(
     written = []
     for alias in aliases:
         path = triggers_dir(store) / f"{app}.{alias}.sync"
-        write_atomic(path, json.dumps({"source": source, "sha": sha, "at": time.time()}) + "\n", 0o600)
+        atomic_write_text(path, json.dumps({"source": source, "sha": sha, "at": time.time()}) + "\n", STATE)
         written.append(path)
     return written
 
 
 def request_rollback(store: StateStore, app: str, alias: str, to: str, reason: str) -> Path:
     path = triggers_dir(store) / f"{app}.{alias}.rollback"
-    write_atomic(path, json.dumps({"source": reason, "sha": to, "at": time.time()}) + "\n", 0o600)
+    atomic_write_text(path, json.dumps({"source": reason, "sha": to, "at": time.time()}) + "\n", STATE)
     return path
 
 
@@ -445,7 +446,7 @@ def load_state(store: StateStore, app: str, alias: str) -> RolloutState:
 
 def save_state(store: StateStore, app: str, alias: str, state: RolloutState) -> None:
     path = store.releases_dir(app, alias) / "rollout.json"
-    write_atomic(path, json.dumps(state.as_json(), indent=2, sort_keys=True) + "\n", 0o644)
+    atomic_write_text(path, json.dumps(state.as_json(), indent=2, sort_keys=True) + "\n", STATE)
 
 
 # --------------------------------------------------------------------------- the release check (I/O)

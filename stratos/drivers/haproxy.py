@@ -47,8 +47,9 @@ import jinja2
 from stratos import builtin
 from stratos.drivers import docker as dockerlib
 from stratos.errors import DriverError, NotFoundError
+from stratos.fsutil import SECRET, atomic_write_text
 from stratos.model import Cartridge, LbCluster, NetworkPartition
-from stratos.store import StateStore, write_atomic
+from stratos.store import StateStore
 
 if TYPE_CHECKING:
     import docker
@@ -712,16 +713,16 @@ def apply_lb_container(
     run_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(run_dir, 0o700)
     if not (run_dir / "server-state").exists():
-        write_atomic(run_dir / "server-state", "1\n", 0o600)
+        atomic_write_text(run_dir / "server-state", "1\n", SECRET)
     rt = Runtime(run_dir / "admin.sock")
     with dockerlib.docker_errors(f"haproxy: {change.action} of container '{spec.name}'"):
         container = _get(client, spec.name)
         if change.action == "reload" and container is not None:
             _check_config(container, conf_dir, spec.config)
-            write_atomic(conf_dir / CONFIG_NAME, spec.config, 0o644)
+            atomic_write_text(conf_dir / CONFIG_NAME, spec.config, SECRET)
             reload(container, rt, run_dir)
         else:
-            write_atomic(conf_dir / CONFIG_NAME, spec.config, 0o644)
+            atomic_write_text(conf_dir / CONFIG_NAME, spec.config, SECRET)
             if change.action == "start" and container is not None:
                 container.start()
             else:
@@ -763,7 +764,7 @@ def _create(client: docker.DockerClient, spec: LbContainerSpec) -> None:
 def _check_config(container: Container, conf_dir: Path, config: str) -> None:
     """Refuse a configuration HAProxy itself refuses, before it replaces the running one."""
     candidate = conf_dir / f".{CONFIG_NAME}.candidate"
-    write_atomic(candidate, config, 0o644)
+    atomic_write_text(candidate, config, SECRET)
     try:
         code, output = container.exec_run(["haproxy", "-c", "-q", "-f", f"{CONF_DIR}/{candidate.name}"])
     finally:
@@ -781,7 +782,7 @@ def reload(container: Container, rt: Runtime, run_dir: Path) -> None:
     """
     try:
         state = rt.command("show servers state")
-        write_atomic(run_dir / "server-state", _static_servers_only(state), 0o600)
+        atomic_write_text(run_dir / "server-state", _static_servers_only(state), SECRET)
     except DriverError:
         pass
     container.kill(signal="SIGUSR2")

@@ -59,8 +59,9 @@ from typing import TYPE_CHECKING, Any
 
 from stratos.drivers import docker as dockerlib
 from stratos.errors import DriverError, StratosError
+from stratos.fsutil import SECRET, atomic_write_text
 from stratos.model import Application, Cartridge, HealthCheck, NetworkPartition, Subscription
-from stratos.store import StateStore, write_atomic
+from stratos.store import StateStore
 
 if TYPE_CHECKING:
     import docker
@@ -395,7 +396,7 @@ def _private_dir(path: Path) -> None:
 def _write_if_changed(path: Path, text: str) -> None:
     if path.is_file() and path.read_text() == text and (path.stat().st_mode & 0o777) == 0o600:
         return
-    write_atomic(path, text, 0o600)
+    atomic_write_text(path, text, SECRET)
 
 
 # --------------------------------------------------------------------------- Docker (I/O)
