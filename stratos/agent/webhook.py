@@ -8,14 +8,32 @@ Accepted senders and how each proves itself with the subscription's secret
 - GitLab: ``X-Gitlab-Token: <the secret>``.
 
 Comparisons are constant-time. A missing or wrong signature is 401 and nothing happens; an
-application whose subscriptions have no webhook secret refuses webhooks (403). A verified push
-(``X-GitHub-Event: push``, ``X-Gitea-Event: push``, ``X-Gitlab-Event: Push Hook``, or no event
-header) to the branch of a subscription whose secret verified it writes a ``sync`` request for that
-subscription (:func:`stratos.agent.rollout.request_sync`) and wakes the agent: 202. A ``ping`` is 200;
-other events and other branches are 202 with ``ignored`` and change nothing.
+application whose subscriptions have no webhook secret refuses webhooks (403).
+
+A signature covers the body only (that is what GitHub, Gitea and GitLab sign), so two more checks
+bind a delivery to the URL it was posted to and to the moment it was sent:
+
+- **the application**: the push must name the repository of the subscription's artifact
+  (``repository.clone_url``/``ssh_url``/``git_url``/``html_url``/``url`` or GitLab's
+  ``project.git_http_url``/``git_ssh_url``/``web_url``, compared without scheme, user, port,
+  ``.git`` and case); a signed push for another repository, e.g. one of another application that
+  shares the secret, is 403 and writes nothing. Give each application a secret of its own all the
+  same: a secret is what proves the sender.
+- **replays**: a verified delivery is remembered for :data:`REPLAY_WINDOW` seconds by its delivery id
+  (``X-GitHub-Delivery``, ``X-Gitea-Delivery``, ``X-Gogs-Delivery``, ``X-Gitlab-Event-UUID``) and by the
+  SHA-256 of its body (the id is not signed: a replayed body with a new id is still a replay), per
+  application, in ``<state>/agent/webhooks.json`` (:class:`ReplayGuard`, bounded to
+  :data:`REPLAY_MAX` entries). A second delivery is 409 and writes nothing.
+
+A verified, fresh push (``X-GitHub-Event: push``, ``X-Gitea-Event: push``, ``X-Gitlab-Event: Push
+Hook``, or no event header) to the repository and branch of a subscription whose secret verified it
+writes a ``sync`` request for that subscription (:func:`stratos.agent.rollout.request_sync`) and
+wakes the agent: 202. A ``ping`` is 200; other events and other branches are 202 with ``ignored``
+and change nothing.
 
 :func:`check_push` decides (reads the definitions and the secret files, writes nothing);
-:func:`handle_push`, which the agent's HTTP server calls (:mod:`stratos.agent.http`), carries it out.
+:func:`handle_push`, which the agent's HTTP server calls (:mod:`stratos.agent.http`), checks the
+replay window and carries it out.
 """
 
 from __future__ import annotations
@@ -24,20 +42,31 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from stratos.agent import rollout
 from stratos.errors import StratosError
+from stratos.fsutil import STATE, atomic_write_text
 from stratos.store import StateStore
 from stratos.validation import DefinitionSet
 
 log = logging.getLogger("stratos.agent.webhook")
 
 _ZERO = "0" * 40
+
+
+#: Seconds a delivery is remembered (GitHub retries a failed delivery only when asked to).
+REPLAY_WINDOW = 3600.0
+#: Deliveries remembered at most (the oldest are forgotten first); only verified ones count.
+REPLAY_MAX = 4096
+
+_DELIVERY_HEADERS = ("x-github-delivery", "x-gitea-delivery", "x-gogs-delivery", "x-gitlab-event-uuid")
 
 
 @dataclass(frozen=True)
@@ -169,9 +198,18 @@ def check_push(
     if not isinstance(ref, str) or not ref.startswith("refs/heads/"):
         return 202, {"ignored": f"ref {ref!r} is not a branch"}, None
     branch = ref.removeprefix("refs/heads/")
+    named = _repositories(payload)
+    ours = [s for s in subs if s.alias in verified and s.artifact and _repo_key(s.artifact.url) in named]
+    if not ours:
+        shown = ", ".join(sorted(named)) or "no repository"
+        return (
+            403,
+            {"error": f"the push names {shown}, not the repository of an artifact of '{application}'"},
+            None,
+        )
     if after == _ZERO:
         return 202, {"ignored": f"branch '{branch}' was deleted"}, None
-    matching = _branch_of(subs, verified, branch)
+    matching = _branch_of(ours, verified, branch)
     if not matching:
         return 202, {"ignored": f"no subscription of '{application}' follows branch '{branch}'"}, None
     sha = after if isinstance(after, str) and len(after) == 40 else None
@@ -183,23 +221,133 @@ def _branch_of(subs: Sequence[Any], verified: Sequence[str], branch: str) -> lis
     return [s.alias for s in subs if s.alias in verified and s.artifact.branch == branch]
 
 
+def _repo_key(url: str) -> str:
+    """``host/path`` of a git URL, lower case, without scheme, user, port, ``.git`` or slashes at the
+    ends (``git@host:o/r.git``, ``ssh://git@host:22/o/r``, ``https://host/o/r`` are one repository);
+    a local path or ``file://`` URL keeps its path."""
+    url = url.strip()
+    if "://" not in url:
+        head, sep, rest = url.partition(":")
+        if sep and "/" not in head and not url.startswith("/"):  # scp-like user@host:path
+            host, path = head.rpartition("@")[2], rest
+        else:
+            host, path = "", url
+    else:
+        parts = urlsplit(url)
+        host = "" if parts.scheme == "file" else (parts.hostname or "")
+        path = parts.path
+    path = path.strip("/").removesuffix(".git").rstrip("/")
+    return f"{host}/{path}".lower() if host else "/" + path.lower()
+
+
+_REPOSITORY_FIELDS = (
+    ("repository", ("clone_url", "ssh_url", "git_url", "html_url", "url", "git_http_url", "git_ssh_url")),
+    ("project", ("git_http_url", "git_ssh_url", "web_url", "http_url", "ssh_url", "url")),
+)
+
+
+def _repositories(payload: Mapping[str, Any]) -> set[str]:
+    """The repositories a push payload names, as :func:`_repo_key` s."""
+    found = set()
+    for section, fields in _REPOSITORY_FIELDS:
+        data = payload.get(section)
+        if isinstance(data, dict):
+            for name in fields:
+                value = data.get(name)
+                if isinstance(value, str) and value.strip():
+                    found.add(_repo_key(value))
+    return found
+
+
+def delivery_keys(headers: Mapping[str, str], body: bytes) -> list[str]:
+    """What identifies a delivery: its id header, if any, and always the SHA-256 of its body."""
+    h = {k.lower(): v for k, v in headers.items()}
+    keys = [f"id:{h[name].strip()[:200]}" for name in _DELIVERY_HEADERS if h.get(name, "").strip()]
+    return [*keys, "body:" + hashlib.sha256(body).hexdigest()]
+
+
+def replay_file(store: StateStore) -> Path:
+    return store.agent_dir / "webhooks.json"
+
+
+class ReplayGuard:
+    """Verified deliveries seen in the last ``window`` seconds, per application.
+
+    Kept in ``path`` (JSON, written atomically, 0640) so that a restart does not open the window
+    again; ``None`` keeps them in memory only. Safe to use from the server's threads.
+    """
+
+    def __init__(self, path: Path | None, window: float = REPLAY_WINDOW, limit: int = REPLAY_MAX):
+        self.path = path
+        self.window = window
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._memory: dict[str, float] = {}
+
+    def _load(self) -> dict[str, float]:
+        if self.path is None:
+            return dict(self._memory)
+        try:
+            data = json.loads(self.path.read_text())
+            seen = data.get("seen", {}) if isinstance(data, dict) else {}
+            return {str(k): float(v) for k, v in seen.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("webhook replay window %s unreadable (%s); starting empty", self.path, exc)
+            return {}
+
+    def _save(self, seen: dict[str, float]) -> None:
+        if self.path is None:
+            self._memory = seen
+            return
+        atomic_write_text(self.path, json.dumps({"version": 1, "seen": seen}, sort_keys=True) + "\n", STATE)
+
+    def check_and_remember(self, application: str, keys: Sequence[str], now: float) -> str | None:
+        """``None`` (and the keys remembered) for a fresh delivery, else the key seen before."""
+        scoped = [f"{application} {key}" for key in keys]
+        with self._lock:
+            seen = {k: t for k, t in self._load().items() if now - self.window <= t <= now + self.window}
+            for key, original in zip(scoped, keys, strict=True):
+                if key in seen:
+                    return original
+            for key in scoped:
+                seen[key] = now
+            if len(seen) > self.limit:
+                seen = dict(sorted(seen.items(), key=lambda item: item[1])[-self.limit :])
+            self._save(seen)
+            return None
+
+
 def handle_push(
     application: str,
     headers: Mapping[str, str],
     body: bytes,
     store: StateStore,
-    agent: Any = None,
+    *,
+    wake: Callable[[], None] | None = None,
+    replays: ReplayGuard | None = None,
+    now: float | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """What the agent's HTTP server calls: check, then write the sync request and wake the loop."""
+    """What the agent's HTTP server calls: check, refuse a replay, then write the sync request and
+    wake the loop (``wake``: an agent in the same process; a separate one polls the requests)."""
     status, answer, trigger = check_push(headers, body, application, store)
+    if status >= 400:
+        log.warning("webhook for %s refused (%s): %s", application, status, answer.get("error"))
+        return status, answer
+    guard = replays if replays is not None else ReplayGuard(replay_file(store))
+    seen = guard.check_and_remember(
+        application, delivery_keys(headers, body), time.time() if now is None else now
+    )
+    if seen is not None:
+        what = "delivery " + seen[3:] if seen.startswith("id:") else "a delivery with this body"
+        log.warning("webhook for %s refused (409): %s was received before", application, what)
+        return 409, {"error": f"replay: {what} was received in the last {guard.window:g}s"}
     if trigger is None:
-        if status >= 400:
-            log.warning("webhook for %s refused (%s): %s", application, status, answer.get("error"))
         return status, answer
     rollout.request_sync(store, trigger.application, trigger.subscriptions, trigger.source, trigger.sha)
-    rollouts = getattr(agent, "rollouts", None)
-    if rollouts is not None:
-        rollouts.wake()
+    if wake is not None:
+        wake()
     log.info(
         "webhook: %s pushed %s to %s/%s",
         trigger.source,

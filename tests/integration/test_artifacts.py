@@ -342,8 +342,10 @@ class Platform:
         )
 
 
-def signed_push(sha: str, secret: str = HOOK_SECRET) -> tuple[bytes, str]:
-    body = json.dumps({"ref": "refs/heads/main", "after": sha, "repository": {"name": "web"}}).encode()
+def signed_push(p: Platform, sha: str, secret: str = HOOK_SECRET) -> tuple[bytes, str]:
+    """A push of the web repository (a delivery must name the repository of the application's artifact)."""
+    repository = {"name": "web", "clone_url": f"file://{p.web_repo.bare}"}
+    body = json.dumps({"ref": "refs/heads/main", "after": sha, "repository": repository}).encode()
     return body, "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
@@ -511,7 +513,7 @@ def test_the_webhook_makes_a_commit_visible_within_5_s(platform: Platform) -> No
     platform.put_artifact(platform.app, "web", poll_interval=3600)
     time.sleep(2)  # the agent has read the new interval
     sha = platform.web_repo.commit(web_release("v3"), "web v3")
-    body, signature = signed_push(sha)
+    body, signature = signed_push(platform, sha)
     began = time.monotonic()
     status, answer = platform.hook(body, signature)
     assert (status, answer.get("subscriptions")) == (202, ["web"])
@@ -521,15 +523,15 @@ def test_the_webhook_makes_a_commit_visible_within_5_s(platform: Platform) -> No
 
 def test_a_webhook_with_a_wrong_or_no_signature_is_401_and_changes_nothing(platform: Platform) -> None:
     sha = platform.web_repo.commit(web_release("v4"), "web v4")
-    body, _ = signed_push(sha)
-    _, wrong = signed_push(sha, secret="not-the-secret")
+    body, _ = signed_push(platform, sha)
+    _, wrong = signed_push(platform, sha, secret="not-the-secret")
     assert platform.hook(body, wrong)[0] == 401
     assert platform.hook(body, None)[0] == 401
     time.sleep(5)
     assert platform.served_by_every_member("v3")
     assert not list((platform.store.agent_dir / "triggers").glob("*"))
     # A correct one then brings v4.
-    assert platform.hook(body, signed_push(sha)[1])[0] == 202
+    assert platform.hook(body, signed_push(platform, sha)[1])[0] == 202
     wait_for("v4 on every member", lambda: platform.served_by_every_member("v4"), timeout=5)
 
 
@@ -540,7 +542,7 @@ def test_five_commits_under_load_fail_no_request_and_mix_no_releases(platform: P
         for n in range(5, 10):
             sha = platform.web_repo.commit(web_release(f"v{n}"), f"web v{n}")
             began = time.monotonic()
-            assert platform.hook(*signed_push(sha))[0] == 202
+            assert platform.hook(*signed_push(platform, sha))[0] == 202
             wait_for(f"v{n} on every member", lambda n=n: platform.served_by_every_member(f"v{n}"), timeout=5)
             seconds.append(time.monotonic() - began)
             time.sleep(1)
@@ -566,7 +568,7 @@ def test_a_commit_failing_its_check_never_goes_live_and_degrades_the_status(plat
         time.sleep(1)
         bad = platform.web_repo.commit(web_release("v10", WEB_BROKEN), "web v10 is broken")
         began = time.monotonic()
-        assert platform.hook(*signed_push(bad))[0] == 202
+        assert platform.hook(*signed_push(platform, bad))[0] == 202
         wait_for("degraded", lambda: platform.status().get("degraded"), timeout=60)
         platform.figures["broken commit -> failure recorded (canary, health_timeout 8 s), s"] = (
             f"{time.monotonic() - began:.1f}"
@@ -589,7 +591,7 @@ def test_a_release_failing_on_the_members_after_the_switch_is_switched_back(plat
     good = run("git", "rev-parse", "HEAD~1", cwd=platform.web_repo.work)  # v9 (v10 failed)
     sha = platform.web_repo.commit(web_release("v11", WEB_CANARY_ONLY), "web v11 fails on members")
     began = time.monotonic()
-    assert platform.hook(*signed_push(sha))[0] == 202
+    assert platform.hook(*signed_push(platform, sha))[0] == 202
     wait_for(
         "the switch back",
         lambda: any(e.kind == "rollback" and e.details.get("previous") == sha for e in platform.events()),
@@ -607,7 +609,7 @@ def test_a_release_failing_on_the_members_after_the_switch_is_switched_back(plat
 
 def test_a_fixed_commit_clears_the_degraded_mark(platform: Platform) -> None:
     sha = platform.web_repo.commit(web_release("v12"), "web v12 fixed")
-    assert platform.hook(*signed_push(sha))[0] == 202
+    assert platform.hook(*signed_push(platform, sha))[0] == 202
     wait_for("v12 on every member", lambda: platform.served_by_every_member("v12"), timeout=10)
     wait_for("not degraded", lambda: platform.status().get("degraded") is None, timeout=5)
 
@@ -629,7 +631,7 @@ def test_stratos_rollback_and_a_pinned_release(platform: Platform) -> None:
     platform.put_artifact(platform.app, "web", pin=None)
     # Unpinned, the rollback's hold stands until the branch moves; a new commit ends it.
     sha = platform.web_repo.commit(web_release("v13"), "web v13")
-    assert platform.hook(*signed_push(sha))[0] == 202
+    assert platform.hook(*signed_push(platform, sha))[0] == 202
     wait_for("v13 on every member", lambda: platform.served_by_every_member("v13"), timeout=15)
 
 

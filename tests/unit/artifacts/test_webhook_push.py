@@ -1,4 +1,5 @@
-"""Webhook verification (GitHub/Gitea HMAC-SHA256, GitLab token) and what a push triggers."""
+"""Webhook verification (GitHub/Gitea HMAC-SHA256, GitLab token), the binding of a delivery to the
+application's repository and to a replay window, and what a push triggers."""
 
 from __future__ import annotations
 
@@ -18,8 +19,15 @@ SECRET = "s3cr3t-hook"
 SHA = "c0ffee" + "0" * 34
 
 
-def push(ref: str = "refs/heads/main", after: str = SHA) -> bytes:
-    return json.dumps({"ref": ref, "before": "0" * 40, "after": after, "commits": []}).encode()
+SHOP = "https://git.example.com/shop.git"
+ADMIN = "https://git.example.com/admin.git"
+
+
+def push(ref: str = "refs/heads/main", after: str = SHA, repo: str | None = SHOP, **extra: Any) -> bytes:
+    data: dict[str, Any] = {"ref": ref, "before": "0" * 40, "after": after, "commits": [], **extra}
+    if repo is not None:
+        data["repository"] = {"name": "x", "clone_url": repo}
+    return json.dumps(data).encode()
 
 
 def hub(body: bytes, secret: str = SECRET) -> str:
@@ -64,6 +72,21 @@ def store(tmp_path: Path) -> StateStore:
                         "credentials": {"webhook_secret_file": str(secret)},
                     },
                 },
+            ],
+        },
+        {
+            "kind": "Application",
+            "name": "other",
+            "subscriptions": [
+                {
+                    "alias": "web",
+                    "cartridge": "php",
+                    "deployment_policy": "one",
+                    "artifact": {
+                        "url": "https://git.example.com/other.git",
+                        "credentials": {"webhook_secret_file": str(secret)},
+                    },
+                }
             ],
         },
         {
@@ -115,11 +138,44 @@ CASES: list[tuple[str, str, dict[str, str], bytes, int, tuple[str, ...]]] = [
     (
         "other-branch-subscription",
         "shop",
-        {"X-Hub-Signature-256": hub(push("refs/heads/release"))},
-        push("refs/heads/release"),
+        {"X-Hub-Signature-256": hub(push("refs/heads/release", repo=ADMIN))},
+        push("refs/heads/release", repo=ADMIN),
         202,
         ("admin",),
     ),
+    (
+        "scp-like-ssh-url",
+        "shop",
+        {"X-Hub-Signature-256": hub(push(repo=None, repository={"ssh_url": "git@git.example.com:shop"}))},
+        push(repo=None, repository={"ssh_url": "git@git.example.com:shop"}),
+        202,
+        ("web",),
+    ),
+    (
+        "gitlab-project-url",
+        "shop",
+        {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET},
+        push(repo=None, project={"git_http_url": "HTTPS://Git.Example.com/shop/"}),
+        202,
+        ("web",),
+    ),
+    (
+        "another-repository",
+        "shop",
+        {"X-Hub-Signature-256": hub(push(repo="https://git.example.com/other.git"))},
+        push(repo="https://git.example.com/other.git"),
+        403,
+        (),
+    ),
+    (
+        "same-path-other-host",
+        "shop",
+        {"X-Hub-Signature-256": hub(push(repo="https://evil.example.net/shop.git"))},
+        push(repo="https://evil.example.net/shop.git"),
+        403,
+        (),
+    ),
+    ("no-repository", "shop", {"X-Hub-Signature-256": hub(push(repo=None))}, push(repo=None), 403, ()),
     ("missing-signature", "shop", {"X-GitHub-Event": "push"}, BODY, 401, ()),
     (
         "wrong-secret",
@@ -194,24 +250,70 @@ def test_github_form_encoded_payload(store: StateStore) -> None:
 
 
 def test_handle_push_writes_the_request_and_wakes_the_agent(store: StateStore) -> None:
-    class Woken:
-        def __init__(self) -> None:
-            self.count = 0
-
-        def wake(self) -> None:
-            self.count += 1
-
-    class FakeAgent:
-        rollouts = Woken()
-
-    agent = FakeAgent()
-    code, answer = webhook.handle_push("shop", {"X-Hub-Signature-256": hub(BODY)}, BODY, store, agent)
-    assert (code, answer["subscriptions"], agent.rollouts.count) == (202, ["web"], 1)
+    woken: list[int] = []
+    code, answer = webhook.handle_push(
+        "shop", {"X-Hub-Signature-256": hub(BODY)}, BODY, store, wake=lambda: woken.append(1)
+    )
+    assert (code, answer["subscriptions"], woken) == (202, ["web"], [1])
     requests = rollout.take_requests(store)
     assert list(requests) == [("shop", "web")]
     (request,) = requests[("shop", "web")]
     assert (request.kind, request.source, request.sha) == ("sync", "webhook (generic)", SHA)
     assert not rollout.has_requests(store)  # taken
+
+
+def test_a_signature_for_one_application_posted_to_another_is_refused(store: StateStore) -> None:
+    """``shop`` and ``other`` share a secret: shop's signed push posted to other's URL does nothing."""
+    headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": hub(BODY)}
+    code, answer = webhook.handle_push("other", headers, BODY, store)
+    assert code == 403
+    assert "git.example.com/shop" in answer["error"] and "'other'" in answer["error"]
+    assert not rollout.has_requests(store)
+    # the same delivery posted where it belongs is carried out (refusing it did not spend it)
+    assert webhook.handle_push("shop", headers, BODY, store)[0] == 202
+
+
+def test_a_replayed_delivery_does_nothing(store: StateStore) -> None:
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": hub(BODY)}
+    assert webhook.handle_push("shop", headers, BODY, store, now=1000.0)[0] == 202
+    assert list(rollout.take_requests(store)) == [("shop", "web")]
+
+    code, answer = webhook.handle_push("shop", headers, BODY, store, now=1001.0)
+    assert (code, answer["error"]) == (409, "replay: delivery d-1 was received in the last 3600s")
+    # a new (unsigned) delivery id on the same signed body is still a replay
+    renamed = {**headers, "X-GitHub-Delivery": "d-2"}
+    assert webhook.handle_push("shop", renamed, BODY, store, now=1002.0)[0] == 409
+    # the window is kept on disk: a restarted server remembers it
+    guard = webhook.ReplayGuard(webhook.replay_file(store))
+    assert webhook.handle_push("shop", renamed, BODY, store, replays=guard, now=1003.0)[0] == 409
+    assert not rollout.has_requests(store)
+    assert webhook.replay_file(store).stat().st_mode & 0o777 == 0o640
+    # after the window the same push counts again
+    later = 1000.0 + webhook.REPLAY_WINDOW + 1
+    assert webhook.handle_push("shop", renamed, BODY, store, now=later)[0] == 202
+
+
+def test_a_delivery_id_seen_before_is_a_replay_whatever_the_body(store: StateStore) -> None:
+    first = {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Event-UUID": "u-1", "X-Gitlab-Token": SECRET}
+    assert webhook.handle_push("shop", first, BODY, store, now=10.0)[0] == 202
+    other_body = push(after="b" * 40)
+    assert webhook.handle_push("shop", first, other_body, store, now=11.0)[0] == 409
+
+
+def test_refused_deliveries_do_not_enter_the_window(store: StateStore) -> None:
+    headers = {"X-GitHub-Delivery": "d-9", "X-Hub-Signature-256": hub(BODY, "wrong")}
+    assert webhook.handle_push("shop", headers, BODY, store, now=5.0)[0] == 401
+    good = {**headers, "X-Hub-Signature-256": hub(BODY)}
+    assert webhook.handle_push("shop", good, BODY, store, now=6.0)[0] == 202
+
+
+def test_the_window_is_bounded() -> None:
+    guard = webhook.ReplayGuard(None, window=100.0, limit=3)
+    for i in range(5):
+        assert guard.check_and_remember("shop", [f"body:{i}"], float(i)) is None
+    assert guard.check_and_remember("shop", ["body:4"], 5.0) == "body:4"  # the newest are kept
+    assert guard.check_and_remember("shop", ["body:0"], 6.0) is None  # the oldest forgotten
+    assert guard.check_and_remember("other", ["body:4"], 7.0) is None  # per application
 
 
 def test_a_refused_push_changes_nothing(store: StateStore) -> None:
