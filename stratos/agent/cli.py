@@ -20,7 +20,7 @@ from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers.docker import ClientPool
 from stratos.store import StateStore
 
-COMMANDS = ("agent", "status", "events", "metering", "sync", "rollback")
+COMMANDS = ("agent", "agent-http", "status", "events", "metering", "sync", "rollback")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,6 +42,17 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--bind", default=httplib.DEFAULT_BIND, help=f"address to serve on (default {httplib.DEFAULT_BIND})"
     )
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=run)
+
+    p = subparsers.add_parser(
+        "agent-http",
+        help="serve /metrics, /status and /hooks/git/<app> in a process of their own, from the state "
+        "directory's files (run the agent with --metrics-port 0 beside it)",
+    )
+    _state_dir(p)
+    p.add_argument("--port", type=int, default=httplib.DEFAULT_PORT, help="port (default %(default)s)")
+    p.add_argument("--bind", default=httplib.DEFAULT_BIND, help="address (default %(default)s)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
 
@@ -94,6 +105,13 @@ def run(args: argparse.Namespace) -> int:
     store = StateStore(args.state_dir)
     if args.command == "agent":
         return _agent(args, store)
+    if args.command == "agent-http":
+        logging.basicConfig(
+            level=getattr(logging, args.log_level),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        return httplib.run(store, args.bind, args.port)
     if args.command == "status":
         return _status(args, store)
     if args.command == "events":
@@ -118,7 +136,7 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
     agent = Agent(store, docker=pool, events=events, config=config)
     server = None
     if args.metrics_port and not args.once:
-        context = httplib.Context(store, recorder=agent.recorder, events=events, agent=agent)
+        context = httplib.Context.in_process(store, agent.recorder, events, agent)
         try:
             server = httplib.serve(context, args.bind, args.metrics_port)
         except OSError as exc:

@@ -1,49 +1,68 @@
-"""The agent's HTTP server: Prometheus metrics, the JSON status and webhooks, on the loopback.
+"""The agent's HTTP side: Prometheus metrics, the JSON status and webhooks, on the loopback.
 
-``stratos agent`` serves, by default on ``127.0.0.1:9464`` (``--bind``, ``--metrics-port``; port 0
-turns the server off):
+Served, by default on ``127.0.0.1:9464`` (``--bind``, ``--metrics-port``; port 0 turns it off):
 
-- ``GET /metrics``: the figures of :mod:`stratos.agent.metrics` in the Prometheus text format;
+- ``GET /metrics``: the agent's figures in the Prometheus text format (:mod:`stratos.agent.metrics`);
 - ``GET /status``: ``status.json`` as the last tick wrote it (503 before the first tick);
 - ``GET /healthz``: ``ok`` while the server runs;
-- ``POST /hooks/git/<application>``: a push notification for the application's artifact, handed to
-  ``stratos.agent.webhook.handle_push`` when that module exists (404 otherwise).
+- ``POST /hooks/git/<application>``: a push notification, checked and carried out by
+  :func:`stratos.agent.webhook.handle_push` (signature, repository, branch, replay window).
 
-Routes are a table (:class:`Router`): ``router.add("POST", "/hooks/git/<application>", handler)``,
-``<name>`` matching one path segment, handlers taking a :class:`Request` and returning a
-:class:`Response`. A module listed in :data:`ROUTE_MODULES` that defines ``routes(context)``
-(returning ``(method, pattern, handler)`` triples) adds its own routes when the server is built.
+The pieces, each a well-kept library made for the job:
 
-``handle_push`` is called with the keyword arguments it names among ``request``, ``application``,
-``headers``, ``body``, ``store``, ``events``, ``agent``, ``context`` and ``now`` (all of them if it
-takes ``**kwargs``). It may return a :class:`Response`, a ``(status, data)`` pair, a dict (200,
-JSON), a status code, or ``None`` (202). Exceptions with an integer ``status`` attribute become
-that status; a :class:`~stratos.errors.StratosError` a 400; anything else a 500, logged.
+- **waitress** (Pylons project; pure Python, no C extension to build on the agent image) is the
+  server: it parses HTTP itself and enforces the limits of :class:`Limits` before our code runs:
+  request headers of at most ``max_header`` bytes (431), bodies of at most ``max_body`` bytes (413,
+  answered from the ``Content-Length`` header, before the body is read; a chunked body is cut when
+  it passes the limit), a ``Content-Length`` that is not a decimal number (400), a fixed pool of
+  ``threads`` workers, at most ``connection_limit`` open connections (the rest wait in the listen
+  backlog) and ``read_timeout`` seconds of inactivity per connection. Requests are read by its
+  event loop, so a slow client holds a connection, never a worker thread. One addition of ours
+  (:class:`_Server`): a request still incomplete ``read_timeout`` seconds after its first byte is
+  cut, so a client sending a byte a second cannot hold a connection for ever (waitress's own
+  timeout only measures silence).
+- **Werkzeug** (Pallets) maps URLs to the handlers (``Map``/``Rule``: path parameters,
+  405 with ``Allow``, HEAD for GET) and wraps the WSGI environment (case-insensitive headers).
+- A handler that raises answers 500 ``{"error": "internal error"}``: the exception is logged,
+  never sent to the client.
 
-Why the loopback by default: the endpoints are unauthenticated (a webhook proves itself by its
-HMAC signature, which its handler checks); whoever needs them from outside puts a proxy in front.
-The server runs in daemon threads beside the loop and is closed when the agent stops.
+:func:`serve` runs the server in a thread of the agent (``stratos agent``). :func:`run` runs it
+as a process of its own (``stratos agent-http``), which is what a privilege split needs: that
+process is the only one that listens, reads ``status.json`` and the metrics snapshot
+(``<state>/agent/metrics.prom``) that the agent writes atomically each tick, and hands pushes to
+the agent as request files in ``<state>/agent/triggers/`` (the agent wakes for them within 0.25 s).
+It needs no Docker socket and no database: read access to the definitions, the webhook secret
+files and those two files, and write access to ``triggers/`` and the replay window file
+(``<state>/agent/webhooks.json``).
+
+Why the loopback by default: ``/metrics`` and ``/status`` are unauthenticated (a webhook proves
+itself by its signature); whoever needs them from outside puts a proxy in front.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import ipaddress
 import json
 import logging
-import re
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+
+import waitress.channel
+import waitress.parser
+import waitress.server
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
 
 from stratos.agent import metrics as metricslib
+from stratos.agent import webhook
 from stratos.agent.events import EventStore
-from stratos.errors import StratosError
 from stratos.store import StateStore
 
 log = logging.getLogger("stratos.agent.http")
@@ -51,358 +70,251 @@ log = logging.getLogger("stratos.agent.http")
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PORT = 9464
 
-#: Largest request body accepted (a push notification with many commits stays well below).
-MAX_BODY = 5 * 1024 * 1024
-
-#: Seconds a client may take to send its request.
-REQUEST_TIMEOUT = 10.0
-
-#: Modules that may contribute routes through a ``routes(context)`` function (if they exist).
-ROUTE_MODULES = ("stratos.agent.webhook",)
-
-WEBHOOK_MODULE = "stratos.agent.webhook"
-
-
-# --------------------------------------------------------------------------- requests and responses
-
-
-class Headers(dict[str, str]):
-    """Request headers; lookups ignore case."""
-
-    def __init__(self, items: Iterable[tuple[str, str]] = ()):
-        super().__init__((k.lower(), v) for k, v in items)
-
-    def __getitem__(self, key: str) -> str:
-        return super().__getitem__(key.lower())
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        return super().get(key.lower(), default)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and super().__contains__(key.lower())
-
 
 @dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    params: Mapping[str, str] = field(default_factory=dict)
-    query: Mapping[str, list[str]] = field(default_factory=dict)
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
-    client: str = ""
+class Limits:
+    """What one client may take of the server."""
 
-    def json(self) -> Any:
-        return json.loads(self.body or b"null")
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def text(cls, text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> Response:
-        return cls(status, text.encode(), content_type)
-
-    @classmethod
-    def json(cls, data: Any, status: int = 200) -> Response:
-        body = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-        return cls(status, body.encode(), "application/json")
-
-    @classmethod
-    def error(cls, status: int, message: str) -> Response:
-        return cls.json({"error": message}, status)
+    #: Largest request body (a push notification with many commits stays well below).
+    max_body: int = 5 * 1024 * 1024
+    #: Largest request line plus headers.
+    max_header: int = 64 * 1024
+    #: Seconds a connection may stay silent, and a request may take from its first byte to its last.
+    read_timeout: float = 10.0
+    #: Open connections at most; more wait in the listen backlog until one closes.
+    connection_limit: int = 64
+    #: Worker threads running handlers.
+    threads: int = 4
 
 
-Handler = Callable[[Request], Response]
-
-
-# --------------------------------------------------------------------------- the route table
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: str
-    handler: Handler
-    regex: re.Pattern[str]
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    if not pattern.startswith("/"):
-        raise ValueError(f"route pattern {pattern!r} must start with '/'")
-    parts = []
-    for segment in pattern.strip("/").split("/") if pattern != "/" else []:
-        name = re.fullmatch(r"<([A-Za-z_][A-Za-z0-9_]*)>", segment)
-        parts.append(f"(?P<{name.group(1)}>[^/]+)" if name else re.escape(segment))
-    return re.compile("^/" + "/".join(parts) + "/?$")
-
-
-class Router:
-    """Routes by method and path pattern; the first match wins."""
-
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
-
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        self.routes.append(Route(method.upper(), pattern, handler, _compile(pattern)))
-
-    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.add(method, pattern, handler)
-            return handler
-
-        return register
-
-    def dispatch(self, request: Request) -> Response:
-        allowed = []
-        for route in self.routes:
-            match = route.regex.match(request.path)
-            if match is None:
-                continue
-            if route.method != request.method and not (route.method == "GET" and request.method == "HEAD"):
-                allowed.append(route.method)
-                continue
-            params = {k: unquote(v) for k, v in match.groupdict().items()}
-            bound = Request(
-                request.method,
-                request.path,
-                params,
-                request.query,
-                request.headers,
-                request.body,
-                request.client,
-            )
-            try:
-                return route.handler(bound)
-            except Exception as exc:  # noqa: BLE001 - a failing handler answers 500, the server goes on
-                log.exception("%s %s failed", request.method, request.path)
-                return Response.error(500, f"{type(exc).__name__}: {exc}")
-        if allowed:
-            return Response(
-                405,
-                b"method not allowed\n",
-                headers={"Allow": ", ".join(sorted(set(allowed)))},
-            )
-        return Response.error(404, f"no route for {request.path}")
-
-
-# --------------------------------------------------------------------------- the standard routes
+# --------------------------------------------------------------------------- what the handlers use
 
 
 @dataclass
 class Context:
-    """What the handlers may use. ``recorder`` holds the loop's latest figures."""
+    """What the handlers use.
+
+    ``metrics()`` returns the Prometheus exposition (``None``: not yet available, 503); ``wake()``
+    tells an agent in the same process that a request file was written (a separate agent polls).
+    """
 
     store: StateStore
-    recorder: metricslib.Recorder | None = None
-    events: EventStore | None = None
-    agent: Any = None
+    metrics: Callable[[], bytes | None]
+    wake: Callable[[], None] | None = None
     clock: Callable[[], float] = time.time
+    replays: webhook.ReplayGuard = field(default_factory=lambda: webhook.ReplayGuard(None))
 
+    @classmethod
+    def in_process(
+        cls,
+        store: StateStore,
+        recorder: metricslib.Recorder,
+        events: EventStore | None = None,
+        agent: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Context:
+        """The agent's own figures, read from its :class:`~stratos.agent.metrics.Recorder`."""
 
-def metrics_handler(context: Context) -> Handler:
-    def handle(request: Request) -> Response:
-        snapshot = context.recorder.snapshot() if context.recorder else metricslib.Snapshot()
-        metering = None
-        if context.events is not None:
-            try:
-                metering = context.events.member_seconds(context.clock())
-            except Exception:  # noqa: BLE001 - metrics go out without metering rather than not at all
-                log.exception("metering for /metrics failed")
-        return Response.text(
-            metricslib.render(snapshot, metering), content_type="text/plain; version=0.0.4; charset=utf-8"
+        def exposition() -> bytes:
+            metering = None
+            if events is not None:
+                try:
+                    metering = events.member_seconds(clock())
+                except Exception:  # noqa: BLE001 - metrics go out without metering rather than not at all
+                    log.exception("metering for /metrics failed")
+            return metricslib.exposition(recorder.snapshot(), metering)
+
+        rollouts = getattr(agent, "rollouts", None)
+        return cls(
+            store,
+            exposition,
+            wake=rollouts.wake if rollouts is not None else None,
+            clock=clock,
+            replays=webhook.ReplayGuard(webhook.replay_file(store)),
         )
 
-    return handle
+    @classmethod
+    def from_files(cls, store: StateStore, clock: Callable[[], float] = time.time) -> Context:
+        """For a server in its own process: the metrics snapshot the agent writes each tick."""
+
+        def exposition() -> bytes | None:
+            try:
+                return metricslib.snapshot_file(store).read_bytes()
+            except FileNotFoundError:
+                return None
+
+        return cls(store, exposition, clock=clock, replays=webhook.ReplayGuard(webhook.replay_file(store)))
 
 
-def status_handler(context: Context) -> Handler:
-    def handle(request: Request) -> Response:
+# --------------------------------------------------------------------------- the WSGI application
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, indent=2, sort_keys=True) + "\n", status, mimetype="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": message}, status)
+
+
+URLS = Map(
+    [
+        Rule("/metrics", endpoint="metrics", methods=["GET"]),
+        Rule("/status", endpoint="status", methods=["GET"]),
+        Rule("/healthz", endpoint="healthz", methods=["GET"]),
+        Rule("/hooks/git/<application>", endpoint="hook", methods=["POST"]),
+    ],
+    strict_slashes=False,
+)
+
+
+class App:
+    """The WSGI application of :data:`URLS`."""
+
+    def __init__(self, context: Context, limits: Limits = Limits()):
+        self.context = context
+        self.limits = limits
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = self.limits.max_body
+        return self.respond(request)(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
         try:
-            body = context.store.status_file.read_bytes()
+            endpoint, params = URLS.bind_to_environ(request.environ).match()
+            handler = getattr(self, f"on_{endpoint}")
+            response: Response = handler(request, **params)
+            return response
+        except MethodNotAllowed as exc:
+            response = _error(405, f"{request.method} is not allowed on {request.path}")
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
+            return response
+        except NotFound:
+            return _error(404, f"no route for {request.path}")
+        except HTTPException as exc:
+            return _error(exc.code or 400, exc.description or exc.name)
+        except Exception:  # noqa: BLE001 - the client learns that it failed, the log learns why
+            log.exception("%s %s failed", request.method, request.path)
+            return _error(500, "internal error")
+
+    def on_healthz(self, request: Request) -> Response:
+        return Response("ok\n", mimetype="text/plain")
+
+    def on_metrics(self, request: Request) -> Response:
+        body = self.context.metrics()
+        if body is None:
+            return _error(503, "no metrics yet: the agent has not finished a tick")
+        return Response(body, 200, content_type=metricslib.CONTENT_TYPE)
+
+    def on_status(self, request: Request) -> Response:
+        try:
+            body = self.context.store.status_file.read_bytes()
         except FileNotFoundError:
-            return Response.error(503, "no status yet: the agent has not finished a tick")
-        return Response(200, body, "application/json")
+            return _error(503, "no status yet: the agent has not finished a tick")
+        return Response(body, 200, mimetype="application/json")
 
-    return handle
-
-
-def _optional_module(name: str) -> Any:
-    """The module, or ``None`` if it does not exist (errors inside an existing module propagate)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and name.startswith(exc.name):
-            return None
-        raise
-
-
-def webhook_handler(context: Context) -> Handler:
-    """``POST /hooks/git/<application>`` -> ``stratos.agent.webhook.handle_push``."""
-
-    def handle(request: Request) -> Response:
-        module = _optional_module(WEBHOOK_MODULE)
-        handle_push = getattr(module, "handle_push", None) if module is not None else None
-        if handle_push is None:
-            return Response.error(404, "webhooks are not available in this agent")
-        available = {
-            "request": request,
-            "application": request.params.get("application", ""),
-            "headers": request.headers,
-            "body": request.body,
-            "store": context.store,
-            "events": context.events,
-            "agent": context.agent,
-            "context": context,
-            "now": context.clock(),
-        }
-        try:
-            result = handle_push(**_arguments(handle_push, available))
-        except StratosError as exc:
-            status = getattr(exc, "status", None)
-            return Response.error(status if isinstance(status, int) else 400, str(exc))
-        except Exception as exc:
-            status = getattr(exc, "status", None)
-            if isinstance(status, int):
-                return Response.error(status, str(exc))
-            raise
-        return as_response(result)
-
-    return handle
-
-
-def _arguments(function: Callable[..., Any], available: Mapping[str, Any]) -> dict[str, Any]:
-    parameters = inspect.signature(function).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return dict(available)
-    chosen = {}
-    for p in parameters:
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
-            if p.name in available:
-                chosen[p.name] = available[p.name]
-            elif p.default is inspect.Parameter.empty:
-                raise TypeError(f"{function.__qualname__}() wants '{p.name}', which the server cannot give")
-    return chosen
-
-
-def as_response(result: Any) -> Response:
-    """A handler's result as a :class:`Response` (see the module doc)."""
-    if isinstance(result, Response):
-        return result
-    if result is None:
-        return Response.json({"accepted": True}, 202)
-    if isinstance(result, int) and not isinstance(result, bool):
-        return Response.json({}, result)
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
-        status, data = result
-        if isinstance(data, bytes | str):
-            return Response(status, data.encode() if isinstance(data, str) else data)
-        return Response.json(data, status)
-    if hasattr(result, "as_dict"):
-        return Response.json(result.as_dict())
-    return Response.json(result)
-
-
-def default_router(context: Context, modules: Iterable[str] = ROUTE_MODULES) -> Router:
-    router = Router()
-    router.add("GET", "/metrics", metrics_handler(context))
-    router.add("GET", "/status", status_handler(context))
-    router.add("GET", "/healthz", lambda request: Response.text("ok\n"))
-    for name in modules:
-        module = _optional_module(name)
-        provide = getattr(module, "routes", None) if module is not None else None
-        if provide is not None:
-            for method, pattern, handler in provide(context):
-                router.add(method, pattern, handler)
-    router.add("POST", "/hooks/git/<application>", webhook_handler(context))
-    return router
+    def on_hook(self, request: Request, application: str) -> Response:
+        body = request.get_data(cache=False)
+        status, answer = webhook.handle_push(
+            application,
+            dict(request.headers.items()),
+            body,
+            self.context.store,
+            wake=self.context.wake,
+            replays=self.context.replays,
+            now=self.context.clock(),
+        )
+        return _json(answer, status)
 
 
 # --------------------------------------------------------------------------- the server
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    server_version = "stratos-agent"
-    protocol_version = "HTTP/1.1"
-    timeout = REQUEST_TIMEOUT
-    router: Router  # set on the subclass the server makes
+class _Parser(waitress.parser.HTTPRequestParser):
+    """Remembers when the request's first byte came (waitress creates one parser per request)."""
 
-    def _handle(self) -> None:
-        url = urlsplit(self.path)
-        length = self.headers.get("Content-Length")
-        body = b""
-        if length:
-            try:
-                size = int(length)
-            except ValueError:
-                self._send(Response.error(400, "bad Content-Length"))
-                return
-            if size > MAX_BODY:
-                self._send(Response.error(413, f"the body exceeds {MAX_BODY} bytes"))
-                return
-            body = self.rfile.read(size)
-        request = Request(
-            method=self.command,
-            path=url.path,
-            query=parse_qs(url.query),
-            headers=Headers(self.headers.items()),
-            body=body,
-            client=self.client_address[0] if self.client_address else "",
-        )
-        self._send(self.router.dispatch(request))
+    def __init__(self, adj: Adjustments):
+        super().__init__(adj)
+        self.began = time.monotonic()
 
-    def _send(self, response: Response) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+class _Channel(waitress.channel.HTTPChannel):
+    parser_class = _Parser
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        log.debug("%s %s", self.address_string(), format % args)
+
+class _Server(waitress.server.TcpWSGIServer):
+    """waitress's TCP server, plus a deadline per request (see the module doc)."""
+
+    channel_class = _Channel
+    read_deadline: float = Limits.read_timeout
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)
+        cutoff = time.monotonic() - self.read_deadline
+        for channel in list(self.active_channels.values()):
+            partial = getattr(channel, "request", None)
+            if partial is not None and not channel.requests and getattr(partial, "began", cutoff) < cutoff:
+                log.info("closing a connection whose request took over %gs to arrive", self.read_deadline)
+                channel.will_close = True
 
 
 class AgentServer:
-    """A :class:`ThreadingHTTPServer` serving ``router``, in a daemon thread once :meth:`start` ed."""
+    """The waitress server of an :class:`App`, run in a thread by :meth:`start` or here by :meth:`run`."""
 
-    def __init__(self, router: Router, bind: str = DEFAULT_BIND, port: int = DEFAULT_PORT):
-        handler = type("StratosRequestHandler", (_RequestHandler,), {"router": router})
-        self.httpd = ThreadingHTTPServer((bind, port), handler)
-        self.httpd.daemon_threads = True
+    def __init__(
+        self, app: App, bind: str = DEFAULT_BIND, port: int = DEFAULT_PORT, limits: Limits | None = None
+    ):
+        limits = limits or app.limits
+        adj = Adjustments(
+            host=bind,
+            port=port,
+            ipv4=":" not in bind,
+            ipv6=":" in bind,
+            threads=limits.threads,
+            connection_limit=limits.connection_limit,
+            channel_timeout=limits.read_timeout,
+            # Check the deadlines every second (waitress's default is every 30 s).
+            cleanup_interval=1,
+            max_request_body_size=limits.max_body,
+            max_request_header_size=limits.max_header,
+            expose_tracebacks=False,
+            asyncore_use_poll=True,
+            ident="stratos-agent",
+        )
+        self.server = _Server(app, adj=adj)
+        self.server.read_deadline = limits.read_timeout
         self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self.httpd.server_address[:2]
-        return str(host), int(port)
+        return str(self.server.effective_host), int(self.server.effective_port)
 
     @property
     def url(self) -> str:
         host, port = self.address
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def run(self) -> None:
+        """Serve until :meth:`close` (from another thread or a signal handler)."""
+        self.server.run()
 
     def start(self) -> AgentServer:
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="stratos-http", daemon=True
-        )
+        self._thread = threading.Thread(target=self.run, name="stratos-http", daemon=True)
         self._thread.start()
         return self
 
     def close(self) -> None:
-        if self._thread is not None:
-            self.httpd.shutdown()
+        """Stop accepting, close every connection, stop the workers; frees the port."""
+        server = self.server
+        if self._thread is not None and self._thread.is_alive():
+            # Close from the event loop's own thread (the trigger runs the thunk there).
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
             self._thread.join(timeout=5)
             self._thread = None
-        self.httpd.server_close()
+        else:
+            wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown(timeout=5)
 
 
 def is_loopback(bind: str) -> bool:
@@ -412,12 +324,47 @@ def is_loopback(bind: str) -> bool:
         return bind == "localhost"
 
 
-def serve(context: Context, bind: str = DEFAULT_BIND, port: int = DEFAULT_PORT) -> AgentServer:
-    """Build the standard routes and start serving. Raises OSError when the address is taken."""
+def _warn_unless_loopback(bind: str) -> None:
     if not is_loopback(bind):
         log.warning(
-            "serving metrics, status and webhooks on %s, not the loopback: they are unauthenticated", bind
+            "serving metrics, status and webhooks on %s, not the loopback: /metrics and /status are "
+            "unauthenticated",
+            bind,
         )
-    server = AgentServer(default_router(context), bind, port).start()
+
+
+def serve(
+    context: Context, bind: str = DEFAULT_BIND, port: int = DEFAULT_PORT, limits: Limits | None = None
+) -> AgentServer:
+    """Start serving in a thread. Raises OSError when the address is taken."""
+    _warn_unless_loopback(bind)
+    limits = limits or Limits()
+    server = AgentServer(App(context, limits), bind, port, limits).start()
     log.info("serving /metrics, /status and /hooks/git/<application> on %s", server.url)
     return server
+
+
+def run(
+    store: StateStore,
+    bind: str = DEFAULT_BIND,
+    port: int = DEFAULT_PORT,
+    limits: Limits | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Serve from the state directory's files in this process until SIGTERM/SIGINT or ``stop``.
+
+    The entry point of ``stratos agent-http``: no Docker client, no database, no agent object.
+    """
+    _warn_unless_loopback(bind)
+    limits = limits or Limits()
+    server = AgentServer(App(Context.from_files(store), limits), bind, port, limits).start()
+    log.info("serving /metrics, /status and /hooks/git/<application> on %s (from files)", server.url)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        server.close()
+    return 0

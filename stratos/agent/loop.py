@@ -184,6 +184,8 @@ class Agent:
         if not self.config.dry_run:
             self._write_status(now, result)
         self.recorder.tick(now, result.seconds, result.ok, self._figures, self.member_metrics)
+        if not self.config.dry_run:
+            self._write_metrics(now)
         if not self.config.dry_run and result.plan is not None:
             self._sample(now)
         return result
@@ -756,6 +758,18 @@ class Agent:
             status.write_status(self.store, data)
         except Exception:  # noqa: BLE001 - a status that cannot be written is logged, not fatal
             log.exception("writing %s failed", self.store.status_file)
+
+    def _write_metrics(self, now: float) -> None:
+        """The exposition for an HTTP server in another process (``stratos agent-http``)."""
+        try:
+            metering = self.events.member_seconds(now) if self.events is not None else None
+        except Exception:  # noqa: BLE001 - metrics go out without metering rather than not at all
+            log.exception("metering for the metrics snapshot failed")
+            metering = None
+        try:
+            metricslib.write_snapshot(self.store, self.recorder.snapshot(), metering)
+        except Exception:  # noqa: BLE001 - a snapshot that cannot be written is logged, not fatal
+            log.exception("writing the metrics snapshot failed")
 
     def _fresh_views(self, plan: reconcile.Plan) -> tuple[reconcile.SubscriptionView, ...]:
         """The views after acting: observed again (no new probes; health from this tick's probes)."""

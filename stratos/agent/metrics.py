@@ -3,9 +3,11 @@
 :func:`subscription_figures` (pure) sums up a tick: members, health, desired count, the members'
 CPU, memory and requests, and the last scaling decision's factors and predictions.
 :class:`Recorder` holds the latest figures for the HTTP server's threads (replaced whole under a
-lock, never mutated) with the counters of scaling actions. :func:`render` writes them in the
-Prometheus text exposition format (version 0.0.4) by hand; :func:`annotate_status` adds them to
-``status.json``.
+lock, never mutated) with the counters of scaling actions. :func:`exposition` turns them into the
+Prometheus text format (0.0.4) with the official client library (a :class:`SnapshotCollector` in a
+``CollectorRegistry``, ``generate_latest``); :func:`write_snapshot` leaves that text in
+``<state>/agent/metrics.prom`` each tick for an HTTP server running in another process;
+:func:`annotate_status` adds the figures to ``status.json``.
 
 Metric names (labels ``application``, ``subscription``)::
 
@@ -23,15 +25,21 @@ Metric names (labels ``application``, ``subscription``)::
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from stratos.agent.observe import MemberMetrics
 from stratos.agent.reconcile import SubscriptionView
+from stratos.fsutil import STATE, atomic_write_bytes
 from stratos.scaling import Decision
+from stratos.store import StateStore
 
 
 @dataclass(frozen=True)
@@ -153,145 +161,159 @@ class Recorder:
             self._snapshot = replace(self._snapshot, actions=actions)
 
 
-# --------------------------------------------------------------------------- Prometheus text format
+# --------------------------------------------------------------------------- Prometheus exposition
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
-
-
-def _value(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
-class _Writer:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(
-        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float | None]]
-    ) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            if value is not None:
-                self.lines.append(f"{name}{_labels(labels)} {_value(value)}")
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-def render(snapshot: Snapshot, metering: Mapping[str, float] | None = None) -> str:
-    """The snapshot (and member-seconds per application) in the Prometheus text format."""
-    w = _Writer()
-    subs = sorted(snapshot.subscriptions, key=lambda f: f.key)
-
-    def per_sub(attr: str) -> list[tuple[Mapping[str, str], float | None]]:
-        return [
-            ({"application": f.application, "subscription": f.subscription}, getattr(f, attr)) for f in subs
-        ]
-
-    def per_factor(attr: str) -> list[tuple[Mapping[str, str], float | None]]:
-        return [
-            ({"application": f.application, "subscription": f.subscription, "factor": name}, value)
-            for f in subs
-            for name, value in sorted(getattr(f, attr).items())
-        ]
-
-    w.family("stratos_members", "gauge", "Members of the subscription, in any state.", per_sub("members"))
-    w.family("stratos_healthy_members", "gauge", "Members that pass their health check.", per_sub("healthy"))
-    w.family(
-        "stratos_desired_members",
-        "gauge",
-        "Members the agent wants (scaling decision or min).",
-        per_sub("desired"),
-    )
-    w.family("stratos_min_members", "gauge", "The subscription's min.", per_sub("min"))
-    w.family("stratos_max_members", "gauge", "The subscription's max.", per_sub("max"))
-    w.family(
+#: (name, type, help, what) of every family; ``what``: a :class:`SubscriptionFigures` attribute
+#: (per subscription), ``factor:<attribute>`` (per factor) or a name handled in :class:`SnapshotCollector`.
+FAMILIES: tuple[tuple[str, str, str, str], ...] = (
+    ("stratos_members", "gauge", "Members of the subscription, in any state.", "members"),
+    ("stratos_healthy_members", "gauge", "Members that pass their health check.", "healthy"),
+    ("stratos_desired_members", "gauge", "Members the agent wants (scaling decision or min).", "desired"),
+    ("stratos_min_members", "gauge", "The subscription's min.", "min"),
+    ("stratos_max_members", "gauge", "The subscription's max.", "max"),
+    (
         "stratos_cpu_percent",
         "gauge",
         "Mean CPU use of the members, in percent of each member's CPU limit.",
-        per_sub("cpu_percent"),
-    )
-    w.family(
+        "cpu_percent",
+    ),
+    (
         "stratos_memory_percent",
         "gauge",
         "Mean memory use of the members without page cache, in percent of each member's limit.",
-        per_sub("memory_percent"),
-    )
-    w.family(
+        "memory_percent",
+    ),
+    (
         "stratos_requests_in_flight",
         "gauge",
         "Requests the load balancer has sent to the members and not yet seen answered.",
-        per_sub("requests_in_flight"),
-    )
-    w.family(
+        "requests_in_flight",
+    ),
+    (
         "stratos_requests_queued",
         "gauge",
         "Requests the load balancer holds in the members' queues.",
-        per_sub("queued"),
-    )
-    w.family(
+        "queued",
+    ),
+    (
         "stratos_factor_value",
         "gauge",
         "A scaling factor as the last decision measured it (unit of its threshold).",
-        per_factor("factors"),
-    )
-    w.family(
+        "factor:factors",
+    ),
+    (
         "stratos_factor_prediction",
         "gauge",
         "A scaling factor as the last decision predicted it at the prediction horizon.",
-        per_factor("predictions"),
-    )
-    w.family(
+        "factor:predictions",
+    ),
+    (
         "stratos_factor_threshold",
         "gauge",
         "A scaling factor's threshold in the autoscaling policy.",
-        per_factor("thresholds"),
-    )
-    w.family(
+        "factor:thresholds",
+    ),
+    (
         "stratos_scaling_actions_total",
         "counter",
         "Scaling decisions that started or stopped members, by direction, since the agent started.",
-        [
-            ({"application": app, "subscription": alias, "direction": direction}, float(n))
-            for (app, alias, direction), n in sorted(snapshot.actions.items())
-        ],
-    )
-    if metering is not None:
-        w.family(
-            "stratos_member_seconds_total",
-            "counter",
-            "Seconds members of the application have run (metering, from the event store).",
-            [({"application": app}, seconds) for app, seconds in sorted(metering.items())],
-        )
-    w.family("stratos_tick_seconds", "gauge", "How long the last tick took.", [({}, snapshot.tick_seconds)])
-    w.family(
-        "stratos_last_tick_timestamp_seconds",
-        "gauge",
-        "When the last tick began (Unix time).",
-        [({}, snapshot.time)],
-    )
-    w.family(
-        "stratos_ticks_total",
+        "actions",
+    ),
+    (
+        "stratos_member_seconds_total",
         "counter",
-        "Ticks of the loop since the agent started, by result.",
-        [({"result": result}, float(n)) for result, n in sorted(snapshot.ticks.items())],
-    )
-    return w.text()
+        "Seconds members of the application have run (metering, from the event store).",
+        "metering",
+    ),
+    ("stratos_tick_seconds", "gauge", "How long the last tick took.", "tick_seconds"),
+    ("stratos_last_tick_timestamp_seconds", "gauge", "When the last tick began (Unix time).", "time"),
+    ("stratos_ticks_total", "counter", "Ticks of the loop since the agent started, by result.", "ticks"),
+)
+
+_SUB = ("application", "subscription")
+
+
+class SnapshotCollector(Collector):
+    """A Prometheus collector of one :class:`Snapshot` (and member-seconds per application).
+
+    The figures are the loop's, computed once per tick, so the collector turns the snapshot it is
+    given into metric families instead of keeping client-side Gauge objects in step with it.
+    """
+
+    def __init__(self, snapshot: Snapshot, metering: Mapping[str, float] | None = None):
+        self.snapshot = snapshot
+        self.metering = metering
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.snapshot
+        subs = sorted(s.subscriptions, key=lambda f: f.key)
+        for name, kind, help_text, what in FAMILIES:
+            family: GaugeMetricFamily | CounterMetricFamily
+            if what == "metering":
+                if self.metering is None:
+                    continue
+                family = CounterMetricFamily(name, help_text, labels=["application"])
+                for app, seconds in sorted(self.metering.items()):
+                    family.add_metric([app], seconds)
+            elif what == "actions":
+                family = CounterMetricFamily(name, help_text, labels=[*_SUB, "direction"])
+                for (app, alias, direction), n in sorted(s.actions.items()):
+                    family.add_metric([app, alias, direction], float(n))
+            elif what == "ticks":
+                family = CounterMetricFamily(name, help_text, labels=["result"])
+                for result, n in sorted(s.ticks.items()):
+                    family.add_metric([result], float(n))
+            elif what in ("tick_seconds", "time"):
+                family = GaugeMetricFamily(name, help_text, labels=[])
+                value = getattr(s, what)
+                if value is not None:
+                    family.add_metric([], value)
+            elif what.startswith("factor:"):
+                family = GaugeMetricFamily(name, help_text, labels=[*_SUB, "factor"])
+                attr = what.removeprefix("factor:")
+                for f in subs:
+                    for factor, value in sorted(getattr(f, attr).items()):
+                        family.add_metric([f.application, f.subscription, factor], value)
+            else:
+                family = GaugeMetricFamily(name, help_text, labels=list(_SUB))
+                for f in subs:
+                    value = getattr(f, what)
+                    if value is not None:
+                        family.add_metric([f.application, f.subscription], value)
+            assert kind == ("counter" if isinstance(family, CounterMetricFamily) else "gauge")
+            yield family
+
+
+def registry(snapshot: Snapshot, metering: Mapping[str, float] | None = None) -> CollectorRegistry:
+    """A registry (without the client's process and platform collectors) holding the snapshot."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SnapshotCollector(snapshot, metering))
+    return reg
+
+
+#: The content type of :func:`exposition`: ``generate_latest`` writes the text format 0.0.4 (newer
+#: clients announce 1.0.0 for the same text when names are legacy ones, as ours are).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def exposition(snapshot: Snapshot, metering: Mapping[str, float] | None = None) -> bytes:
+    """The snapshot in the Prometheus text format, by ``prometheus_client.generate_latest``."""
+    return generate_latest(registry(snapshot, metering))
+
+
+def render(snapshot: Snapshot, metering: Mapping[str, float] | None = None) -> str:
+    """:func:`exposition` as text."""
+    return exposition(snapshot, metering).decode("utf-8")
+
+
+def snapshot_file(store: StateStore) -> Path:
+    """Where the agent leaves its latest exposition for an HTTP server in another process."""
+    return store.agent_dir / "metrics.prom"
+
+
+def write_snapshot(store: StateStore, snapshot: Snapshot, metering: Mapping[str, float] | None) -> None:
+    """Write the exposition atomically (0640) to :func:`snapshot_file`."""
+    atomic_write_bytes(snapshot_file(store), exposition(snapshot, metering), STATE)
 
 
 # --------------------------------------------------------------------------- status.json

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stratos import fsutil
-from stratos.agent import rollout
+from stratos.agent import metrics, rollout
 from stratos.agent.autoscale import Autoscaler
 from stratos.agent.events import EventStore
 from stratos.status import write_status
@@ -98,6 +98,7 @@ def test_every_state_file_gets_its_mode(tmp_path: Path) -> None:
     rollout.save_state(store, "shop", "web", rollout.RolloutState())
     (sync,) = rollout.request_sync(store, "shop", ["web"], "test")
     back = rollout.request_rollback(store, "shop", "web", "a" * 40, "test")
+    metrics.write_snapshot(store, metrics.Snapshot(), None)
     scaling = Autoscaler(store.agent_dir / "scaling.json")
     scaling.save()
     EventStore(store.database)
@@ -107,6 +108,7 @@ def test_every_state_file_gets_its_mode(tmp_path: Path) -> None:
         "rollout.json": mode(store.releases_dir("shop", "web") / "rollout.json"),
         "sync request": mode(sync),
         "rollback request": mode(back),
+        "metrics snapshot": mode(metrics.snapshot_file(store)),
         "scaling.json": mode(store.agent_dir / "scaling.json"),
         "secret": mode(store.secrets_dir("shop", "web") / "password")
         if store.secret("shop", "web", "password")
@@ -119,6 +121,7 @@ def test_every_state_file_gets_its_mode(tmp_path: Path) -> None:
         "rollout.json": 0o640,
         "sync request": 0o640,
         "rollback request": 0o640,
+        "metrics snapshot": 0o640,
         "scaling.json": 0o640,
         "secret": 0o600,
         "agent.db": 0o600,

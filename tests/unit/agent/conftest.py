@@ -1,11 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from stratos.store import StateStore
 from stratos.validation import DefinitionSet, load
 
 DEFINITIONS = """\
@@ -116,3 +122,47 @@ def edit_definitions(tmp_path: Path) -> Callable[..., DefinitionSet]:
 def definitions_yaml() -> str:
     """The standard definitions as YAML documents."""
     return DEFINITIONS
+
+
+@pytest.fixture
+def spawn_agent_http() -> Iterator[Callable[..., tuple[subprocess.Popen[str], tuple[str, int]]]]:
+    """Start ``stratos agent-http`` on an ephemeral loopback port (killed at the end if still running)."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(store: StateStore, *extra: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stratos",
+                "agent-http",
+                "--state-dir",
+                str(store.root),
+                "--port",
+                "0",
+                *extra,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            match = re.search(r"on http://(127\.0\.0\.1):(\d+)", line)
+            if match:
+                # keep reading its log so that the pipe never fills
+                threading.Thread(target=proc.stderr.read, daemon=True).start()
+                return proc, (match[1], int(match[2]))
+        proc.kill()
+        raise AssertionError(f"stratos agent-http did not start (exit {proc.wait()})")
+
+    def spawn(store: StateStore, *extra: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+        proc, address = start(store, *extra)
+        started.append(proc)
+        return proc, address
+
+    yield spawn
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

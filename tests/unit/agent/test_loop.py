@@ -10,7 +10,7 @@ import docker.errors
 import pytest
 import yaml
 
-from stratos.agent import status
+from stratos.agent import metrics, status
 from stratos.agent.events import EventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers import docker as dockerlib
@@ -246,6 +246,21 @@ def test_dry_run_changes_nothing(setup: tuple[Agent, FakeDocker, FakeRuntime, St
     assert result.done == ["start shop/db in local/p1 (0 live member(s), 1 desired (min 1, max 1))"]
     assert fake.runs == []
     assert not store.status_file.exists()
+
+
+def test_each_tick_leaves_the_metrics_snapshot_for_agent_http(
+    setup: tuple[Agent, FakeDocker, FakeRuntime, StateStore],
+) -> None:
+    agent, _, _, store = setup
+    agent.config.dry_run = True
+    agent.tick()
+    assert not metrics.snapshot_file(store).exists()  # a dry run writes nothing
+    agent.config.dry_run = False
+    agent.tick()
+    agent.tick()
+    text = metrics.snapshot_file(store).read_text()
+    assert 'stratos_ticks_total{result="ok"} 3.0' in text
+    assert 'stratos_members{application="shop",subscription="db"} 1.0' in text
 
 
 def test_a_failed_tick_is_reported_and_the_loop_goes_on(

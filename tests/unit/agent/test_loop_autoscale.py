@@ -175,8 +175,10 @@ def test_load_scales_out_then_back_in_and_every_step_is_recorded(
     assert snapshot.actions[("shop", "web", "up")] == 3  # min 0 -> 2, then 2 -> 3 -> 4
     assert snapshot.actions[("shop", "web", "down")] >= 1
     text = metrics.render(snapshot)
-    assert 'stratos_desired_members{application="shop",subscription="web"} 2' in text
-    assert 'stratos_factor_value{application="shop",subscription="web",factor="requests_in_flight"} 0' in text
+    assert 'stratos_desired_members{application="shop",subscription="web"} 2.0' in text
+    assert (
+        'stratos_factor_value{application="shop",factor="requests_in_flight",subscription="web"} 0.0' in text
+    )
     assert EventStore(store.database).samples("shop", "web")
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -89,19 +90,23 @@ def test_render_is_prometheus_text() -> None:
     recorder.count_action("shop", "web", "up")
     text = metrics.render(recorder.snapshot(), {"shop": 3600.0})
     lines = text.splitlines()
-    assert 'stratos_members{application="shop",subscription="web"} 2' in lines
-    assert 'stratos_desired_members{application="shop",subscription="web"} 2' in lines
-    assert 'stratos_cpu_percent{application="shop",subscription="web"} 50' in lines
+    assert 'stratos_members{application="shop",subscription="web"} 2.0' in lines
+    assert 'stratos_desired_members{application="shop",subscription="web"} 2.0' in lines
+    assert 'stratos_cpu_percent{application="shop",subscription="web"} 50.0' in lines
     assert (
-        'stratos_factor_value{application="shop",subscription="web",factor="requests_in_flight"} 12' in lines
+        'stratos_factor_value{application="shop",factor="requests_in_flight",subscription="web"} 12.0'
+        in lines
     )
-    assert 'stratos_factor_threshold{application="shop",subscription="web",factor="load_average"} 80' in lines
+    assert (
+        'stratos_factor_threshold{application="shop",factor="load_average",subscription="web"} 80.0' in lines
+    )
     assert any(line.startswith('stratos_factor_prediction{application="shop"') for line in lines)
-    assert 'stratos_scaling_actions_total{application="shop",subscription="web",direction="up"} 2' in lines
-    assert 'stratos_member_seconds_total{application="shop"} 3600' in lines
+    assert 'stratos_scaling_actions_total{application="shop",direction="up",subscription="web"} 2.0' in lines
+    assert 'stratos_member_seconds_total{application="shop"} 3600.0' in lines
     assert "stratos_tick_seconds 0.5" in lines
-    assert 'stratos_ticks_total{result="failed"} 1' in lines and 'stratos_ticks_total{result="ok"} 1' in lines
-    assert "stratos_last_tick_timestamp_seconds 1700000001.5" in lines
+    assert 'stratos_ticks_total{result="failed"} 1.0' in lines
+    assert 'stratos_ticks_total{result="ok"} 1.0' in lines
+    assert "stratos_last_tick_timestamp_seconds 1.7000000015e+09" in lines
     # Every sample line belongs to a family declared just before it, once.
     declared = [line.split()[2] for line in lines if line.startswith("# TYPE")]
     assert len(declared) == len(set(declared))
@@ -114,7 +119,7 @@ def test_render_is_prometheus_text() -> None:
 def test_labels_are_escaped() -> None:
     figures = [metrics.SubscriptionFigures('we"ird\\app\n', "web", 1, 1, 1, 1, 1)]
     text = metrics.render(metrics.Snapshot(subscriptions=tuple(figures)))
-    assert 'stratos_members{application="we\\"ird\\\\app\\n",subscription="web"} 1' in text
+    assert 'stratos_members{application="we\\"ird\\\\app\\n",subscription="web"} 1.0' in text
 
 
 def test_an_empty_snapshot_renders_the_families_without_samples() -> None:
@@ -167,3 +172,42 @@ def test_status_is_annotated_and_tabled() -> None:
 )
 def test_metering_table(rows: list[tuple[str, str, int, float, int]], expected: list[list[str]]) -> None:
     assert [line.split() for line in cli.metering_table(rows).splitlines()] == expected
+
+
+def test_every_family_keeps_its_name_type_and_help_in_the_official_parser() -> None:
+    """The exposition of ``prometheus_client`` parses back to the families /metrics always had."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    snapshot = metrics.Snapshot(
+        time=5.0,
+        tick_seconds=0.5,
+        subscriptions=(metrics.SubscriptionFigures("shop", "web", 2, 2, 2, 1, 4, cpu_percent=10.0),),
+        actions={("shop", "web", "up"): 1},
+        ticks={"ok": 1},
+    )
+    text = metrics.exposition(snapshot, {"shop": 1.0}).decode()
+    parsed = {f.name: (f.type, f.documentation) for f in text_string_to_metric_families(text)}
+    expected = {
+        name.removesuffix("_total") if kind == "counter" else name: (kind, help_text)
+        for name, kind, help_text, _ in metrics.FAMILIES
+    }
+    assert parsed == expected
+    assert len(expected) == 17
+    assert parsed["stratos_scaling_actions"] == (
+        "counter",
+        "Scaling decisions that started or stopped members, by direction, since the agent started.",
+    )
+
+
+def test_the_agent_leaves_a_snapshot_for_a_server_in_another_process(tmp_path: Path) -> None:
+    from stratos.store import StateStore
+
+    store = StateStore(tmp_path)
+    store.ensure()
+    recorder = metrics.Recorder()
+    recorder.tick(10.0, 0.5, True)
+    metrics.write_snapshot(store, recorder.snapshot(), {"shop": 2.0})
+    text = metrics.snapshot_file(store).read_text()
+    assert 'stratos_ticks_total{result="ok"} 1.0' in text
+    assert 'stratos_member_seconds_total{application="shop"} 2.0' in text
+    assert metrics.snapshot_file(store).stat().st_mode & 0o777 == 0o640
