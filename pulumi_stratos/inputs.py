@@ -246,7 +246,9 @@ class Stats(TypedDict):
     port: NotRequired[int]
     """Its port (default 8404)."""
     bind: NotRequired[str]
-    """Host address it is published on (default 127.0.0.1)."""
+    """Host address it is published on: a loopback address (default 127.0.0.1)."""
+    credentials_file: NotRequired[str]
+    """Absolute path of a 0600 file holding ``user:password`` (required when enabled)."""
 
 
 class LbClusterArgs(TypedDict):

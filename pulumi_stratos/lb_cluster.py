@@ -90,7 +90,10 @@ class LbCluster(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(host_path=want.run_dir, container_path=haproxy.RUN_DIR)],
             uploads=[
                 docker.ContainerUploadArgs(
-                    file=f"{haproxy.CONF_DIR}/{haproxy.CONFIG_NAME}", content=want.config, permissions="0644"
+                    file=f"{haproxy.CONF_DIR}/{haproxy.CONFIG_NAME}",
+                    # With a statistics page it holds its password: a secret in the stack's state.
+                    content=pulumi.Output.secret(want.config) if lb.stats.enabled else want.config,
+                    permissions="0600" if lb.stats.enabled else "0644",
                 ),
                 docker.ContainerUploadArgs(
                     file=haproxy.SERVER_STATE_FILE, content=EMPTY_SERVER_STATE, permissions="0600"
@@ -101,7 +104,7 @@ class LbCluster(pulumi.ComponentResource):
                     labels.ROLE: labels.ROLE_LB,
                     labels.LB_CLUSTER: lb.name,
                     labels.NETWORK_PARTITION: np.name,
-                    labels.CONFIG_HASH: _hash({**shape, "config_sha256": _sha(want.config)}),
+                    labels.CONFIG_HASH: _hash({**shape, "config_sha256": haproxy.config_digest(want.config)}),
                 }
             ),
             opts=pulumi.ResourceOptions(parent=self, provider=provider),

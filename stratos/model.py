@@ -313,10 +313,36 @@ class Sticky(Spec):
     cookie: str = "STRATOSID"
 
 
+def _loopback(value: str) -> str:
+    import ipaddress
+
+    try:
+        if ipaddress.ip_address(value).is_loopback:
+            return value
+    except ValueError:
+        pass
+    raise ValueError(
+        "must be a loopback address (127.0.0.0/8 or ::1): the statistics page is for the host only"
+    )
+
+
 class Stats(Spec):
+    """HAProxy's statistics page: off unless ``enabled``; then behind HTTP basic authentication with
+    the ``user:password`` line of ``credentials_file`` (mode 0600) and published on a loopback
+    address of the host only."""
+
     enabled: bool = False
     port: Port = 8404
-    bind: str = "127.0.0.1"
+    bind: Annotated[str, AfterValidator(_loopback)] = "127.0.0.1"
+    credentials_file: AbsPath | None = None
+
+    @model_validator(mode="after")
+    def _protected(self) -> Stats:
+        if self.enabled and self.credentials_file is None:
+            raise ValueError(
+                "an enabled statistics page needs 'credentials_file' (a 0600 file holding user:password)"
+            )
+        return self
 
 
 class LbCluster(Spec):

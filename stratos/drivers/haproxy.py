@@ -34,7 +34,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
+import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +48,7 @@ import jinja2
 
 from stratos import builtin
 from stratos.drivers import docker as dockerlib
-from stratos.errors import DriverError, NotFoundError
+from stratos.errors import DriverError, NotFoundError, StratosError
 from stratos.fsutil import SECRET, atomic_write_text
 from stratos.model import Cartridge, LbCluster, NetworkPartition
 from stratos.store import StateStore
@@ -138,9 +140,18 @@ def _template() -> jinja2.Template:
     return env.get_template("haproxy.cfg.j2")
 
 
-def render_config(lb: LbCluster, checks: Mapping[int, str] | None = None, maxconn: int = 4096) -> str:
-    """The haproxy.cfg of an LB cluster. ``checks``: proxy_port -> http health path."""
+def render_config(
+    lb: LbCluster,
+    checks: Mapping[int, str] | None = None,
+    maxconn: int = 4096,
+    stats_auth: str | None = None,
+) -> str:
+    """The haproxy.cfg of an LB cluster. ``checks``: proxy_port -> http health path; ``stats_auth``:
+    the ``user:password`` of an enabled statistics page (:func:`read_stats_auth`)."""
+    if lb.stats.enabled and not stats_auth:
+        raise StratosError(f"LB cluster '{lb.name}': an enabled statistics page needs its credentials")
     return _template().render(
+        stats_auth=stats_auth,
         lb=lb,
         listeners=listeners(lb, checks),
         socket=SOCKET,
@@ -149,6 +160,52 @@ def render_config(lb: LbCluster, checks: Mapping[int, str] | None = None, maxcon
         check_timeout=_duration(min(lb.health_check.interval, 5.0)),
         dynamic_cookie_key=hashlib.sha256(f"stratos:{lb.name}".encode()).hexdigest()[:16],
     )
+
+
+_STATS_USER = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: Printable ASCII without space, quotes, backslash or '#' (HAProxy would split or comment it).
+_STATS_PASSWORD = re.compile(r"[!$-&(-\[\]-~]{12,128}")
+
+
+def read_stats_auth(lb: LbCluster) -> str | None:
+    """The ``user:password`` of ``stats.credentials_file`` (``None`` when the page is off).
+
+    The file must be a regular file readable by its owner only (0600/0400) holding one line
+    ``user:password`` (user: letters, digits, ``.``, ``_``, ``-``; password: 12 to 128 printable
+    characters without spaces, quotes, ``\\`` or ``#``). Errors name the file and the rule, never
+    the content.
+    """
+    if not lb.stats.enabled or lb.stats.credentials_file is None:
+        return None
+    path = lb.stats.credentials_file
+    where = f"LB cluster '{lb.name}': stats.credentials_file ({path})"
+    try:
+        st = os.stat(path)
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StratosError(f"{where} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise StratosError(f"{where} must be a regular file")
+    if st.st_mode & 0o077:
+        raise StratosError(
+            f"{where} must be readable by its owner only (0600), not {stat.S_IMODE(st.st_mode):04o}"
+        )
+    user, sep, password = text.strip("\r\n").partition(":")
+    if not sep or not _STATS_USER.fullmatch(user) or not _STATS_PASSWORD.fullmatch(password):
+        raise StratosError(
+            f"{where} must hold one line user:password (user: letters, digits, '.', '_', '-'; "
+            "password: 12 to 128 printable characters without spaces, quotes, backslash or '#')"
+        )
+    return f"{user}:{password}"
+
+
+_STATS_AUTH_LINE = re.compile(r"^(\s*stats auth ).*$", re.MULTILINE)
+
+
+def config_digest(config: str) -> str:
+    """SHA-256 of a configuration with the statistics credentials masked (it goes into labels and
+    diffs, which must not carry a value derived from a password)."""
+    return _sha(_STATS_AUTH_LINE.sub(r"\1***", config))
 
 
 def server_options(lb: LbCluster) -> dict[str, Any]:
@@ -574,7 +631,7 @@ def desired_lb(
         ports=ports,
         conf_dir=str(lb_dir),
         run_dir=str(lb_dir / "run"),
-        config=render_config(lb, checks),
+        config=render_config(lb, checks, stats_auth=read_stats_auth(lb)),
     )
 
 
@@ -615,13 +672,13 @@ def compare_lb(
     current_config: str | None,
 ) -> LbChange:
     """Pure: the change that makes the observed container and configuration match ``spec``."""
-    after = {**spec.shape(), "config_sha256": _sha(spec.config), "state": "running"}
+    after = {**spec.shape(), "config_sha256": config_digest(spec.config), "state": "running"}
     if current_labels is None:
         return LbChange(spec.name, "create", ("the container does not exist",), None, after)
     before = {
         **spec.shape(),
         "config_hash": current_labels.get(dockerlib.CONFIG_HASH, ""),
-        "config_sha256": _sha(current_config or ""),
+        "config_sha256": config_digest(current_config or ""),
         "state": current_status or "unknown",
     }
     if (

@@ -244,7 +244,10 @@ def stratos(*args: str) -> subprocess.CompletedProcess[str]:
                 {"proxy_port": 8080, "port": 80},
             ]
         },
-        {"stats": {"enabled": True, "port": 9000}, "health_check": {"enabled": False}},
+        {
+            "stats": {"enabled": True, "port": 9000, "credentials_file": "/run/stats.auth"},
+            "health_check": {"enabled": False},
+        },
     ],
     ids=["defaults", "leastconn", "source-sticky", "tcp-and-http", "stats-no-checks"],
 )
@@ -259,7 +262,10 @@ def test_rendered_configurations_are_valid_haproxy(
         "listeners": [{"proxy_port": 8080, "port": 80}],
     }
     lb = LbCluster.model_validate({**data, **fields})
-    (tmp_path / "haproxy.cfg").write_text(haproxy.render_config(lb, {8080: "/stratos-health"}))
+    auth = "admin:a-long-stats-password" if lb.stats.enabled else None
+    (tmp_path / "haproxy.cfg").write_text(
+        haproxy.render_config(lb, {8080: "/stratos-health"}, stats_auth=auth)
+    )
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "server-state").write_text("1\n")
     output = docker_client.containers.run(

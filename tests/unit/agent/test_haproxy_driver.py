@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -9,7 +10,7 @@ import pytest
 
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy
-from stratos.errors import DriverError
+from stratos.errors import DriverError, StratosError
 from stratos.model import LbCluster, NetworkPartition
 from stratos.store import StateStore
 from stratos.validation import DefinitionSet
@@ -108,9 +109,93 @@ def test_sticky_sessions_use_dynamic_cookies() -> None:
     assert "dynamic-cookie-key " in text
 
 
-def test_stats_listener_only_when_enabled() -> None:
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def stats_file(tmp_path: Path) -> Path:
+    path = tmp_path / "stats.auth"
+    path.write_text(f"admin:{PASSWORD}\n")
+    path.chmod(0o600)
+    return path
+
+
+def test_stats_listener_only_when_enabled(stats_file: Path) -> None:
     assert "listen stats" not in haproxy.render_config(lb())
-    assert "bind :9000" in haproxy.render_config(lb(stats={"enabled": True, "port": 9000}))
+    enabled = lb(stats={"enabled": True, "port": 9000, "credentials_file": str(stats_file)})
+    text = haproxy.render_config(enabled, stats_auth=haproxy.read_stats_auth(enabled))
+    assert "bind :9000" in text
+    assert f"    stats auth admin:{PASSWORD}\n" in text
+
+
+def test_the_stats_page_is_off_by_default_and_published_nowhere(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    assert "listen stats" not in s.config and "stats auth" not in s.config
+    assert list(s.ports) == ["8080/tcp"]
+
+
+@pytest.mark.parametrize(
+    ("stats", "rule"),
+    [
+        ({"enabled": True}, "needs 'credentials_file'"),
+        ({"enabled": True, "credentials_file": "/x", "bind": "0.0.0.0"}, "must be a loopback address"),
+        ({"bind": "192.0.2.7"}, "must be a loopback address"),
+        ({"enabled": True, "credentials_file": "relative/file"}, "must be an absolute path"),
+    ],
+    ids=["no-credentials", "all-interfaces", "public-address", "relative-file"],
+)
+def test_an_unprotected_stats_page_is_refused(stats: dict[str, object], rule: str) -> None:
+    with pytest.raises(ValueError, match=rule):
+        lb(stats=stats)
+
+
+def test_the_stats_page_needs_its_credentials_to_render() -> None:
+    enabled = lb(stats={"enabled": True, "credentials_file": "/nonexistent"})
+    with pytest.raises(StratosError, match="needs its credentials"):
+        haproxy.render_config(enabled)
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "rule"),
+    [
+        (f"admin:{PASSWORD}\n", 0o644, "readable by its owner only"),
+        (f"admin {PASSWORD}\n", 0o600, "one line user:password"),
+        ("admin:short\n", 0o600, "one line user:password"),
+        (f"admin:{PASSWORD}\nlisten pwn\n", 0o600, "one line user:password"),
+        (f"admin:{PASSWORD} #x\n", 0o600, "one line user:password"),
+        (None, 0o600, "cannot be read"),
+    ],
+    ids=["world-readable", "no-colon", "short-password", "two-lines", "space-and-comment", "missing"],
+)
+def test_bad_stats_credentials_are_refused_without_showing_them(
+    tmp_path: Path, content: str | None, mode: int, rule: str
+) -> None:
+    path = tmp_path / "stats.auth"
+    if content is not None:
+        path.write_text(content)
+        path.chmod(mode)
+    enabled = lb(stats={"enabled": True, "credentials_file": str(path)})
+    with pytest.raises(StratosError, match=rule) as err:
+        haproxy.read_stats_auth(enabled)
+    assert str(path) in str(err.value) and PASSWORD not in str(err.value)
+
+
+def test_the_stats_password_reaches_no_label_or_diff(tmp_path: Path, stats_file: Path) -> None:
+    import hashlib
+
+    s = spec(tmp_path, stats={"enabled": True, "port": 9000, "credentials_file": str(stats_file)})
+    assert s.ports["9000/tcp"] == ("127.0.0.1", 9000)
+    assert f"stats auth admin:{PASSWORD}" in s.config
+    change = haproxy.compare_lb(s, None, None, None)
+    shown = json.dumps(change.diff()) + json.dumps(s.labels())
+    assert PASSWORD not in shown
+    assert hashlib.sha256(s.config.encode()).hexdigest() not in shown
+    # another password still changes the configuration, so the LB reloads
+    other = spec(tmp_path, stats={"enabled": True, "port": 9000, "credentials_file": str(stats_file)})
+    stats_file.write_text("admin:another-long-password\n")
+    changed = spec(tmp_path, stats={"enabled": True, "port": 9000, "credentials_file": str(stats_file)})
+    assert other.config != changed.config
+    assert haproxy.compare_lb(changed, other.labels(), "running", other.config).action == "reload"
 
 
 def test_rendering_is_deterministic() -> None:

@@ -151,7 +151,14 @@ def test_openstack_partition_resources() -> None:
     assert rec.value["ids"] == {"h0": "cloud-network-id"}
 
 
-def test_openstack_security_group_admits_ssh_and_the_listeners_only() -> None:
+def stats_credentials(tmp_path: Path) -> str:
+    path = tmp_path / "stats.auth"
+    path.write_text("admin:a-long-stats-password\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_openstack_security_group_admits_ssh_and_the_listeners_only(tmp_path: Path) -> None:
     def program() -> None:
         np = ps.NetworkPartition("cloud", CLOUD)
         lb = ps.LbClusterArgs(
@@ -161,7 +168,7 @@ def test_openstack_security_group_admits_ssh_and_the_listeners_only() -> None:
                 ps.Listener(proxy_port=8080, port=80),
                 ps.Listener(proxy_port=3306, port=3306, protocol="tcp", publish=13306),
             ],
-            stats=ps.Stats(enabled=True),
+            stats=ps.Stats(enabled=True, credentials_file=stats_credentials(tmp_path)),
             docker_host=np.docker_host,
             security_group_id=np.security_group_id,
         )
@@ -353,7 +360,7 @@ def test_lb_cluster_haproxy_container() -> None:
     }
 
 
-def test_lb_cluster_publish_stats_and_remote_host() -> None:
+def test_lb_cluster_publish_stats_and_remote_host(tmp_path: Path) -> None:
     args = ps.LbClusterArgs(
         name="edge",
         network_partition=TWO_HOSTS,
@@ -361,7 +368,7 @@ def test_lb_cluster_publish_stats_and_remote_host() -> None:
             ps.Listener(proxy_port=3306, port=3306, protocol="tcp"),
             ps.Listener(proxy_port=8080, port=80, publish=9090),
         ],
-        stats=ps.Stats(enabled=True, port=8404),
+        stats=ps.Stats(enabled=True, port=8404, credentials_file=stats_credentials(tmp_path)),
         bind_address="192.0.2.1",
         image="haproxy:custom",
     )
@@ -378,6 +385,11 @@ def test_lb_cluster_publish_stats_and_remote_host() -> None:
         (8080, 9090, "192.0.2.1"),
         (8404, 8404, "127.0.0.1"),
     }
+    from pulumi.runtime import rpc
+
+    uploads = container.inputs["uploads"]  # the configuration holds the stats password: a secret
+    assert uploads[rpc._special_sig_key] == rpc._special_secret_sig
+    assert uploads["value"][0]["permissions"] == "0600"
     assert rec.named("edge-docker").inputs["host"] == "tcp://10.0.0.1:2375"
     assert rec.value == {
         "url": "http://10.0.0.1:9090/",
