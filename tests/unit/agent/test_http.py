@@ -199,3 +199,54 @@ def test_agent_http_serves_from_the_files_the_agent_writes(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+
+
+def test_agent_http_hands_a_signed_push_to_the_agent_as_a_request_file(
+    store: StateStore, spawn_agent_http: SpawnAgentHttp, tmp_path: Path
+) -> None:
+    from stratos.validation import parse_definition
+
+    secret = tmp_path / "hook.secret"
+    secret.write_text("a-webhook-secret\n")
+    secret.chmod(0o600)
+    url = "https://git.example.com/shop.git"
+    for doc in (
+        {"kind": "Cartridge", "name": "php", "image": {"ref": "stratos/cartridge-php:8.2"}},
+        {"kind": "NetworkPartition", "name": "local", "partitions": [{"name": "p1"}]},
+        {
+            "kind": "DeploymentPolicy",
+            "name": "one",
+            "network_partitions": [{"name": "local", "partitions": [{"name": "p1"}]}],
+        },
+        {
+            "kind": "Application",
+            "name": "shop",
+            "subscriptions": [
+                {
+                    "alias": "web",
+                    "cartridge": "php",
+                    "deployment_policy": "one",
+                    "artifact": {"url": url, "credentials": {"webhook_secret_file": str(secret)}},
+                }
+            ],
+        },
+    ):
+        store.apply(store.plan_put(parse_definition(doc)))
+    body = json.dumps(
+        {"ref": "refs/heads/main", "after": "c" * 40, "repository": {"clone_url": url}}
+    ).encode()
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "delivery-1",
+        "X-Hub-Signature-256": webhook.sign("a-webhook-secret", body),
+    }
+    proc, address = spawn_agent_http(store)
+    try:
+        status, _, answer = fetch(address, "POST", "/hooks/git/shop", body, **headers)
+        assert (status, json.loads(answer)["subscriptions"]) == (202, ["web"])
+        assert list(rollout.take_requests(store)) == [("shop", "web")]
+        assert fetch(address, "POST", "/hooks/git/shop", body, **headers)[0] == 409  # a replay
+        assert not rollout.has_requests(store)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
