@@ -57,6 +57,13 @@ Runner = Callable[[Sequence[str], Mapping[str, str]], bytes]
 #: Environment of every git command: never prompt, no transport at all unless :func:`_remote` allows one.
 _BASE_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "", "GIT_PROTOCOL_FROM_USER": "0"}
 
+#: What git adds to every failed connection, hiding the line that says why (ssh's, say).
+_BOILERPLATE = {
+    "fatal: Could not read from remote repository.",
+    "Please make sure you have the correct access rights",
+    "and the repository exists.",
+}
+
 #: Seconds of less than 1000 bytes/s after which an http(s) transfer is given up.
 _LOW_SPEED_LIMIT = 1000
 
@@ -88,7 +95,8 @@ def run_git(args: Sequence[str], env: Mapping[str, str]) -> bytes:
     except OSError as exc:
         raise DriverError(f"git {_verb(args)}: {exc}") from exc
     if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        message = [line.strip() for line in lines if line.strip() and line.strip() not in _BOILERPLATE]
         raise DriverError(f"git {_verb(args)} failed: {_redact(' '.join(message[-3:]))}")
     return done.stdout
 

@@ -395,10 +395,10 @@ def redact_url(url: str) -> str:
 
 
 def _git_url(value: str) -> str:
-    if not value or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError("must be a git URL without spaces or control characters")
     if value.startswith("-"):
         raise ValueError("must not start with '-' (git would read it as an option)")
+    if not value or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must be a git URL without spaces or control characters")
     if "::" in value.split("/", 1)[0]:
         raise ValueError("must not name a git remote helper ('<transport>::'); use https:// or ssh://")
     scp = _SCP.match(value)
