@@ -307,7 +307,7 @@ class Artifact(TypedDict):
 
     url: str
     """Repository URL: https://, ssh:// or user@host:path, no credentials in it (http://, git://
-    with allow_plaintext; file:// under the agent's STRATOS_GIT_FILE_ROOT)."""
+    with allow_plaintext; file:// under the agent's <state>/git or STRATOS_GIT_FILE_ROOT)."""
     branch: NotRequired[str]
     """Branch deployed (default main)."""
     allow_plaintext: NotRequired[bool]

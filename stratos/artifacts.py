@@ -451,18 +451,20 @@ def _remote(store: StateStore, artifact: Artifact, base: Path) -> tuple[list[str
 
 
 def _check_file_root(store: StateStore, url: str) -> None:
-    root = settings.git_file_root()
+    """A ``file://`` repository lives under STRATOS_GIT_FILE_ROOT (default ``<state>/git``), and in
+    no other part of the state directory (mirrors, secrets, definitions), links resolved."""
+    root = settings.git_file_root() or store.root / "git"
     path = url.removeprefix("file://")
-    if root is None:
-        raise StratosError(
-            f"artifact.url ({url}): file:// is refused unless STRATOS_GIT_FILE_ROOT names the directory "
-            "local repositories live in"
-        )
-    real, top, state = (os.path.realpath(p) for p in (path, root, store.root))
+    real, top, state, own = (os.path.realpath(p) for p in (path, root, store.root, store.root / "git"))
     if not _inside(real, top):
-        raise StratosError(f"artifact.url ({url}): must be inside STRATOS_GIT_FILE_ROOT ({root})")
-    if _inside(real, state) or _inside(state, real):
-        raise StratosError(f"artifact.url ({url}): must not point into the state directory ({store.root})")
+        raise StratosError(
+            f"artifact.url ({url}): a file:// repository must be inside {root} (STRATOS_GIT_FILE_ROOT, "
+            "default <state>/git)"
+        )
+    if (_inside(real, state) and not _inside(real, own)) or _inside(state, real):
+        raise StratosError(
+            f"artifact.url ({url}): must not point into the state directory ({store.root}) but its git/"
+        )
 
 
 def _inside(path: str, top: str) -> bool:

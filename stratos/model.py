@@ -410,7 +410,7 @@ def _git_url(value: str) -> str:
     if not match or match["scheme"] not in GIT_TRANSPORTS:
         raise ValueError(
             "must be an https:// or ssh:// URL or user@host:path (http://, git:// with "
-            "allow_plaintext: true; file:// under STRATOS_GIT_FILE_ROOT)"
+            "allow_plaintext: true; file:// under <state>/git or STRATOS_GIT_FILE_ROOT)"
         )
     scheme, netloc, path = match["scheme"], match["netloc"], match["path"]
     userinfo, _, host = netloc.rpartition("@")
@@ -469,7 +469,8 @@ class Artifact(Spec):
 
     - url: ``https://``, ``ssh://`` or ``user@host:path``; no credentials in it (they are files,
       see :class:`Credentials`); plaintext ``http://`` and ``git://`` only with ``allow_plaintext``;
-      ``file://`` only under the ``STRATOS_GIT_FILE_ROOT`` directory (checked when fetching).
+      ``file://`` only under ``<state>/git`` or the ``STRATOS_GIT_FILE_ROOT`` directory (checked
+      when fetching).
     - branch: a branch name by the rules of ``git check-ref-format``.
     - ssh_known_hosts: the host keys of an ssh remote (known_hosts lines, as ``ssh-keyscan``
       prints them); else the file ``STRATOS_GIT_KNOWN_HOSTS`` names. A key is never trusted on

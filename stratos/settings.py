@@ -36,7 +36,8 @@ DEFAULT_GIT_CONNECT_TIMEOUT = 10
 
 def git_file_root() -> Path | None:
     """The only directory ``file://`` artifact URLs may point into (STRATOS_GIT_FILE_ROOT); unset:
-    ``file://`` is refused. Never the state directory, whatever this says (other applications' mirrors)."""
+    the state directory's ``git/`` (:func:`stratos.artifacts.fetch` decides; whatever this says, never
+    another part of the state directory: the mirrors of other applications are there)."""
     value = os.environ.get("STRATOS_GIT_FILE_ROOT", "")
     return Path(value) if value else None
 

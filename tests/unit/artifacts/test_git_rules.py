@@ -223,20 +223,23 @@ def test_git_allows_no_other_transport_than_the_urls(store: StateStore, tmp_path
     assert not marker.exists()
 
 
-def test_file_urls_need_the_root_setting(
+def test_file_urls_stay_under_the_file_root(
     store: StateStore, repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("STRATOS_GIT_FILE_ROOT")
-    with pytest.raises(StratosError, match="file:// is refused unless STRATOS_GIT_FILE_ROOT"):
+    monkeypatch.delenv("STRATOS_GIT_FILE_ROOT")  # the default: <state>/git
+    with pytest.raises(StratosError, match=r"must be inside .*/state/git \(STRATOS_GIT_FILE_ROOT"):
         artifacts.fetch(store, "shop", "web", Artifact(url=f"file://{repo}"))
+    (store.root / "git").mkdir()
+    (store.root / "git" / "app").symlink_to(repo)  # a link out of the root is out of it
+    with pytest.raises(StratosError, match="must be inside"):
+        artifacts.fetch(store, "shop", "web", Artifact(url=f"file://{store.root}/git/app"))
+    (store.root / "git" / "app").unlink()
+    repo.rename(store.root / "git" / "app")
+    assert artifacts.fetch(store, "shop", "web", Artifact(url=f"file://{store.root}/git/app"))
     monkeypatch.setenv("STRATOS_GIT_FILE_ROOT", str(tmp_path / "elsewhere"))
-    with pytest.raises(StratosError, match="must be inside STRATOS_GIT_FILE_ROOT"):
-        artifacts.fetch(store, "shop", "web", Artifact(url=f"file://{repo}"))
-    (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "elsewhere" / "link").symlink_to(repo)  # a link out of the root is out of it
-    with pytest.raises(StratosError, match="must be inside STRATOS_GIT_FILE_ROOT"):
-        artifacts.fetch(store, "shop", "web", Artifact(url=f"file://{tmp_path}/elsewhere/link"))
-    assert not (store.releases_dir("shop", "web") / "repo.git").exists()
+    with pytest.raises(StratosError, match="must be inside .*elsewhere"):
+        artifacts.fetch(store, "blog", "www", Artifact(url=f"file://{store.root}/git/app"))
+    assert not (store.releases_dir("blog", "www") / "repo.git").exists()
 
 
 def test_one_application_cannot_read_anothers_mirror(
