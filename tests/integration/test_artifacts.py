@@ -998,7 +998,7 @@ def test_a_private_repository_over_ssh_with_a_key(platform: Platform, sshd: tupl
         credentials=credentials,
         ssh_known_hosts=f"[127.0.0.1]:{port} {other[0]} {other[1]}\n",
     )
-    platform.web_repo.commit(web_release("v16"), "web v16 over ssh, wrong host key")
+    platform.web_repo.commit(web_release("v16k"), "web v16k over ssh, wrong host key")
     assert platform.stratos("sync", platform.app).returncode == 0
     failed = wait_for(
         "fetch_failed for the wrong host key",
