@@ -636,6 +636,52 @@ def test_stratos_rollback_and_a_pinned_release(platform: Platform) -> None:
     wait_for("v13 on every member", lambda: platform.served_by_every_member("v13"), timeout=15)
 
 
+def _hostile_repository(root: Path) -> Path:
+    """A bare repository whose one commit escapes a release checked before it is written: links
+    ``a -> .`` ... ``f -> .`` each beside a directory of the same name, then ``up -> ../../../../..``
+    (the state directory's releases/<app>/<alias>/<tmp> is five levels under root) and ``up/pwned``."""
+    bare = root / "hostile.git"
+    run("git", "init", "-q", "--bare", "-b", "main", str(bare))
+
+    def put(data: bytes, kind: str = "blob") -> str:
+        args = ["git", "--git-dir", str(bare), "hash-object", "-w", "--stdin", "-t", kind, "--literally"]
+        return subprocess.run(args, input=data, capture_output=True, check=True).stdout.decode().strip()
+
+    def tree(*entries: tuple[str, str, str]) -> str:
+        return put(b"".join(f"{m} {n}".encode() + b"\0" + bytes.fromhex(i) for m, n, i in entries), "tree")
+
+    level = tree(
+        ("120000", "up", put(b"../../../../..")), ("40000", "up", tree(("100644", "pwned", put(b"x"))))
+    )
+    for name in "fedcba":
+        level = tree(("120000", name, put(b".")), ("40000", name, level))
+    sha = run("git", "--git-dir", str(bare), "commit-tree", level, "-m", "hostile")
+    run("git", "--git-dir", str(bare), "update-ref", "refs/heads/main", sha)
+    return bare
+
+
+def test_a_hostile_commit_writes_nothing_outside_and_changes_nothing(platform: Platform) -> None:
+    before = platform.store.load().applications[platform.app].subscription("web").artifact
+    assert before is not None
+    served = platform.status().get("release")
+    bare = _hostile_repository(platform.root)
+    mark = time.time()
+    try:
+        platform.put_artifact(platform.app, "web", url=f"file://{bare}")
+        assert platform.stratos("sync", platform.app).returncode == 0
+        failed = wait_for(
+            "fetch_failed naming the hostile tree",
+            lambda: [e for e in platform.events() if e.kind == "fetch_failed" and e.time >= mark],
+            timeout=30,
+        )
+        assert "duplicateEntries" in failed[-1].reasons[0], failed[-1].reasons
+        assert platform.status().get("release") == served
+        assert not (platform.root / "pwned").exists()
+        assert list(platform.root.rglob("pwned")) == []
+    finally:
+        platform.put_artifact(platform.app, "web", **before.model_dump(mode="json"))
+
+
 def test_git_daemon_on_the_loopback(platform: Platform) -> None:
     port = free_port()
     daemon = subprocess.Popen(
