@@ -5,6 +5,7 @@ first use, and ``--`` before every URL."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -164,6 +165,49 @@ def test_branch_names_follow_git_check_ref_format(name: str) -> None:
         assert "branch" in str(exc) and "check-ref-format" in str(exc)
     else:
         assert git_accepts and not extra, f"{name!r} accepted"
+
+
+def test_generated_branch_names_agree_with_git() -> None:
+    """400 names drawn (fixed seed) from the characters and pieces the rules are about: the model
+    accepts exactly what ``git check-ref-format`` accepts, less a leading '-', 'HEAD' and '@'."""
+    rng = random.Random(9)
+    pieces = [
+        "a",
+        "b",
+        "1",
+        "-",
+        ".",
+        "/",
+        "..",
+        "@",
+        "{",
+        "@{",
+        ".lock",
+        " ",
+        "\t",
+        "~",
+        "^",
+        ":",
+        "?",
+        "*",
+        "[",
+    ]
+    pieces += ["\\", "\x7f", "\x01", "é", "//", "main", "HEAD"]
+    disagree = []
+    for _ in range(400):
+        name = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        git_accepts = (
+            subprocess.run(["git", "check-ref-format", f"refs/heads/{name}"], check=False).returncode == 0
+        )
+        expected = git_accepts and not name.startswith("-") and name not in ("HEAD", "@")
+        try:
+            Artifact(url="https://h/r.git", branch=name)
+            accepted = True
+        except ValueError:
+            accepted = False
+        if accepted != expected:
+            disagree.append((name, accepted, git_accepts))
+    assert disagree == []
 
 
 # --------------------------------------------------------------------------- when fetching
