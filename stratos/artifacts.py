@@ -64,6 +64,9 @@ _BOILERPLATE = {
     "and the repository exists.",
 }
 
+#: A checkout that failed for one of these may work later: not a refused tree.
+_TEMPORARY = ("STRATOS_GIT_TIMEOUT", "No space left", "Disk quota", "Too many open files", "Cannot allocate")
+
 #: Seconds of less than 1000 bytes/s after which an http(s) transfer is given up.
 _LOW_SPEED_LIMIT = 1000
 
@@ -351,6 +354,8 @@ def _checkout(git: Runner, repo: Path, sha: str, base: Path) -> None:
             git([*local, "read-tree", "--end-of-options", sha], env)
             git([*local, "checkout-index", "--all"], env)
         except DriverError as exc:
+            if any(word in str(exc) for word in _TEMPORARY):
+                raise  # the host's trouble, not the tree's: tried again
             raise RefusedTree(f"release {sha[:12]}: git refused to check the tree out: {exc}") from None
         _check_written(tmp, sha)
         os.chmod(tmp, 0o755)

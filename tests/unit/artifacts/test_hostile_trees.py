@@ -23,7 +23,7 @@ from test_rollout_executor import Clock, FakePool, Recorded, Site, commit, defin
 from stratos import artifacts
 from stratos.agent import rollout
 from stratos.drivers import members
-from stratos.errors import StratosError
+from stratos.errors import DriverError, StratosError
 from stratos.model import Artifact
 from stratos.store import StateStore
 
@@ -243,3 +243,20 @@ def test_the_agent_records_a_refused_tree_as_a_failed_release(
     clock.t += 20  # the same commit is not tried again
     rollouts.tick(ds, healthy(member(1)), clock())
     assert recorded.kinds().count("release_failed") == 1
+
+
+def test_a_checkout_failing_for_the_hosts_reasons_is_not_a_refused_tree(
+    tmp_path: Path, store: StateStore
+) -> None:
+    """A full disk or a timeout is tried again later; only the tree's own faults refuse a commit."""
+    _, sha = mirror_holding(tmp_path, store, lambda r: tree(r, ("100644", "index.php", blob(r, b"v2"))))
+
+    def full_disk(args: Any, env: Any) -> bytes:
+        if "checkout-index" in args:
+            raise DriverError("git checkout-index failed: error: unable to write: No space left on device")
+        return artifacts.run_git(args, env)
+
+    with pytest.raises(DriverError, match="No space left") as caught:
+        artifacts.prepare(store, "shop", "web", sha, git=full_disk)
+    assert not isinstance(caught.value, artifacts.RefusedTree)
+    assert (artifacts.prepare(store, "shop", "web", sha) / "index.php").read_text() == "v2"
