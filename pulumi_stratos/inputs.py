@@ -308,9 +308,14 @@ class Artifact(TypedDict):
     """The git repository whose commits are deployed to the members."""
 
     url: str
-    """Repository URL: https://, ssh://, git:// or file://."""
+    """Repository URL: https://, ssh:// or user@host:path, no credentials in it (http://, git://
+    with allow_plaintext; file:// under the agent's <state>/git or STRATOS_GIT_FILE_ROOT)."""
     branch: NotRequired[str]
     """Branch deployed (default main)."""
+    allow_plaintext: NotRequired[bool]
+    """Allow the plaintext http:// and git:// transports (default false)."""
+    ssh_known_hosts: NotRequired[str]
+    """The ssh remote's host keys, known_hosts lines (else the agent's STRATOS_GIT_KNOWN_HOSTS)."""
     credentials: NotRequired[Credentials]
     """How to authenticate."""
     poll_interval: NotRequired[float]

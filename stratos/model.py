@@ -11,7 +11,15 @@ import re
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[kmgKMG]?$")
@@ -383,9 +391,116 @@ def _url_path(value: str) -> str:
     return value
 
 
+#: Transports an artifact URL may name; ``http`` and ``git`` are plaintext (``allow_plaintext``).
+GIT_TRANSPORTS = ("https", "ssh", "file", "http", "git")
+PLAINTEXT_TRANSPORTS = ("http", "git")
+_URL = re.compile(r"^(?P<scheme>[a-z]+)://(?P<netloc>[^/?#]*)(?P<path>[^?#]*)$")
+_SCP = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>[^/].*|/.+)$")
+_HOST = re.compile(r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$", re.IGNORECASE)
+
+
+def git_transport(url: str) -> str:
+    """The transport git uses for ``url`` (``ssh`` for ``user@host:path``), '' if none we know."""
+    match = _URL.match(url)
+    if match:
+        return match["scheme"]
+    return "ssh" if _SCP.match(url) else ""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with what may be a secret before its ``@`` hidden: a password always, and for
+    anything but ssh (where a user name is normal: ``ssh://git@host``) the user name too, since
+    ``https://TOKEN@host`` is how a token is often written."""
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/?#@]*)@", url)
+    if not match:
+        return url
+    scheme, userinfo = match[1], match[2]
+    user = userinfo.split(":", 1)[0]
+    shown = f"{user}:***" if scheme == "ssh://" and ":" in userinfo else user if scheme == "ssh://" else "***"
+    return scheme + shown + "@" + url[match.end() :]
+
+
+def _git_url(value: str) -> str:
+    if value.startswith("-"):
+        raise ValueError("must not start with '-' (git would read it as an option)")
+    if not value or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must be a git URL without spaces or control characters")
+    if "::" in value.split("/", 1)[0]:
+        raise ValueError("must not name a git remote helper ('<transport>::'); use https:// or ssh://")
+    scp = _SCP.match(value)
+    if scp:
+        if scp["host"].startswith("-") or scp["user"].startswith("-"):
+            raise ValueError("must not have a host or user starting with '-'")
+        return value
+    match = _URL.match(value)
+    if not match or match["scheme"] not in GIT_TRANSPORTS:
+        raise ValueError(
+            "must be an https:// or ssh:// URL or user@host:path (http://, git:// with "
+            "allow_plaintext: true; file:// under <state>/git or STRATOS_GIT_FILE_ROOT)"
+        )
+    scheme, netloc, path = match["scheme"], match["netloc"], match["path"]
+    userinfo, _, host = netloc.rpartition("@")
+    if "@" in netloc and (scheme != "ssh" or ":" in userinfo):
+        raise ValueError(
+            "must not contain credentials (a user name, token or password before '@'): give the "
+            "token as credentials.token_file and the user name as credentials.username"
+        )
+    if scheme == "file":
+        if netloc:
+            raise ValueError("file:// URL must have no host: file:///absolute/path")
+        if "%" in path or any(part in (".", "..") for part in path.split("/")):
+            raise ValueError("file:// URL must be a plain absolute path (no '.', '..' or '%')")
+    elif not _HOST.match(host) or (userinfo and userinfo.startswith("-")):
+        raise ValueError("must have a host name (letters, digits, '.', '-'; optional :port)")
+    return value
+
+
+def _branch(value: str) -> str:
+    """The rules of ``git check-ref-format --branch``, plus no leading '-'."""
+    why = ""
+    if not value or value == "@" or value == "HEAD":
+        why = "must be a branch name (not empty, '@' or 'HEAD')"
+    elif value.startswith("-"):
+        why = "must not start with '-'"
+    elif any(ord(c) < 0x20 or ord(c) == 0x7F or c in " ~^:?*[\\" for c in value):
+        why = "must not contain spaces, control characters or any of ~ ^ : ? * [ \\"
+    elif ".." in value or "@{" in value or "//" in value:
+        why = "must not contain '..', '@{' or '//'"
+    elif value.startswith("/") or value.endswith(("/", ".")):
+        why = "must not start with '/' nor end with '/' or '.'"
+    elif any(part.startswith(".") or part.endswith(".lock") for part in value.split("/")):
+        why = "must not have a part starting with '.' or ending with '.lock'"
+    if why:
+        raise ValueError(f"{why} (the rules of git check-ref-format)")
+    return value
+
+
+def _known_hosts(value: str) -> str:
+    if len(value) > 65536 or "\0" in value or "\r" in value:
+        raise ValueError("must be known_hosts lines (at most 64 KiB, no NUL or carriage return)")
+    lines = [line for line in value.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise ValueError("must hold at least one host key line ('host key-type base64-key')")
+    for n, line in enumerate(lines, 1):
+        fields = line.split()
+        if fields[0].startswith("@"):
+            fields = fields[1:]
+        if len(fields) < 3 or not re.match(r"^[A-Za-z0-9+/]+=*$", fields[2]):
+            raise ValueError(f"line {n} must be 'host key-type base64-key' (as ssh-keyscan prints)")
+    return value
+
+
 class Artifact(Spec):
     """The git branch a subscription's code comes from, and how releases of it are rolled out.
 
+    - url: ``https://``, ``ssh://`` or ``user@host:path``; no credentials in it (they are files,
+      see :class:`Credentials`); plaintext ``http://`` and ``git://`` only with ``allow_plaintext``;
+      ``file://`` only under ``<state>/git`` or the ``STRATOS_GIT_FILE_ROOT`` directory (checked
+      when fetching).
+    - branch: a branch name by the rules of ``git check-ref-format``.
+    - ssh_known_hosts: the host keys of an ssh remote (known_hosts lines, as ``ssh-keyscan``
+      prints them); else the file ``STRATOS_GIT_KNOWN_HOSTS`` names. A key is never trusted on
+      first use.
     - poll_interval: seconds between two fetches (a webhook or ``stratos sync`` fetches at once).
     - keep_releases: checked-out releases kept on the host (the current one included).
     - health_path: the release check, an http GET of this path on every member that must answer
@@ -395,14 +510,35 @@ class Artifact(Spec):
     - pin: a commit the agent keeps serving whatever the branch does (``null``: follow the branch).
     """
 
-    url: str
-    branch: str = "main"
+    allow_plaintext: bool = False  # before url: its rule reads this one
+    url: Annotated[str, AfterValidator(_git_url)]
+    branch: Annotated[str, AfterValidator(_branch)] = "main"
+    ssh_known_hosts: Annotated[str, AfterValidator(_known_hosts)] | None = None
     credentials: Credentials | None = None
     poll_interval: Positive = 15
     keep_releases: Annotated[int, Field(ge=1)] = 5
     health_path: Annotated[str, AfterValidator(_url_path)] | None = "/"
     health_timeout: Positive = 30
     pin: Annotated[str, AfterValidator(_commit_id)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _redact_before_errors(cls, data: object) -> object:
+        """An error shows the value: never a secret in the URL (the URL's rule refuses it)."""
+        if isinstance(data, dict) and isinstance(data.get("url"), str):
+            data = {**data, "url": redact_url(data["url"])}
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _plaintext_opt_in(cls, value: str, info: ValidationInfo) -> str:
+        transport = git_transport(value)
+        if transport in PLAINTEXT_TRANSPORTS and info.data.get("allow_plaintext") is not True:
+            raise ValueError(
+                f"{transport}:// is plaintext (anyone on the way can read or change the code): "
+                "use https:// or ssh://, or set allow_plaintext: true"
+            )
+        return value
 
 
 class Subscription(Spec):

@@ -8,7 +8,6 @@ All problems are collected and raised together as one :class:`~stratos.errors.Va
 from __future__ import annotations
 
 import difflib
-import re
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,9 +28,6 @@ from stratos.model import (
     NetworkPartition,
     Spec,
 )
-
-_EMBEDDED_SECRET = re.compile(r"^[a-z+]+://[^/@:]+:[^/@]*@")
-_ARTIFACT_URL = re.compile(r"^(https://|ssh://|git://|file://)[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
 
 
 @dataclass
@@ -510,24 +506,6 @@ def _check_application(ds: DefinitionSet, app: Application) -> list[Problem]:
                     sub.max,
                 )
             )
-        if sub.artifact is not None and _EMBEDDED_SECRET.match(sub.artifact.url):
-            problems.append(
-                Problem(
-                    src,
-                    f"{at}.artifact.url",
-                    "must not embed a password or token; give it as credentials.token_file",
-                    _redact_url(sub.artifact.url),
-                )
-            )
-        elif sub.artifact is not None and not _ARTIFACT_URL.match(sub.artifact.url):
-            problems.append(
-                Problem(
-                    src,
-                    f"{at}.artifact.url",
-                    "must use https://, ssh://, git:// or file://",
-                    _redact_url(sub.artifact.url),
-                )
-            )
     for i, sub in enumerate(app.subscriptions):
         for j, link in enumerate(sub.links):
             if link not in aliases:
@@ -641,11 +619,6 @@ def find_cycle(edges: Iterable[tuple[str, str]]) -> list[str]:
             if found:
                 return found
     return []
-
-
-def _redact_url(url: str) -> str:
-    """Hide a password or token embedded in a URL before it reaches a message."""
-    return re.sub(r"//([^/@:]+):[^/@]+@", r"//\1:***@", url)
 
 
 def startup_order(app: Application) -> list[str]:

@@ -59,8 +59,8 @@ APP_OPTIONS = dict(
 #: Seconds between two looks at the agent's status or at Docker.
 POLL = 1.0
 
-# user:password@ in a URL: shown as user:***@ (credentials belong in credentials.token_file).
-_URL_CREDENTIALS = re.compile(r"(//[^/@:\s]+):[^/@\s]+@")
+# Whatever is before "@" in a URL (a token, user:password) is shown as ***@, ssh's user name excepted.
+_URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]+)@")
 
 
 class NotDone(Exception):
@@ -387,7 +387,15 @@ def _plan_purge(store, app, pool):
 
 
 def _redact(text):
-    return _URL_CREDENTIALS.sub(r"\1:***@", text) if isinstance(text, str) else text
+    return _URL_CREDENTIALS.sub(_hide_userinfo, text) if isinstance(text, str) else text
+
+
+def _hide_userinfo(match):
+    """ssh://git@ keeps its user name (not a secret); anything else before '@' may be a token."""
+    scheme, userinfo = match.group(1), match.group(2)
+    if scheme.lower() == "ssh://":
+        return f"{scheme}{userinfo.split(':', 1)[0]}{':***' if ':' in userinfo else ''}@"
+    return f"{scheme}***@"
 
 
 def redacted_definition(definition):

@@ -53,7 +53,7 @@ from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
 from stratos.errors import DriverError, StratosError
 from stratos.fsutil import STATE, atomic_write_text
-from stratos.model import Application, Artifact, Cartridge, Subscription
+from stratos.model import Application, Artifact, Cartridge, Subscription, redact_url
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -724,8 +724,11 @@ class Rollouts:
             source = "rollback"
         elif pin is not None and step.sha == pin:
             source = "pin"
-        with artifacts.lock(self.store, *key):
-            artifacts.prepare(self.store, *key, step.sha, git=self.git)
+        try:
+            with artifacts.lock(self.store, *key):
+                artifacts.prepare(self.store, *key, step.sha, git=self.git)
+        except artifacts.RefusedTree as exc:
+            return self._refused(key, state, step.sha, str(exc))
         message = self._subject(key, step.sha)
         healthy = [m for m, h in observed if h == "healthy"]
         if mode == "none" and artifact.health_path and healthy and release_port(cartridge):
@@ -765,6 +768,17 @@ class Rollouts:
         if mode == "restart":
             return state
         return self._verify_live(key, cartridge, artifact, state, healthy, pin)
+
+    def _refused(self, key: Key, state: RolloutState, sha: str, why: str) -> RolloutState:
+        """A commit git would not check out safely: a failed release, never retried, nothing written."""
+        message = self._subject(key, sha)
+        log.warning("%s/%s: release %s refused: %s", *key, sha[:12], why)
+        self._event(
+            key, "release_failed", sha, message, [f"release {sha[:12]} '{message}' refused: {why}"], why=why
+        )
+        return replace(
+            with_failed(state, sha, why), degraded=f"release {sha[:12]} refused: its tree is unsafe"
+        )
 
     def _verify_live(
         self,
@@ -1101,7 +1115,7 @@ def annotate_status(data: dict[str, Any], releases: Mapping[Key, Mapping[str, An
 
 
 def _safe_url(url: str) -> str:
-    return re.sub(r"//([^/@:\s]+):[^/@\s]+@", r"//\1:***@", url)
+    return redact_url(url)
 
 
 # --------------------------------------------------------------------------- the command line's side

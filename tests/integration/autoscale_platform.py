@@ -180,7 +180,7 @@ class Platform:
     @classmethod
     def create(cls, client: docker.DockerClient, root: Path, **options: Any) -> Platform:
         suffix = uuid.uuid4().hex[:6]
-        repo = root / "repo"
+        repo = root / "state" / "git" / "repo"  # file:// is allowed under <state>/git by default
         repo.mkdir(parents=True)
         (repo / "index.php").write_text(SLOW_PAGE)
         git("init", "-q", "-b", "main", cwd=repo)

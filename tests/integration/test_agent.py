@@ -191,7 +191,7 @@ def platform(
     suffix = uuid.uuid4().hex[:6]
     app, lb, net = f"test-{suffix}", f"test-{suffix}", f"stratos-test-agent-{suffix}"
     root = tmp_path_factory.mktemp("agent")
-    repo = root / "repo"
+    repo = root / "state" / "git" / "repo"  # file:// is allowed under <state>/git by default
     shutil.copytree(SEED / "app", repo)
     git("init", "-q", "-b", "main", cwd=repo)
     git("add", ".", cwd=repo)

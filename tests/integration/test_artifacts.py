@@ -339,6 +339,7 @@ class Platform:
             text=True,
             timeout=120,
             check=False,
+            env={**os.environ, **self.env},
         )
 
 
@@ -453,6 +454,8 @@ def platform(
         api_repo=Repo(root, "api"),
         figures={},
     )
+    # The local repositories live under root, beside (not inside) the state directory.
+    p.env["STRATOS_GIT_FILE_ROOT"] = str(root)
     p.web_repo.commit(web_release("v1"), "web v1")
     p.api_repo.commit(api_release("a1"), "api a1")
     for doc in definitions(p):
@@ -635,6 +638,52 @@ def test_stratos_rollback_and_a_pinned_release(platform: Platform) -> None:
     wait_for("v13 on every member", lambda: platform.served_by_every_member("v13"), timeout=15)
 
 
+def _hostile_repository(root: Path) -> Path:
+    """A bare repository whose one commit escapes a release checked before it is written: links
+    ``a -> .`` ... ``f -> .`` each beside a directory of the same name, then ``up -> ../../../../..``
+    (the state directory's releases/<app>/<alias>/<tmp> is five levels under root) and ``up/pwned``."""
+    bare = root / "hostile.git"
+    run("git", "init", "-q", "--bare", "-b", "main", str(bare))
+
+    def put(data: bytes, kind: str = "blob") -> str:
+        args = ["git", "--git-dir", str(bare), "hash-object", "-w", "--stdin", "-t", kind, "--literally"]
+        return subprocess.run(args, input=data, capture_output=True, check=True).stdout.decode().strip()
+
+    def tree(*entries: tuple[str, str, str]) -> str:
+        return put(b"".join(f"{m} {n}".encode() + b"\0" + bytes.fromhex(i) for m, n, i in entries), "tree")
+
+    level = tree(
+        ("120000", "up", put(b"../../../../..")), ("40000", "up", tree(("100644", "pwned", put(b"x"))))
+    )
+    for name in "fedcba":
+        level = tree(("120000", name, put(b".")), ("40000", name, level))
+    sha = run("git", "--git-dir", str(bare), "commit-tree", level, "-m", "hostile")
+    run("git", "--git-dir", str(bare), "update-ref", "refs/heads/main", sha)
+    return bare
+
+
+def test_a_hostile_commit_writes_nothing_outside_and_changes_nothing(platform: Platform) -> None:
+    before = platform.store.load().applications[platform.app].subscription("web").artifact
+    assert before is not None
+    served = platform.status().get("release")
+    bare = _hostile_repository(platform.root)
+    mark = time.time()
+    try:
+        platform.put_artifact(platform.app, "web", url=f"file://{bare}")
+        assert platform.stratos("sync", platform.app).returncode == 0
+        failed = wait_for(
+            "fetch_failed naming the hostile tree",
+            lambda: [e for e in platform.events() if e.kind == "fetch_failed" and e.time >= mark],
+            timeout=30,
+        )
+        assert "duplicateEntries" in failed[-1].reasons[0], failed[-1].reasons
+        assert platform.status().get("release") == served
+        assert not (platform.root / "pwned").exists()
+        assert list(platform.root.rglob("pwned")) == []
+    finally:
+        platform.put_artifact(platform.app, "web", **before.model_dump(mode="json"))
+
+
 def test_git_daemon_on_the_loopback(platform: Platform) -> None:
     port = free_port()
     daemon = subprocess.Popen(
@@ -654,7 +703,11 @@ def test_git_daemon_on_the_loopback(platform: Platform) -> None:
     try:
         wait_for("git daemon", lambda: _listening(port), timeout=10)
         platform.put_artifact(
-            platform.app, "web", url=f"git://127.0.0.1:{port}/web.git", poll_interval=WEB_POLL
+            platform.app,
+            "web",
+            url=f"git://127.0.0.1:{port}/web.git",
+            allow_plaintext=True,  # git:// is plaintext: an explicit opt-in
+            poll_interval=WEB_POLL,
         )
         time.sleep(WEB_POLL + 1)  # one poll through the daemon at least
         platform.web_repo.commit(web_release("v14"), "web v14")
@@ -979,12 +1032,39 @@ def test_a_private_repository_over_ssh_with_a_key(platform: Platform, sshd: tupl
     port, key, user = sshd
     key_text = key.read_text()
     key_body = key_text.splitlines()[1]  # a line of the private key itself
+    host_key = (platform.root / "sshd" / "host_key.pub").read_text().split()
+    url = f"ssh://{user}@127.0.0.1:{port}{platform.web_repo.bare}"
+    credentials = {"ssh_key_file": str(key), "webhook_secret_file": str(platform.root / "hook.secret")}
+    # A host key that is not the server's: refused (never trusted on first use), nothing changes.
+    run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(platform.root / "other_key"))
+    other = (platform.root / "other_key.pub").read_text().split()
+    before = platform.status().get("release")
+    platform.put_artifact(
+        platform.app,
+        "web",
+        url=url,
+        credentials=credentials,
+        ssh_known_hosts=f"[127.0.0.1]:{port} {other[0]} {other[1]}\n",
+    )
+    platform.web_repo.commit(web_release("v16k"), "web v16k over ssh, wrong host key")
+    assert platform.stratos("sync", platform.app).returncode == 0
+    failed = wait_for(
+        "fetch_failed for the wrong host key",
+        lambda: [
+            e
+            for e in platform.events()
+            if e.kind == "fetch_failed" and "Host key verification failed" in " ".join(e.reasons)
+        ],
+        timeout=30,
+    )
+    assert failed and platform.status().get("release") == before
     with ProcessWatch(key_body) as watch:
         platform.put_artifact(
             platform.app,
             "web",
-            url=f"ssh://{user}@127.0.0.1:{port}{platform.web_repo.bare}",
-            credentials={"ssh_key_file": str(key), "webhook_secret_file": str(platform.root / "hook.secret")},
+            url=url,
+            credentials=credentials,
+            ssh_known_hosts=f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n",
         )
         platform.web_repo.commit(web_release("v17"), "web v17 over ssh")
         began = time.monotonic()
@@ -994,10 +1074,8 @@ def test_a_private_repository_over_ssh_with_a_key(platform: Platform, sshd: tupl
     assert watch.samples > 10 and watch.found == []
     _no_secret_anywhere(platform, key_body)
     known = platform.store.releases_dir(platform.app, "web") / "known_hosts"
-    # The host key was trusted on first use, for this subscription only (hashed by Debian's ssh_config).
-    assert run("ssh-keygen", "-F", f"[127.0.0.1]:{port}", "-f", str(known))
-    host_key = (platform.root / "sshd" / "host_key.pub").read_text().split()[1]
-    assert host_key in known.read_text()
+    # Exactly the keys the definition gives; ssh added none.
+    assert known.read_text() == f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n"
 
 
 def test_ansible_verbose_output_shows_no_credential(platform: Platform, ansible: Ansible) -> None:

@@ -149,10 +149,13 @@ def test_credentials_never_reach_a_command_line(repo: Path, store: StateStore, t
 @pytest.mark.parametrize(
     ("text", "redacted"),
     [
-        ("https://user:secret@host/repo.git", "https://user:***@host/repo.git"),
+        ("https://user:secret@host/repo.git", "https://***@host/repo.git"),
+        ("fatal: 'https://TOKEN@host/repo.git' failed", "fatal: 'https://***@host/repo.git' failed"),
+        ("ssh://git:secret@host/repo.git", "ssh://git:***@host/repo.git"),
+        ("ssh://git@host/repo.git", "ssh://git@host/repo.git"),
         ("https://host/repo.git", "https://host/repo.git"),
     ],
-    ids=["password-in-url", "plain-url"],
+    ids=["password-in-url", "token-as-user-name", "ssh-password", "ssh-user", "plain-url"],
 )
 def test_urls_are_redacted(text: str, redacted: str) -> None:
     assert artifacts._redact(text) == redacted
