@@ -137,6 +137,12 @@ class AgentSpec:
             )
         if self.proxy_dir is not None and not self.proxy_dir.startswith("/"):
             problems.append(f"proxy_dir ({self.proxy_dir!r}): must be an absolute path")
+        if self.docker_access != "socket" and (self.state_dir + "/").startswith("/root/"):
+            # The bind mount's parents inside the container are the image's: its /root is 0700.
+            problems.append(
+                f"state_dir ({self.state_dir!r}): must not be below /root, which the agent's uid "
+                f"{AGENT_UID} cannot enter in its image"
+            )
         if self.docker_access == "external" and self.proxy_dir is None:
             problems.append(
                 "proxy_dir: is required with docker_access 'external' (the directory of its docker.sock)"

@@ -170,6 +170,7 @@ def test_the_hash_is_stable() -> None:
         ({"docker_access": "tcp"}, "docker_access ('tcp'): must be one of proxy, external, socket"),
         ({"proxy_dir": "run/x"}, "proxy_dir ('run/x'): must be an absolute path"),
         ({"docker_access": "external"}, "proxy_dir: is required with docker_access 'external'"),
+        ({"state_dir": "/root/stratos"}, "state_dir ('/root/stratos'): must not be below /root"),
     ],
     ids=[
         "empty-name",
@@ -181,6 +182,7 @@ def test_the_hash_is_stable() -> None:
         "bad-access",
         "relative-proxy-dir",
         "external-without-dir",
+        "state-dir-below-root",
     ],
 )
 def test_invalid_specs_name_the_field(changes: dict[str, Any], message: str) -> None:
