@@ -102,6 +102,7 @@ def test_the_agents_calls_go_through(proxy: Proxy, docker_names: Callable[[str],
         environment={"STRATOS_TEST_SECRET": "s3cr3t-" + tag},
         nano_cpus=int(0.5e9),
         mem_limit="64m",
+        network_mode="none",
     )
     member.reload()
     assert member.status == "running"
