@@ -8,7 +8,7 @@ import pulumi_docker as docker
 
 from pulumi_stratos import _support, definitions
 from pulumi_stratos.inputs import Agent, ApplicationArgs
-from stratos.drivers import agent_container
+from stratos.drivers import agent_container, docker_proxy
 from stratos.drivers import docker as labels
 from stratos.drivers.members import volume_name
 from stratos.errors import Problem, ValidationError
@@ -60,6 +60,9 @@ class Application(pulumi.ComponentResource):
             state_dir=definitions.state_dir(agent_args.get("state_dir")),
             interval=float(agent_args.get("interval") or agent_container.DEFAULT_INTERVAL),
             environment=dict(agent_args.get("environment") or {}),
+            docker_access=agent_args.get("docker_access") or "proxy",
+            proxy_dir=agent_args.get("proxy_dir"),
+            proxy_image=agent_args.get("proxy_image"),
         )
         first_np, first_endpoint = definitions.first_endpoint(
             valid, valid.deployment_policies[app.subscriptions[0].deployment_policy]
@@ -122,33 +125,7 @@ class Application(pulumi.ComponentResource):
             )
             self.agent_container_id = pulumi.Output.from_input(None)
         else:
-            want = agent_container.desired(spec)
-            carrier = docker.Container(
-                f"{name}-agent",
-                name=spec.name,
-                image=spec.image_ref,
-                command=want["command"],
-                restart=spec.restart,
-                must_run=True,
-                network_mode=want["network_mode"],
-                volumes=[
-                    docker.ContainerVolumeArgs(
-                        host_path=spec.docker_socket, container_path=spec.docker_socket
-                    ),
-                    state_mount,
-                ],
-                envs=[f"{k}={v}" for k, v in want["environment"].items()],
-                uploads=uploads,
-                destroy_grace_seconds=agent_container.STOP_TIMEOUT,
-                labels=_support.container_labels(
-                    {
-                        agent_container.ROLE_LABEL: agent_container.AGENT_ROLE,
-                        agent_container.CONFIG_HASH_LABEL: agent_container.config_hash(spec),
-                        labels.APPLICATION: app.name,
-                    }
-                ),
-                opts=child,
-            )
+            carrier = _agent_containers(name, spec, uploads, app.name, child)
             self.agent_container_id = carrier.id.apply(_optional)
         self.definitions_container_id = carrier.id
 
@@ -212,3 +189,104 @@ class Application(pulumi.ComponentResource):
 
 def _optional(value: str) -> str | None:
     return value
+
+
+def _mounts(mounts: list[str]) -> list[docker.ContainerVolumeArgs]:
+    result = []
+    for mount in mounts:
+        host, container, mode = mount.rsplit(":", 2)
+        result.append(
+            docker.ContainerVolumeArgs(host_path=host, container_path=container, read_only=mode == "ro")
+        )
+    return result
+
+
+def _agent_containers(
+    name: str,
+    spec: agent_container.AgentSpec,
+    uploads: list[docker.ContainerUploadArgs],
+    app_name: str,
+    child: pulumi.ResourceOptions,
+) -> docker.Container:
+    """The agent as the core's driver describes it: its Docker proxy, the one-shot container that gives
+    it the state directory, and the agent itself (unprivileged, read-only, only the proxy's socket)."""
+    want = agent_container.desired(spec)
+    before: list[pulumi.Resource] = []
+    proxy = spec.proxy()
+    if proxy is not None:
+        shape = docker_proxy.desired(proxy)
+        before.append(
+            docker.Container(
+                f"{name}-docker-proxy",
+                name=proxy.name,
+                image=proxy.image,
+                entrypoints=shape["entrypoint"],
+                user=shape["user"],
+                init=shape["init"],
+                network_mode=shape["network_mode"],
+                read_only=shape["read_only"],
+                tmpfs=shape["tmpfs"],
+                capabilities=docker.ContainerCapabilitiesArgs(drops=shape["cap_drop"], adds=shape["cap_add"]),
+                security_opts=shape["security_opt"],
+                volumes=_mounts(shape["mounts"]),
+                envs=[f"{k}={v}" for k, v in shape["environment"].items()],
+                restart="unless-stopped",
+                must_run=True,
+                labels=_support.container_labels(
+                    {
+                        agent_container.ROLE_LABEL: agent_container.PROXY_ROLE,
+                        agent_container.CONFIG_HASH_LABEL: docker_proxy.config_hash(proxy),
+                    }
+                ),
+                opts=child,
+            )
+        )
+    if spec.docker_access != "socket":
+        owner = agent_container.owner_command(spec)
+        before.append(
+            docker.Container(
+                f"{name}-state-owner",
+                name=f"{spec.name}-state-owner",
+                image=spec.image_ref,
+                entrypoints=owner[:1],
+                command=owner[1:],
+                user="0:0",
+                network_mode="none",
+                read_only=True,
+                capabilities=docker.ContainerCapabilitiesArgs(
+                    drops=["ALL"], adds=["CHOWN", "DAC_READ_SEARCH"]
+                ),
+                security_opts=["no-new-privileges"],
+                volumes=_mounts([f"{spec.state_dir}:{spec.state_dir}:rw"]),
+                attach=True,
+                must_run=False,
+                labels=_support.container_labels({agent_container.ROLE_LABEL: "agent-owner"}),
+                opts=child,
+            )
+        )
+    return docker.Container(
+        f"{name}-agent",
+        name=spec.name,
+        image=spec.image_ref,
+        command=want["command"],
+        restart=spec.restart,
+        must_run=True,
+        network_mode=want["network_mode"],
+        user=want["user"],
+        read_only=want["read_only"],
+        tmpfs=want["tmpfs"],
+        capabilities=docker.ContainerCapabilitiesArgs(drops=want["cap_drop"]),
+        security_opts=want["security_opt"],
+        volumes=_mounts(want["mounts"]),
+        envs=[f"{k}={v}" for k, v in want["environment"].items()],
+        uploads=uploads,
+        destroy_grace_seconds=agent_container.STOP_TIMEOUT,
+        labels=_support.container_labels(
+            {
+                agent_container.ROLE_LABEL: agent_container.AGENT_ROLE,
+                agent_container.CONFIG_HASH_LABEL: agent_container.config_hash(spec),
+                labels.APPLICATION: app_name,
+            }
+        ),
+        opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=before)),
+    )

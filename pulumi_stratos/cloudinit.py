@@ -4,27 +4,75 @@ Every host gets Docker from Debian's archive (``docker.io``), the login user in 
 (the Pulumi Docker provider reaches the host over ``ssh://``), the state directory and the
 partition's Docker network. The first host also runs the agent: a systemd unit around the same
 container the core's agent driver describes (:func:`stratos.drivers.agent_container.desired`:
-``stratos agent --state-dir …`` with the Docker socket and the state directory mounted, host
-network), restarted by systemd, its image pulled before each start.
+``stratos agent --state-dir …`` as uid 10001 on a read-only root file system, with the state
+directory and its Docker proxy's socket mounted, host network), restarted by systemd, its image
+pulled before each start; before it, the unit (re)starts the agent's Docker proxy and gives the state
+directory to the agent's uid.
 """
 
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 import yaml
 
-from stratos.drivers import agent_container
+from stratos.drivers import agent_container, docker_proxy
 from stratos.drivers.docker import NETWORK_PARTITION
 from stratos.drivers.network import LABEL as NETWORK_LABEL
 
 UNIT_PATH = "/etc/systemd/system/stratos-agent.service"
 
 
+def _confinement(want: dict[str, Any]) -> list[str]:
+    """``docker run`` flags of a container summary's user, root file system and privileges."""
+    flags = ["--user", want["user"]]
+    if want.get("read_only"):
+        flags.append("--read-only")
+    for path, options in (want.get("tmpfs") or {}).items():
+        flags += ["--tmpfs", f"{path}:{options}"]
+    for cap in want.get("cap_drop") or []:
+        flags += ["--cap-drop", cap]
+    for cap in want.get("cap_add") or []:
+        flags += ["--cap-add", cap]
+    for option in want.get("security_opt") or []:
+        flags += ["--security-opt", option]
+    return flags
+
+
+def proxy_run_command(spec: agent_container.AgentSpec) -> list[str] | None:
+    """``docker run`` of the agent's Docker proxy (``None`` unless it has one)."""
+    proxy = spec.proxy()
+    if proxy is None:
+        return None
+    want = docker_proxy.desired(proxy)
+    command = ["/usr/bin/docker", "run", "--detach", "--restart", "unless-stopped", "--name", proxy.name]
+    command += ["--init", "--network", want["network_mode"], *_confinement(want)]
+    for mount in want["mounts"]:
+        command += ["--volume", mount]
+    for key, value in want["environment"].items():
+        command += ["--env", f"{key}={value}"]
+    command += ["--label", f"{agent_container.ROLE_LABEL}={agent_container.PROXY_ROLE}"]
+    command += ["--label", f"{agent_container.CONFIG_HASH_LABEL}={docker_proxy.config_hash(proxy)}"]
+    return command + ["--entrypoint", want["entrypoint"][0], proxy.image, *want["entrypoint"][1:]]
+
+
+def owner_run_command(spec: agent_container.AgentSpec) -> list[str] | None:
+    """The one-shot ``docker run`` that gives the state directory to the agent's uid."""
+    if spec.docker_access == "socket":
+        return None
+    owner = agent_container.owner_command(spec)
+    command = ["/usr/bin/docker", "run", "--rm", "--network", "none", "--user", "0:0", "--read-only"]
+    command += ["--cap-drop", "ALL", "--cap-add", "CHOWN", "--cap-add", "DAC_READ_SEARCH"]
+    command += ["--security-opt", "no-new-privileges", "--volume", f"{spec.state_dir}:{spec.state_dir}:rw"]
+    return command + ["--entrypoint", owner[0], spec.image_ref, *owner[1:]]
+
+
 def agent_run_command(spec: agent_container.AgentSpec, network_partition: str) -> list[str]:
     """``docker run`` of the agent container, from the core's description of it."""
     want = agent_container.desired(spec)
     command = ["/usr/bin/docker", "run", "--rm", "--name", spec.name, "--network", want["network_mode"]]
+    command += _confinement(want)
     for mount in want["mounts"]:
         command += ["--volume", mount]
     for key, value in want["environment"].items():
@@ -54,6 +102,7 @@ def agent_unit(spec: agent_container.AgentSpec, network_partition: str) -> str:
             # The leading '-' lets the unit start from a locally loaded image when no registry answers.
             f"ExecStartPre=-{docker} pull {spec.image_ref}",
             f"ExecStartPre=-{docker} rm --force {spec.name}",
+            *_proxy_lines(spec),
             "ExecStart=" + shlex.join(agent_run_command(spec, network_partition)),
             f"ExecStop={docker} stop --time {agent_container.STOP_TIMEOUT} {spec.name}",
             "Restart=always",
@@ -64,6 +113,21 @@ def agent_unit(spec: agent_container.AgentSpec, network_partition: str) -> str:
             "",
         ]
     )
+
+
+def _proxy_lines(spec: agent_container.AgentSpec) -> list[str]:
+    docker = "/usr/bin/docker"
+    lines = []
+    proxy, proxy_run, owner_run = spec.proxy(), proxy_run_command(spec), owner_run_command(spec)
+    if proxy is not None and proxy_run is not None:
+        lines += [
+            f"ExecStartPre=-{docker} pull {proxy.image}",
+            f"ExecStartPre=-{docker} rm --force {proxy.name}",
+        ]
+        lines.append("ExecStartPre=" + shlex.join(proxy_run))
+    if owner_run is not None:
+        lines.append("ExecStartPre=" + shlex.join(owner_run))
+    return lines
 
 
 def user_data(

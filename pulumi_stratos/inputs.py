@@ -379,6 +379,12 @@ class Agent(TypedDict):
     """Seconds between two ticks of the agent (default 5)."""
     environment: NotRequired[dict[str, str]]
     """Extra environment of the agent (for example STRATOS_BASE_IMAGE)."""
+    docker_access: NotRequired[str]
+    """How the agent (uid 10001, read-only root file system) reaches Docker: proxy (an allow-list proxy container, default), external (the docker.sock of your own socket proxy in proxy_dir) or socket (the engine's socket, the agent as root)."""
+    proxy_dir: NotRequired[str]
+    """Host directory of the Docker proxy's socket (default /run/stratos-docker-proxy/<container name>; required with docker_access external)."""
+    proxy_image: NotRequired[str]
+    """Image of the Docker proxy (default: the haproxy cartridge's image)."""
     docker_host: NotRequired[pulumi.Input[str]]
     """Docker endpoint of the agent's host (default: the first partition of the first subscription's deployment policy; required for openstack: its NetworkPartition's docker_host)."""
 

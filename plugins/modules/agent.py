@@ -14,9 +14,15 @@ description:
     Docker Engine. The agent keeps each subscription between its min and max members, replaces failed
     members, rolls out new commits and writes its view to C(<state_dir>/agent/status.json).
   - The container runs C(stratos agent --state-dir <state_dir> --interval <interval>) from O(image),
-    with the restart policy O(restart), the Docker socket mounted, O(state_dir) bind-mounted at the same
-    path and the host's network (so it reaches members on every partition network and the load
-    balancers' loopback-bound ports).
+    with the restart policy O(restart), O(state_dir) bind-mounted at the same path and the host's network
+    (so it reaches members on every partition network and the load balancers' loopback-bound ports).
+  - It runs as the image's unprivileged user C(stratos) (uid and gid 10001), on a read-only root file
+    system with a tmpfs on C(/tmp), every capability dropped and C(no-new-privileges). The state
+    directory is given to that uid before the agent starts (a one-shot container from the agent image).
+  - The Docker socket is not mounted. With O(docker_access=proxy) a second container, C(<name>-docker-proxy),
+    runs HAProxy (from O(proxy_image)) in front of O(docker_socket) with an allow-list of the Docker API
+    calls the agent makes, and only its socket, in O(proxy_dir), is mounted into the agent.
+    See C(docs/security.md) in the Stratos sources for what remains root-equivalent.
   - The container carries the labels C(org.stratos.role=agent) and C(org.stratos.config-hash), the
     hash of its configuration. A container with the same hash, made from the image O(image) resolves
     to now, is left alone; otherwise it is recreated (the agent adopts the members that exist, so a
@@ -81,9 +87,31 @@ options:
   environment:
     description:
       - Extra environment variables of the agent container (for example C(STRATOS_BASE_IMAGE)).
-      - C(STRATOS_STATE_DIR) is always set to O(state_dir).
+      - C(STRATOS_STATE_DIR) is always set to O(state_dir), C(HOME) to C(/tmp).
     type: dict
     default: {}
+  docker_access:
+    description:
+      - How the agent reaches the Docker Engine.
+      - V(proxy) runs the allow-list proxy C(<name>-docker-proxy) and mounts only its socket.
+      - V(external) mounts O(proxy_dir), which must hold the C(docker.sock) of a socket proxy run by
+        someone else (for example an existing socket proxy image from a registry).
+      - V(socket) mounts O(docker_socket) itself and runs the agent as root, as earlier versions did;
+        whoever controls the agent then controls the host.
+    type: str
+    choices: [proxy, external, socket]
+    default: proxy
+  proxy_dir:
+    description:
+      - The host directory where the proxy's socket C(docker.sock) is (mounted into the agent at
+        C(/run/stratos-docker), where the image's C(/var/run/docker.sock) points).
+      - Defaults to C(/run/stratos-docker-proxy/<name>). Required with O(docker_access=external).
+    type: path
+  proxy_image:
+    description:
+      - The image the proxy runs (HAProxy 2.6 or later). Defaults to the haproxy cartridge's image,
+        which C(make images) builds.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -140,6 +168,12 @@ container:
       elements: str
       returned: always
       sample: [agent, --state-dir, /var/lib/stratos, --interval, "5"]
+    companions:
+      description: The containers that come with the agent (its Docker proxy, its HTTP side) and what was
+        (or would be) done with each.
+      type: dict
+      returned: always
+      sample: {stratos-agent-docker-proxy: create, stratos-agent-http: none}
 """
 
 import traceback
@@ -174,6 +208,9 @@ def run(module, client):
             restart=params["restart"],
             docker_socket=params["docker_socket"],
             environment={str(k): str(v) for k, v in params["environment"].items()},
+            docker_access=params["docker_access"],
+            proxy_dir=params["proxy_dir"],
+            proxy_image=params["proxy_image"],
         )
         change = plan_agent(client, spec)
     if module.check_mode:
@@ -193,6 +230,7 @@ def run(module, client):
             image=after.get("image"),
             config_hash=after.get("config_hash"),
             command=after.get("command"),
+            companions=dict(change.companions),
         ),
     )
     if module._diff:
@@ -212,6 +250,9 @@ def main():
         ),
         docker_socket=dict(type="path", default="/var/run/docker.sock"),
         environment=dict(type="dict", default={}),
+        docker_access=dict(type="str", choices=["proxy", "external", "socket"], default="proxy"),
+        proxy_dir=dict(type="path"),
+        proxy_image=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_AGENT_DRIVER:

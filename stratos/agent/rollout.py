@@ -381,13 +381,25 @@ def request_sync(
     for alias in aliases:
         path = triggers_dir(store) / f"{app}.{alias}.sync"
         atomic_write_text(path, json.dumps({"source": source, "sha": sha, "at": time.time()}) + "\n", STATE)
+        _give_to_agent(store, path)
         written.append(path)
     return written
+
+
+def _give_to_agent(store: StateStore, path: Path) -> None:
+    """A request written by root (``stratos sync`` on the host) belongs to the agent directory's
+    owner, the agent's uid, which must read and remove it (docs/security.md)."""
+    if os.geteuid() != 0:
+        return
+    owner = store.agent_dir.stat()
+    for item in (path.parent, path):
+        os.chown(item, owner.st_uid, owner.st_gid)
 
 
 def request_rollback(store: StateStore, app: str, alias: str, to: str, reason: str) -> Path:
     path = triggers_dir(store) / f"{app}.{alias}.rollback"
     atomic_write_text(path, json.dumps({"source": reason, "sha": to, "at": time.time()}) + "\n", STATE)
+    _give_to_agent(store, path)
     return path
 
 

@@ -13,23 +13,36 @@ Three steps, as for images:
 - :func:`apply_agent` carries a change out. :func:`ensure_agent` and :func:`remove_agent` do both.
 
 The container runs ``<image> agent --state-dir <dir> --interval <s>`` (the image's entrypoint is the
-``stratos`` CLI) with restart policy ``unless-stopped``, the Docker socket mounted, the state
-directory bind-mounted at the same path (so paths in definitions and status files mean the same
-inside and out) and the host's network (so it reaches members' addresses on every partition
-network and HAProxy's loopback-bound ports). The Docker client is always passed in.
+``stratos`` CLI) with restart policy ``unless-stopped``, as the image's ``stratos`` user
+(:data:`AGENT_UID`), on a read-only root file system (a tmpfs on ``/tmp``), with every capability
+dropped and ``no-new-privileges``. It does not get the Docker socket: by default a second container,
+``<name>-docker-proxy`` (:mod:`stratos.drivers.docker_proxy`), serves an allow-list of the Docker
+API on a socket in :attr:`AgentSpec.proxy_dir`, which alone is mounted into the agent, where the
+image's ``/var/run/docker.sock`` points. ``docker_access: external`` mounts a directory holding the
+``docker.sock`` of a proxy the user runs; ``docker_access: socket`` mounts the engine's socket and runs
+the agent as root, as before (root-equivalent; see docs/security.md).
+
+The state directory is bind-mounted at the same path (so paths in definitions and status files mean
+the same inside and out) and given to the agent's uid before the agent starts (a one-shot container
+from the agent image, :func:`owner_command`). The agent keeps the host's network: it probes members on
+every partition network, which are Docker bridges isolated from one another, and reaches the load
+balancers' loopback-bound ports. The Docker client is always passed in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from stratos import settings
+from stratos.drivers import docker_proxy
 from stratos.errors import DriverError, NotFoundError, StratosError
 
 if TYPE_CHECKING:
@@ -47,7 +60,26 @@ DEFAULT_INTERVAL = 5.0
 DEFAULT_RESTART = "unless-stopped"
 DOCKER_SOCKET = "/var/run/docker.sock"
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+PROXY_ROLE = docker_proxy.ROLE
+HTTP_ROLE = "agent-http"
 
+#: The ``stratos`` user of the agent image (images/agent/Dockerfile): fixed, so the state directory
+#: and the proxy's socket can be given to it from outside the image.
+AGENT_UID = 10001
+AGENT_GID = 10001
+#: The uid of the HTTP side (its own user, in the agent's group, so it reads what the agent shares).
+HTTP_UID = 10002
+#: Where the image's ``/var/run/docker.sock`` points: the directory with the proxy's socket.
+PROXY_MOUNT = docker_proxy.LISTEN_DIR
+DOCKER_ACCESS = ("proxy", "external", "socket")
+#: The HTTP side's command (``stratos agent-http …``): another helper is writing it; until it exists the
+#: split stays off (``http_split``).
+HTTP_COMMAND = "agent-http"
+HTTP_SHARED = "agent"
+TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m"}
+
+#: Seconds the Docker proxy gets to open its socket.
+PROXY_START_TIMEOUT = 15.0
 #: Seconds the running agent gets to finish its tick when it is stopped to be replaced or removed.
 STOP_TIMEOUT = 20
 
@@ -77,6 +109,12 @@ class AgentSpec:
     - ``restart``: Docker restart policy.
     - ``docker_socket``: the host's Docker socket, mounted at the same path.
     - ``environment``: extra environment variables (for example ``STRATOS_BASE_IMAGE``).
+    - ``docker_access``: ``proxy`` (the allow-list proxy, default), ``external`` (``proxy_dir`` holds the
+      ``docker.sock`` of a proxy run by someone else) or ``socket`` (the engine's socket, agent as root).
+    - ``proxy_dir``: the host directory of the proxy's socket; default ``/run/stratos-docker-proxy/<name>``.
+    - ``proxy_image``: the image the proxy runs; ``None`` means the haproxy cartridge's image.
+    - ``http_split``: serve the webhook, /metrics and /status from a second container (no Docker access,
+      its own uid), ``<name>-http``; off until ``stratos agent-http`` exists.
     """
 
     name: str = DEFAULT_NAME
@@ -86,9 +124,29 @@ class AgentSpec:
     restart: str = DEFAULT_RESTART
     docker_socket: str = DOCKER_SOCKET
     environment: dict[str, str] = field(default_factory=dict)
+    docker_access: str = "proxy"
+    proxy_dir: str | None = None
+    proxy_image: str | None = None
+    http_split: bool = False
 
     def __post_init__(self) -> None:
         problems = []
+        if self.docker_access not in DOCKER_ACCESS:
+            problems.append(
+                f"docker_access ({self.docker_access!r}): must be one of {', '.join(DOCKER_ACCESS)}"
+            )
+        if self.proxy_dir is not None and not self.proxy_dir.startswith("/"):
+            problems.append(f"proxy_dir ({self.proxy_dir!r}): must be an absolute path")
+        if self.docker_access != "socket" and (self.state_dir + "/").startswith("/root/"):
+            # The bind mount's parents inside the container are the image's: its /root is 0700.
+            problems.append(
+                f"state_dir ({self.state_dir!r}): must not be below /root, which the agent's uid "
+                f"{AGENT_UID} cannot enter in its image"
+            )
+        if self.docker_access == "external" and self.proxy_dir is None:
+            problems.append(
+                "proxy_dir: is required with docker_access 'external' (the directory of its docker.sock)"
+            )
         if not self.name or "/" in self.name:
             problems.append(f"name ({self.name!r}): must be a non-empty container name without '/'")
         if not self.state_dir.startswith("/"):
@@ -107,7 +165,32 @@ class AgentSpec:
         return self.image or default_image()
 
     def command(self) -> list[str]:
-        return ["agent", "--state-dir", self.state_dir, "--interval", _number(self.interval)]
+        command = ["agent", "--state-dir", self.state_dir, "--interval", _number(self.interval)]
+        return command + (["--metrics-port", "0"] if self.http_split else [])
+
+    @property
+    def proxy_dir_ref(self) -> str:
+        return self.proxy_dir or f"/run/stratos-docker-proxy/{self.name}"
+
+    @property
+    def user(self) -> str:
+        return "0:0" if self.docker_access == "socket" else f"{AGENT_UID}:{AGENT_GID}"
+
+    def proxy(self) -> docker_proxy.ProxySpec | None:
+        """The allow-list proxy this agent needs (``None`` unless ``docker_access`` is ``proxy``)."""
+        if self.docker_access != "proxy":
+            return None
+        from stratos.drivers import haproxy
+
+        return docker_proxy.ProxySpec(
+            name=f"{self.name}-docker-proxy",
+            image=self.proxy_image or haproxy.lb_image(),
+            docker_socket=self.docker_socket,
+            socket_dir=self.proxy_dir_ref,
+            state_dir=self.state_dir,
+            uid=AGENT_UID,
+            gid=AGENT_GID,
+        )
 
 
 def _number(value: float) -> str:
@@ -116,17 +199,71 @@ def _number(value: float) -> str:
 
 def desired(spec: AgentSpec) -> dict[str, Any]:
     """The container's configuration as a plain, ordered summary (what ``--diff`` shows)."""
+    if spec.docker_access == "socket":
+        docker_mount = f"{spec.docker_socket}:{PROXY_MOUNT}/{docker_proxy.SOCKET_NAME}:rw"
+    else:
+        docker_mount = f"{spec.proxy_dir_ref}:{PROXY_MOUNT}:ro"
+    proxy = spec.proxy()
     return {
         "name": spec.name,
         "image": spec.image_ref,
         "command": spec.command(),
         "restart": spec.restart,
         "network_mode": "host",
-        "mounts": sorted(
-            [f"{spec.docker_socket}:{spec.docker_socket}:rw", f"{spec.state_dir}:{spec.state_dir}:rw"]
-        ),
-        "environment": {"STRATOS_STATE_DIR": spec.state_dir, **dict(sorted(spec.environment.items()))},
+        "user": spec.user,
+        "read_only": True,
+        "tmpfs": dict(TMPFS),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mounts": sorted([docker_mount, f"{spec.state_dir}:{spec.state_dir}:rw"]),
+        "environment": {
+            "STRATOS_STATE_DIR": spec.state_dir,
+            "HOME": "/tmp",
+            **dict(sorted(spec.environment.items())),
+        },
+        "docker_access": spec.docker_access,
+        "docker_proxy": None
+        if proxy is None
+        else {"name": proxy.name, "image": proxy.image, "config_hash": docker_proxy.config_hash(proxy)},
+        "http": desired_http(spec),
     }
+
+
+def desired_http(spec: AgentSpec) -> dict[str, Any] | None:
+    """The HTTP side's container (``None`` unless ``http_split``): no Docker access, its own uid,
+    only ``<state_dir>/agent`` (status, triggers) mounted."""
+    if not spec.http_split:
+        return None
+    shared = f"{spec.state_dir.rstrip('/')}/{HTTP_SHARED}"
+    return {
+        "name": f"{spec.name}-http",
+        "image": spec.image_ref,
+        "command": [HTTP_COMMAND, "--state-dir", spec.state_dir],
+        "network_mode": "host",
+        "user": f"{HTTP_UID}:{AGENT_GID}",
+        "read_only": True,
+        "tmpfs": dict(TMPFS),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mounts": [f"{shared}:{shared}:rw"],
+        "environment": {"STRATOS_STATE_DIR": spec.state_dir, "HOME": "/tmp"},
+    }
+
+
+def owner_command(spec: AgentSpec) -> list[str]:
+    """What the one-shot container runs to give the state directory to the agent's uid.
+
+    The agent writes its database, status, releases, secrets and link files, and ``StateStore.ensure``
+    sets the modes of the top-level directories, so it owns those; the definitions' and load balancers'
+    files stay whoever wrote them (they are world-readable, the agent only reads them).
+    """
+    root = spec.state_dir.rstrip("/") or "/"
+    subs = [f"{root}/{sub}" for sub in ("definitions", "lb", "agent", "releases", "secrets", "links")]
+    script = (
+        'set -e; owner="$1"; shift; for d in "$@"; do mkdir -p "$d"; done; '
+        'chown "$owner" "$1" "$2" "$3"; shift 3; chown -R "$owner" "$@"'
+    )
+    return ["/bin/sh", "-c", script, "stratos-owner", f"{AGENT_UID}:{AGENT_GID}", root, *subs]
 
 
 def _canonical(spec: AgentSpec) -> str:
@@ -163,10 +300,12 @@ class AgentChange:
     reasons: tuple[str, ...] = ()
     #: False when a container is to be made from an image that does not exist (it would fail).
     image_present: bool = True
+    #: The containers that come with the agent (its Docker proxy, its HTTP side): name -> action.
+    companions: tuple[tuple[str, Action], ...] = ()
 
     @property
     def changed(self) -> bool:
-        return self.action != "none"
+        return self.action != "none" or any(action != "none" for _, action in self.companions)
 
     def diff(self) -> dict[str, str]:
         """Ansible's diff format: the container's summary before and after, as YAML text."""
@@ -272,8 +411,17 @@ def observe(container: Container) -> Observed:
         "command": list(config.get("Cmd") or []),
         "restart": (host.get("RestartPolicy") or {}).get("Name", "") or "no",
         "network_mode": host.get("NetworkMode", ""),
+        "user": config.get("User") or "",
+        "read_only": bool(host.get("ReadonlyRootfs")),
+        "tmpfs": dict(host.get("Tmpfs") or {}),
+        "cap_drop": list(host.get("CapDrop") or []),
+        "security_opt": list(host.get("SecurityOpt") or []),
         "mounts": sorted(host.get("Binds") or []),
         "environment": {key: env[key] for key in sorted(env) if key.startswith("STRATOS_")},
+        # Not readable from inspect data: only the recorded configuration says.
+        "docker_access": None,
+        "docker_proxy": None,
+        "http": None,
     }
     labels = dict(config.get("Labels") or {})
     try:
@@ -314,47 +462,229 @@ def _image_id(client: docker.DockerClient, ref: str) -> str | None:
         raise DriverError(f"agent: cannot inspect image {ref}: {exc.explanation or exc}") from exc
 
 
+def companions(spec: AgentSpec) -> dict[str, tuple[str, str | None]]:
+    """The containers that come with the agent: name -> (role, wanted config hash or None: absent)."""
+    proxy = spec.proxy()
+    http = desired_http(spec)
+    return {
+        f"{spec.name}-docker-proxy": (PROXY_ROLE, docker_proxy.config_hash(proxy) if proxy else None),
+        f"{spec.name}-http": (HTTP_ROLE, _hash(http) if http else None),
+    }
+
+
+def _hash(summary: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(summary, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def compare_companion(
+    name: str, role: str, want_hash: str | None, current: Observed | None
+) -> tuple[Action, str | None]:
+    """Pure: what to do with one companion container, and why (``None``: nothing to do)."""
+    if current is not None and current.labels.get(ROLE_LABEL) != role:
+        raise StratosError(
+            f"agent: container '{name}' exists but is not the agent's {role} "
+            f"(label {ROLE_LABEL} is {current.labels.get(ROLE_LABEL)!r}); remove it or choose another name"
+        )
+    if want_hash is None:
+        return ("remove", f"{name}: not wanted any more") if current is not None else ("none", None)
+    if current is None:
+        return "create", f"{name}: the container does not exist"
+    if current.labels.get(CONFIG_HASH_LABEL) != want_hash:
+        return "recreate", f"{name}: configuration changed"
+    if not current.running:
+        return "start", f"{name}: the container is {current.status}"
+    return "none", None
+
+
+def _with_companions(
+    client: docker.DockerClient, spec: AgentSpec | None, name: str, change: AgentChange
+) -> AgentChange:
+    wanted = (
+        companions(spec)
+        if spec is not None
+        else {
+            f"{name}-docker-proxy": (PROXY_ROLE, None),
+            f"{name}-http": (HTTP_ROLE, None),
+        }
+    )
+    actions: list[tuple[str, Action]] = []
+    reasons = list(change.reasons)
+    for other, (role, want_hash) in wanted.items():
+        container = _get_container(client, other)
+        action, why = compare_companion(other, role, want_hash, observe(container) if container else None)
+        actions.append((other, action))
+        if why:
+            reasons.append(why)
+    return AgentChange(
+        change.name,
+        change.action,
+        change.before,
+        change.after,
+        tuple(reasons),
+        image_present=change.image_present,
+        companions=tuple(actions),
+    )
+
+
 def plan_agent(client: docker.DockerClient, spec: AgentSpec) -> AgentChange:
     """What :func:`ensure_agent` would do; reads Docker, changes nothing."""
     container = _get_container(client, spec.name)
     current = observe(container) if container is not None else None
-    return compare(spec, current, _image_id(client, spec.image_ref))
+    change = compare(spec, current, _image_id(client, spec.image_ref))
+    return _with_companions(client, spec, spec.name, change)
 
 
 def plan_agent_removal(client: docker.DockerClient, name: str = DEFAULT_NAME) -> AgentChange:
     """What :func:`remove_agent` would do; reads Docker, changes nothing."""
     container = _get_container(client, name)
-    return compare_removal(observe(container) if container is not None else None, name)
+    change = compare_removal(observe(container) if container is not None else None, name)
+    return _with_companions(client, None, name, change)
 
 
 # --------------------------------------------------------------------------- changing Docker
 
 
 def apply_agent(client: docker.DockerClient, change: AgentChange, spec: AgentSpec | None = None) -> None:
-    """Carry ``change`` out. ``spec`` is required unless the change is a removal or nothing."""
+    """Carry ``change`` out. ``spec`` is required unless the change is a removal or nothing.
+
+    The proxy comes first (the agent's first call goes through it), the agent's HTTP side last.
+    """
     import docker as docker_sdk
 
-    if change.action == "none":
+    if not change.changed:
         return
+    todo = dict(change.companions)
+    proxy_name, http_name = f"{change.name}-docker-proxy", f"{change.name}-http"
     try:
-        if change.action in ("recreate", "remove"):
-            container = _get_container(client, change.name)
-            if container is not None:
-                container.stop(timeout=STOP_TIMEOUT)
-                container.remove(force=True)
+        if change.action in ("create", "recreate") and spec is None:
+            raise ValueError("apply_agent: a spec is required to create the agent container")
+        if change.action == "remove":
+            _stop_and_remove(client, change.name)
+        _apply_companion(client, proxy_name, todo.get(proxy_name, "none"), spec)
+        if change.action == "recreate":
+            _stop_and_remove(client, change.name)
         if change.action == "start":
             container = _get_container(client, change.name)
             if container is None:
                 raise DriverError(f"agent: container '{change.name}' disappeared while being started")
             container.start()
         if change.action in ("create", "recreate"):
-            if spec is None:
-                raise ValueError("apply_agent: a spec is required to create the agent container")
+            assert spec is not None
             _create(client, spec)
+        _apply_companion(client, http_name, todo.get(http_name, "none"), spec)
     except docker_sdk.errors.APIError as exc:
         raise DriverError(
             f"agent: {change.action} of container '{change.name}' failed: {exc.explanation or exc}"
         ) from exc
+
+
+def _stop_and_remove(client: docker.DockerClient, name: str) -> None:
+    container = _get_container(client, name)
+    if container is not None:
+        container.stop(timeout=STOP_TIMEOUT)
+        container.remove(force=True)
+
+
+def _apply_companion(client: docker.DockerClient, name: str, action: Action, spec: AgentSpec | None) -> None:
+    if action == "none":
+        return
+    if action in ("recreate", "remove"):
+        _stop_and_remove(client, name)
+    if action == "start":
+        container = _get_container(client, name)
+        if container is not None:
+            container.start()
+            return
+        action = "create"
+    if action in ("create", "recreate"):
+        if spec is None:
+            raise ValueError(f"apply_agent: a spec is required to create {name}")
+        if name.endswith("-docker-proxy"):
+            _create_proxy(client, spec)
+        else:
+            _create_http(client, spec)
+
+
+def _labels(role: str, summary_hash: str, summary: dict[str, Any] | None = None) -> dict[str, str]:
+    labels = {ROLE_LABEL: role, CONFIG_HASH_LABEL: summary_hash}
+    if summary is not None:
+        labels[CONFIG_LABEL] = json.dumps(summary, sort_keys=True, separators=(",", ":"))
+    return labels
+
+
+def _create_proxy(client: docker.DockerClient, spec: AgentSpec) -> None:
+    proxy = spec.proxy()
+    assert proxy is not None
+    if _image_id(client, proxy.image) is None:
+        raise NotFoundError(
+            f"agent: the Docker proxy's image {proxy.image} does not exist on this Docker host; build the "
+            "haproxy cartridge image (make images) or set the proxy image"
+        )
+    container = client.containers.run(
+        proxy.image,
+        restart_policy={"Name": "unless-stopped"},
+        labels=_labels(PROXY_ROLE, docker_proxy.config_hash(proxy)),
+        **docker_proxy.run_kwargs(proxy),
+    )
+    _wait_for_socket(container, Path(proxy.socket_dir) / docker_proxy.SOCKET_NAME)
+
+
+def _wait_for_socket(container: Container | None, socket: Path, timeout: float = PROXY_START_TIMEOUT) -> None:
+    """Bounded wait until the proxy's socket appears, when its directory is on this machine (the
+    module's case; a remote Docker host's directory is not, and the agent's restart policy covers it)."""
+    if container is None or not socket.parent.is_dir():
+        return
+    deadline = time.monotonic() + timeout
+    while not socket.exists():
+        container.reload()
+        if container.status not in ("created", "running") or time.monotonic() > deadline:
+            logs = container.logs(tail=5).decode(errors="replace").strip()
+            raise DriverError(
+                f"agent: the Docker proxy {container.name} did not open {socket} "
+                f"(status {container.status}): {logs}"
+            )
+        time.sleep(0.1)
+
+
+def _create_http(client: docker.DockerClient, spec: AgentSpec) -> None:
+    want = desired_http(spec)
+    assert want is not None
+    client.containers.run(
+        spec.image_ref,
+        command=want["command"],
+        name=want["name"],
+        detach=True,
+        restart_policy={"Name": spec.restart} if spec.restart != "no" else None,
+        network_mode=want["network_mode"],
+        user=want["user"],
+        read_only=want["read_only"],
+        tmpfs=want["tmpfs"],
+        cap_drop=want["cap_drop"],
+        security_opt=want["security_opt"],
+        volumes=want["mounts"],
+        environment=want["environment"],
+        labels=_labels(HTTP_ROLE, _hash(want)),
+    )
+
+
+def _give_state_dir(client: docker.DockerClient, spec: AgentSpec) -> None:
+    """Give the state directory to the agent's uid (a one-shot container, no network, CHOWN only)."""
+    if spec.docker_access == "socket":
+        return
+    client.containers.run(
+        spec.image_ref,
+        entrypoint=owner_command(spec)[:1],
+        command=owner_command(spec)[1:],
+        user="0:0",
+        network_mode="none",
+        read_only=True,
+        cap_drop=["ALL"],
+        cap_add=["CHOWN", "DAC_READ_SEARCH"],
+        security_opt=["no-new-privileges"],
+        volumes=[f"{spec.state_dir}:{spec.state_dir}:rw"],
+        labels={ROLE_LABEL: "agent-owner"},
+        remove=True,
+    )
 
 
 def _create(client: docker.DockerClient, spec: AgentSpec) -> None:
@@ -363,6 +693,7 @@ def _create(client: docker.DockerClient, spec: AgentSpec) -> None:
             f"agent: image {spec.image_ref} does not exist on this Docker host; build it "
             "(images/build-agent-image.sh in the Stratos sources) or set the image"
         )
+    _give_state_dir(client, spec)
     want = desired(spec)
     client.containers.run(
         spec.image_ref,
@@ -371,6 +702,11 @@ def _create(client: docker.DockerClient, spec: AgentSpec) -> None:
         detach=True,
         restart_policy={"Name": spec.restart} if spec.restart != "no" else None,
         network_mode="host",
+        user=want["user"],
+        read_only=want["read_only"],
+        tmpfs=want["tmpfs"],
+        cap_drop=want["cap_drop"],
+        security_opt=want["security_opt"],
         volumes=want["mounts"],
         environment=want["environment"],
         labels={ROLE_LABEL: AGENT_ROLE, CONFIG_HASH_LABEL: config_hash(spec), CONFIG_LABEL: _canonical(spec)},

@@ -768,7 +768,7 @@ def apply_lb_container(
     conf_dir, run_dir = Path(spec.conf_dir), Path(spec.run_dir)
     conf_dir.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(run_dir, 0o700)
+    os.chmod(run_dir, 0o711)  # the agent (another uid) reaches admin.sock; it cannot list the directory
     if not (run_dir / "server-state").exists():
         atomic_write_text(run_dir / "server-state", "1\n", SECRET)
     rt = Runtime(run_dir / "admin.sock")

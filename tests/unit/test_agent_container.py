@@ -11,9 +11,13 @@ import pytest
 import yaml
 
 from stratos.drivers import agent_container as ac
+from stratos.drivers import docker_proxy
 from stratos.errors import NotFoundError, StratosError
 
-SPEC = ac.AgentSpec(image="stratos/agent:test", state_dir="/srv/stratos", interval=5)
+SPEC = ac.AgentSpec(
+    image="stratos/agent:test", state_dir="/srv/stratos", interval=5, proxy_image="stratos/haproxy:test"
+)
+PROXY = "stratos-agent-docker-proxy"
 IMAGE_ID = "sha256:" + "a" * 64
 OLD_IMAGE_ID = "sha256:" + "b" * 64
 
@@ -79,6 +83,7 @@ class FakeClient:
     images_by_ref: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     run_kwargs: dict[str, Any] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def containers(self) -> FakeClient:
@@ -94,8 +99,10 @@ class FakeClient:
         return FakeContainer(self.containers_by_name[name], self.calls)
 
     def run(self, image: str, **kwargs: Any) -> None:
-        self.calls.append(f"run {kwargs['name']} from {image}")
-        self.run_kwargs = kwargs
+        self.calls.append(f"run {kwargs.get('name', '(one-shot)')} from {image}")
+        self.runs.append(kwargs)
+        if "name" in kwargs and kwargs["name"] == SPEC.name:
+            self.run_kwargs = kwargs
 
 
 @dataclass
@@ -116,8 +123,11 @@ def test_command_and_summary() -> None:
     assert want["command"] == ["agent", "--state-dir", "/srv/stratos", "--interval", "2.5"]
     assert want["network_mode"] == "host"
     assert want["restart"] == "unless-stopped"
-    assert want["mounts"] == ["/srv/stratos:/srv/stratos:rw", "/var/run/docker.sock:/var/run/docker.sock:rw"]
-    assert list(want["environment"]) == ["STRATOS_STATE_DIR", "A", "B"]
+    assert want["mounts"] == [
+        "/run/stratos-docker-proxy/stratos-agent:/run/stratos-docker:ro",
+        "/srv/stratos:/srv/stratos:rw",
+    ]
+    assert list(want["environment"]) == ["STRATOS_STATE_DIR", "HOME", "A", "B"]
 
 
 def test_integral_interval_is_written_without_decimals() -> None:
@@ -157,6 +167,10 @@ def test_the_hash_is_stable() -> None:
         ({"interval": 0}, "interval (0): must be greater than 0"),
         ({"restart": "sometimes"}, "restart ('sometimes'): must be one of"),
         ({"docker_socket": "docker.sock"}, "docker_socket ('docker.sock')"),
+        ({"docker_access": "tcp"}, "docker_access ('tcp'): must be one of proxy, external, socket"),
+        ({"proxy_dir": "run/x"}, "proxy_dir ('run/x'): must be an absolute path"),
+        ({"docker_access": "external"}, "proxy_dir: is required with docker_access 'external'"),
+        ({"state_dir": "/root/stratos"}, "state_dir ('/root/stratos'): must not be below /root"),
     ],
     ids=[
         "empty-name",
@@ -165,6 +179,10 @@ def test_the_hash_is_stable() -> None:
         "zero-interval",
         "bad-restart",
         "relative-socket",
+        "bad-access",
+        "relative-proxy-dir",
+        "external-without-dir",
+        "state-dir-below-root",
     ],
 )
 def test_invalid_specs_name_the_field(changes: dict[str, Any], message: str) -> None:
@@ -255,7 +273,12 @@ def test_a_container_without_the_config_label_is_read_from_inspect_data() -> Non
     assert current.summary["command"] == ac.desired(SPEC)["command"]
     assert current.summary["mounts"] == ac.desired(SPEC)["mounts"]
     assert current.summary["environment"] == {"STRATOS_STATE_DIR": "/srv/stratos"}
-    assert ac.compare(SPEC, current, IMAGE_ID).action == "none"
+    assert current.summary["docker_access"] is None
+    # How it reaches Docker cannot be read back (a container of an earlier version, say): it is
+    # recreated, unprivileged.
+    change = ac.compare(SPEC, current, IMAGE_ID)
+    assert change.action == "recreate"
+    assert "docker_access" in change.reasons[0]
 
 
 @pytest.mark.parametrize("role", [None, "member"], ids=["unlabelled", "member"])
@@ -291,56 +314,226 @@ def test_diff_shows_the_summaries() -> None:
 # --------------------------------------------------------------------------- planning and applying with a fake client
 
 
+def proxy_attrs(
+    spec: ac.AgentSpec = SPEC, *, status: str = "running", config_hash: str | None = None
+) -> dict:
+    proxy = spec.proxy()
+    assert proxy is not None
+    return {
+        "Name": f"/{proxy.name}",
+        "Image": IMAGE_ID,
+        "State": {"Status": status},
+        "Config": {
+            "Labels": {
+                ac.ROLE_LABEL: ac.PROXY_ROLE,
+                ac.CONFIG_HASH_LABEL: config_hash or docker_proxy.config_hash(proxy),
+            }
+        },
+        "HostConfig": {},
+    }
+
+
+IMAGES = {SPEC.image_ref: IMAGE_ID, "stratos/haproxy:test": OLD_IMAGE_ID}
+
+
 def test_plan_reads_and_changes_nothing() -> None:
-    client = FakeClient({SPEC.name: container_attrs(SPEC, status="exited")}, {SPEC.image_ref: IMAGE_ID})
-    assert ac.plan_agent(client, SPEC).action == "start"  # type: ignore[arg-type]
+    client = FakeClient({SPEC.name: container_attrs(SPEC, status="exited")}, dict(IMAGES))
+    change = ac.plan_agent(client, SPEC)  # type: ignore[arg-type]
+    assert change.action == "start"
+    assert dict(change.companions) == {PROXY: "create", "stratos-agent-http": "none"}
     assert ac.plan_agent_removal(client, SPEC.name).action == "remove"  # type: ignore[arg-type]
     assert client.calls == []
 
 
-def test_ensure_creates_with_labels_socket_state_dir_and_host_network() -> None:
-    client = FakeClient(images_by_ref={SPEC.image_ref: IMAGE_ID})
+def test_ensure_creates_the_proxy_gives_the_state_dir_then_starts_the_agent_unprivileged() -> None:
+    client = FakeClient(images_by_ref=dict(IMAGES))
     change = ac.ensure_agent(client, SPEC)  # type: ignore[arg-type]
     assert change.action == "create"
-    assert client.calls == ["run stratos-agent from stratos/agent:test"]
-    kwargs = client.run_kwargs
+    assert client.calls == [
+        f"run {PROXY} from stratos/haproxy:test",
+        "run (one-shot) from stratos/agent:test",
+        "run stratos-agent from stratos/agent:test",
+    ]
+    proxy, owner, kwargs = client.runs
+    assert proxy["labels"][ac.ROLE_LABEL] == "docker-proxy"
+    assert proxy["network_mode"] == "none"
+    assert proxy["read_only"] is True
+    assert (proxy["cap_drop"], proxy["cap_add"]) == (["ALL"], ["CHOWN", "FOWNER"])
+    assert "/var/run/docker.sock:/var/run/docker.sock:rw" in proxy["volumes"]
+    assert f"/run/stratos-docker-proxy/stratos-agent:{docker_proxy.LISTEN_DIR}:rw" in proxy["volumes"]
+    assert owner["remove"] is True and owner["network_mode"] == "none" and owner["user"] == "0:0"
+    assert owner["volumes"] == ["/srv/stratos:/srv/stratos:rw"]
+    assert "10001:10001" in owner["command"] and "/srv/stratos/agent" in owner["command"]
     assert kwargs["command"] == ["agent", "--state-dir", "/srv/stratos", "--interval", "5"]
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
     assert kwargs["network_mode"] == "host"
-    assert "/var/run/docker.sock:/var/run/docker.sock:rw" in kwargs["volumes"]
-    assert "/srv/stratos:/srv/stratos:rw" in kwargs["volumes"]
+    assert kwargs["user"] == "10001:10001"
+    assert kwargs["read_only"] is True
+    assert kwargs["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=64m"}
+    assert kwargs["cap_drop"] == ["ALL"]
+    assert kwargs["security_opt"] == ["no-new-privileges"]
+    assert sorted(kwargs["volumes"]) == [
+        "/run/stratos-docker-proxy/stratos-agent:/run/stratos-docker:ro",
+        "/srv/stratos:/srv/stratos:rw",
+    ]
+    assert not any("docker.sock" in v for v in kwargs["volumes"])
     assert kwargs["labels"][ac.ROLE_LABEL] == "agent"
     assert kwargs["labels"][ac.CONFIG_HASH_LABEL] == ac.config_hash(SPEC)
 
 
 def test_ensure_recreates_a_changed_container() -> None:
     old = replace(SPEC, interval=30)
-    client = FakeClient({SPEC.name: container_attrs(old)}, {SPEC.image_ref: IMAGE_ID})
+    client = FakeClient({SPEC.name: container_attrs(old), PROXY: proxy_attrs()}, dict(IMAGES))
     assert ac.ensure_agent(client, SPEC).action == "recreate"  # type: ignore[arg-type]
     assert client.calls == [
         f"stop stratos-agent timeout={ac.STOP_TIMEOUT}",
         "remove stratos-agent",
+        "run (one-shot) from stratos/agent:test",
         "run stratos-agent from stratos/agent:test",
     ]
 
 
 def test_ensure_leaves_a_matching_container_alone() -> None:
-    client = FakeClient({SPEC.name: container_attrs(SPEC)}, {SPEC.image_ref: IMAGE_ID})
-    assert ac.ensure_agent(client, SPEC).changed is False  # type: ignore[arg-type]
+    client = FakeClient({SPEC.name: container_attrs(SPEC), PROXY: proxy_attrs()}, dict(IMAGES))
+    change = ac.ensure_agent(client, SPEC)  # type: ignore[arg-type]
+    assert change.changed is False
     assert client.calls == []
 
 
+@pytest.mark.parametrize(
+    ("proxy", "action", "calls"),
+    [
+        (None, "create", [f"run {PROXY} from stratos/haproxy:test"]),
+        (proxy_attrs(status="exited"), "start", [f"start {PROXY}"]),
+        (
+            proxy_attrs(config_hash="stale"),
+            "recreate",
+            [
+                f"stop {PROXY} timeout={ac.STOP_TIMEOUT}",
+                f"remove {PROXY}",
+                f"run {PROXY} from stratos/haproxy:test",
+            ],
+        ),
+    ],
+    ids=["missing", "stopped", "stale"],
+)
+def test_a_missing_stopped_or_stale_proxy_alone_is_put_right(
+    proxy: dict | None, action: str, calls: list[str]
+) -> None:
+    containers = {SPEC.name: container_attrs(SPEC)}
+    if proxy is not None:
+        containers[PROXY] = proxy
+    client = FakeClient(containers, dict(IMAGES))
+    change = ac.ensure_agent(client, SPEC)  # type: ignore[arg-type]
+    assert (change.action, dict(change.companions)[PROXY], change.changed) == ("none", action, True)
+    assert any(r.startswith(f"{PROXY}: ") for r in change.reasons), change.reasons
+    assert client.calls == calls
+
+
+def test_a_foreign_container_with_the_proxys_name_is_refused() -> None:
+    foreign = {**proxy_attrs(), "Config": {"Labels": {ac.ROLE_LABEL: "lb"}}}
+    client = FakeClient({SPEC.name: container_attrs(SPEC), PROXY: foreign}, dict(IMAGES))
+    with pytest.raises(StratosError, match=f"container '{PROXY}' exists but is not the agent's docker-proxy"):
+        ac.plan_agent(client, SPEC)  # type: ignore[arg-type]
+
+
 def test_ensure_fails_clearly_when_the_image_is_missing() -> None:
-    client = FakeClient()
+    client = FakeClient(images_by_ref={"stratos/haproxy:test": OLD_IMAGE_ID})
     with pytest.raises(
         NotFoundError, match=r"image stratos/agent:test does not exist .*build-agent-image.sh"
     ):
         ac.ensure_agent(client, SPEC)  # type: ignore[arg-type]
+    assert client.calls == [f"run {PROXY} from stratos/haproxy:test"]
+
+
+def test_ensure_fails_clearly_when_the_proxy_image_is_missing() -> None:
+    client = FakeClient(images_by_ref={SPEC.image_ref: IMAGE_ID})
+    with pytest.raises(NotFoundError, match=r"the Docker proxy's image stratos/haproxy:test does not exist"):
+        ac.ensure_agent(client, SPEC)  # type: ignore[arg-type]
     assert client.calls == []
 
 
-def test_remove_stops_then_removes() -> None:
-    client = FakeClient({SPEC.name: container_attrs(SPEC)})
+def test_remove_stops_then_removes_the_agent_then_its_proxy() -> None:
+    client = FakeClient({SPEC.name: container_attrs(SPEC), PROXY: proxy_attrs()})
     assert ac.remove_agent(client, SPEC.name).action == "remove"  # type: ignore[arg-type]
-    assert client.calls == [f"stop stratos-agent timeout={ac.STOP_TIMEOUT}", "remove stratos-agent"]
+    assert client.calls == [
+        f"stop stratos-agent timeout={ac.STOP_TIMEOUT}",
+        "remove stratos-agent",
+        f"stop {PROXY} timeout={ac.STOP_TIMEOUT}",
+        f"remove {PROXY}",
+    ]
     assert ac.remove_agent(FakeClient(), SPEC.name).changed is False  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- privileges
+
+
+def test_socket_access_is_the_old_root_agent_with_the_engines_socket() -> None:
+    spec = replace(SPEC, docker_access="socket")
+    want = ac.desired(spec)
+    assert want["user"] == "0:0"
+    assert "/var/run/docker.sock:/run/stratos-docker/docker.sock:rw" in want["mounts"]
+    assert want["docker_proxy"] is None
+    assert spec.proxy() is None
+    assert dict(ac.companions(spec)) == {
+        PROXY: ("docker-proxy", None),
+        "stratos-agent-http": ("agent-http", None),
+    }
+
+
+def test_external_access_mounts_the_given_proxy_directory_and_runs_no_proxy() -> None:
+    spec = replace(SPEC, docker_access="external", proxy_dir="/run/my-socket-proxy")
+    want = ac.desired(spec)
+    assert want["user"] == "10001:10001"
+    assert "/run/my-socket-proxy:/run/stratos-docker:ro" in want["mounts"]
+    assert spec.proxy() is None
+
+
+def test_the_http_side_is_off_by_default_and_when_on_has_no_docker_access_and_its_own_uid() -> None:
+    assert ac.desired(SPEC)["http"] is None
+    spec = replace(SPEC, http_split=True)
+    want = ac.desired(spec)
+    assert want["command"][-2:] == ["--metrics-port", "0"]
+    http = want["http"]
+    assert http["command"][0] == ac.HTTP_COMMAND
+    assert http["user"] == "10002:10001"
+    assert http["mounts"] == ["/srv/stratos/agent:/srv/stratos/agent:rw"]
+    assert (http["read_only"], http["cap_drop"]) == (True, ["ALL"])
+    client = FakeClient({SPEC.name: container_attrs(SPEC), PROXY: proxy_attrs()}, dict(IMAGES))
+    change = ac.ensure_agent(client, spec)  # type: ignore[arg-type]
+    assert dict(change.companions)["stratos-agent-http"] == "create"
+    assert client.calls[-1] == "run stratos-agent-http from stratos/agent:test"
+    assert client.runs[-1]["user"] == "10002:10001"
+    assert not any("docker" in v for v in client.runs[-1]["volumes"])
+
+
+def test_every_privilege_setting_changes_the_hash() -> None:
+    hashes = {
+        ac.config_hash(spec)
+        for spec in (
+            SPEC,
+            replace(SPEC, docker_access="socket"),
+            replace(SPEC, docker_access="external", proxy_dir="/run/x"),
+            replace(SPEC, proxy_dir="/run/y"),
+            replace(SPEC, proxy_image="stratos/haproxy:other"),
+            replace(SPEC, http_split=True),
+        )
+    }
+    assert len(hashes) == 6
+
+
+def test_owner_command_gives_the_agent_its_directories_only() -> None:
+    command = ac.owner_command(SPEC)
+    assert command[:2] == ["/bin/sh", "-c"]
+    assert command[3:] == [
+        "stratos-owner",
+        "10001:10001",
+        "/srv/stratos",
+        "/srv/stratos/definitions",
+        "/srv/stratos/lb",
+        "/srv/stratos/agent",
+        "/srv/stratos/releases",
+        "/srv/stratos/secrets",
+        "/srv/stratos/links",
+    ]
+    assert 'chown "$owner" "$1" "$2" "$3"; shift 3; chown -R "$owner" "$@"' in command[2]

@@ -31,7 +31,9 @@ def lb(**fields: object) -> LbCluster:
 
 def test_global_section_has_the_runtime_api_and_server_state() -> None:
     text = haproxy.render_config(lb())
-    assert "stats socket /run/stratos-lb/admin.sock mode 600 level admin expose-fd listeners" in text
+    assert (
+        "stats socket /run/stratos-lb/admin.sock mode 660 gid 10001 level admin expose-fd listeners" in text
+    )
     assert "server-state-file /run/stratos-lb/server-state" in text
     assert "load-server-state-from-file global" in text
 

@@ -100,3 +100,27 @@ def test_rollback_to_a_commit_writes_the_full_id(store: StateStore) -> None:
     assert stratos(store, "rollback", "shop", "--to", head[:8], "--wait", "0") == 0
     ((request,),) = rollout.take_requests(store).values()
     assert (request.kind, request.sha) == ("rollback", head)
+
+
+def test_a_request_written_by_root_is_given_to_the_agent_directorys_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent runs as uid 10001 and must read and remove what ``stratos sync`` (root) writes."""
+    store = StateStore(tmp_path / "state")
+    store.ensure()
+    chowned: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(os, "chown", lambda path, uid, gid: chowned.append((str(path), uid, gid)))
+    owner = store.agent_dir.stat()
+    [path] = rollout.request_sync(store, "shop", ["web"], "cli")
+    rollback = rollout.request_rollback(store, "shop", "web", "a" * 40, "cli")
+    assert chowned == [
+        (str(path.parent), owner.st_uid, owner.st_gid),
+        (str(path), owner.st_uid, owner.st_gid),
+        (str(rollback.parent), owner.st_uid, owner.st_gid),
+        (str(rollback), owner.st_uid, owner.st_gid),
+    ]
+    chowned.clear()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    rollout.request_sync(store, "shop", ["web"], "cli")
+    assert chowned == []

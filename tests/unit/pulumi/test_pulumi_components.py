@@ -219,9 +219,18 @@ def test_openstack_cloud_init_installs_docker_and_starts_the_agent_on_the_first_
     assert exec_start.endswith(
         "registry.example.org/stratos/agent:1.0 " + " ".join(agent_container.desired(spec)["command"])
     )
-    assert "--volume /var/run/docker.sock:/var/run/docker.sock:rw" in exec_start
+    assert "docker.sock" not in exec_start
+    assert "--volume /run/stratos-docker-proxy/stratos-agent:/run/stratos-docker:ro" in exec_start
     assert "--volume /var/lib/stratos:/var/lib/stratos:rw" in exec_start
     assert "--network host" in exec_start
+    assert "--user 10001:10001 --read-only" in exec_start
+    assert "--cap-drop ALL --security-opt no-new-privileges" in exec_start
+    before = [line for line in unit["content"].splitlines() if line.startswith("ExecStartPre=")]
+    proxy_run = next(line for line in before if "--name stratos-agent-docker-proxy" in line)
+    assert "--volume /var/run/docker.sock:/var/run/docker.sock:rw" in proxy_run
+    assert "--network none" in proxy_run and "--cap-add CHOWN --cap-add FOWNER" in proxy_run
+    assert any("chown" in line and "--network none" in line for line in before)
+    assert before.index(proxy_run) < len(before) - 1
     second_config = yaml.safe_load(second)
     assert "write_files" not in second_config and "docker.io" in second_config["packages"]
     assert ["systemctl", "enable", "--now", "stratos-agent.service"] not in second_config["runcmd"]
@@ -451,6 +460,8 @@ def test_application_agent_container_and_protected_volume() -> None:
         ("stratos:index:Application", "shop", "stratos-test-test"),
         ("pulumi:providers:docker", "shop-docker-local-p2", "shop"),
         ("docker:index/container:Container", "shop-agent", "shop"),
+        ("docker:index/container:Container", "shop-docker-proxy", "shop"),
+        ("docker:index/container:Container", "shop-state-owner", "shop"),
         ("docker:index/volume:Volume", "shop-db-data", "shop"),
     }
     # The agent goes where the first subscription's policy starts (p2); p1 shares its socket.
@@ -464,11 +475,28 @@ def test_application_agent_container_and_protected_volume() -> None:
     assert agent.inputs["command"] == want["command"]
     assert agent.inputs["networkMode"] == "host"
     assert agent.inputs["restart"] == "unless-stopped"
-    assert agent.inputs["envs"] == ["STRATOS_STATE_DIR=/var/lib/stratos"]
-    assert {(v["hostPath"], v["containerPath"]) for v in agent.inputs["volumes"]} == {
-        ("/var/run/docker.sock", "/var/run/docker.sock"),
-        ("/var/lib/stratos", "/var/lib/stratos"),
+    assert agent.inputs["envs"] == ["STRATOS_STATE_DIR=/var/lib/stratos", "HOME=/tmp"]
+    # Unprivileged, read-only, and the Docker proxy's socket instead of the engine's.
+    assert agent.inputs["user"] == "10001:10001"
+    assert agent.inputs["readOnly"] is True
+    assert agent.inputs["capabilities"] == {"drops": ["ALL"]}
+    assert agent.inputs["securityOpts"] == ["no-new-privileges"]
+    assert {(v["hostPath"], v["containerPath"], v.get("readOnly")) for v in agent.inputs["volumes"]} == {
+        ("/run/stratos-docker-proxy/stratos-agent", "/run/stratos-docker", True),
+        ("/var/lib/stratos", "/var/lib/stratos", False),
     }
+    proxy = rec.named("shop-docker-proxy")
+    assert proxy.provider_name == "shop-docker-local-p2"
+    assert proxy.inputs["name"] == "stratos-agent-docker-proxy"
+    assert proxy.inputs["networkMode"] == "none"
+    assert proxy.inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN", "FOWNER"]}
+    assert ("/var/run/docker.sock", "/var/run/docker.sock") in {
+        (v["hostPath"], v["containerPath"]) for v in proxy.inputs["volumes"]
+    }
+    assert label_map(proxy)["org.stratos.role"] == "docker-proxy"
+    owner = rec.named("shop-state-owner")
+    assert owner.inputs["attach"] is True
+    assert owner.inputs["command"][-7:-6] == ["/var/lib/stratos"]
     labels = label_map(agent)
     assert labels["org.stratos.role"] == "agent"
     assert labels["org.stratos.config-hash"] == agent_container.config_hash(spec)
@@ -513,7 +541,11 @@ def test_application_volumes_unprotected_on_request_and_agent_settings() -> None
     container = rec.named("shop-agent")
     assert container.inputs["image"] == "stratos/agent:dev"
     assert container.inputs["command"] == ["agent", "--state-dir", "/srv/stratos", "--interval", "2"]
-    assert sorted(container.inputs["envs"]) == ["STRATOS_BASE_IMAGE=b", "STRATOS_STATE_DIR=/srv/stratos"]
+    assert sorted(container.inputs["envs"]) == [
+        "HOME=/tmp",
+        "STRATOS_BASE_IMAGE=b",
+        "STRATOS_STATE_DIR=/srv/stratos",
+    ]
     assert all(u["file"].startswith("/srv/stratos/definitions/") for u in container.inputs["uploads"])
 
 
