@@ -146,6 +146,7 @@ class Agent:
         self._figures: list[metricslib.SubscriptionFigures] = []
         self._sampled: dict[tuple[str, str], float] = {}
         self._pruned = float("-inf")
+        self._noted: set[str] = set()
 
     def close(self) -> None:
         """Stop the background stats reads (the Docker clients belong to the caller)."""
@@ -188,8 +189,26 @@ class Agent:
             self._sample(now)
         return result
 
+    def _load(self) -> DefinitionSet:
+        """The definitions; a directory that is missing or holds none is an error (nothing changes).
+
+        An unmounted volume or a wrong ``--state-dir`` must not read as "remove every member".
+        """
+        directory = self.store.definitions_dir
+        if not directory.is_dir():
+            raise StratosError(
+                f"the definitions directory {directory} does not exist (an unmounted volume or a wrong "
+                "--state-dir?); nothing is changed"
+            )
+        if next(self.store.iter_files(), None) is None:
+            raise StratosError(
+                f"the definitions directory {directory} holds no definition (an unmounted volume or a "
+                "wrong --state-dir?); nothing is changed"
+            )
+        return self.store.load()
+
     def _tick(self, now: float) -> TickResult:
-        definitions = self.store.load()
+        definitions = self._load()
         observed = self._observe_members(definitions)
         self._probe(definitions, observed.values(), now)
         if not self.config.dry_run:
@@ -203,7 +222,12 @@ class Agent:
             desired=self._desired_counts(),
             scaling=hints,
             revisions=self.rollouts.revisions(definitions),
+            removed=self.store.removed_applications(),
         )
+        for note in plan.notes:
+            if note not in self._noted:
+                log.warning("%s", note)
+        self._noted = set(plan.notes)
         result = TickResult(plan)
         if self.config.dry_run:
             for action in plan.actions:
@@ -261,8 +285,7 @@ class Agent:
             return
 
         def one(member: members.ObservedMember) -> tuple[members.ObservedMember, members.ProbeResult]:
-            check, ports = self._check_of(definitions, member)
-            return member, self.prober(member.address, check, ports)
+            return member, self._probe_one(definitions, member)
 
         with ThreadPoolExecutor(max_workers=min(self.config.probe_workers, len(running))) as pool:
             for member, result in pool.map(one, running):
@@ -270,6 +293,15 @@ class Agent:
                 self.health[member.member_id] = healthlib.record(
                     self.health.get(member.member_id), result.ok, now, member.started_at, check, result.detail
                 )
+
+    def _probe_one(self, definitions: DefinitionSet, member: members.ObservedMember) -> members.ProbeResult:
+        """One member's probe; whatever goes wrong in it is that member's failed probe, never the tick's."""
+        try:
+            check, ports = self._check_of(definitions, member)
+            return self.prober(member.address, check, ports)
+        except Exception as exc:  # noqa: BLE001 - a broken probe fails that member only
+            log.debug("probing %s failed", member.member_id, exc_info=True)
+            return members.ProbeResult(False, f"the probe failed: {type(exc).__name__}: {exc}")
 
     def _verdict(
         self, definitions: DefinitionSet, member: members.ObservedMember, now: float
@@ -571,8 +603,8 @@ class Agent:
         while pending:
             for member_id in list(pending):
                 action, member = pending[member_id]
-                check, ports = checks[member_id]
-                probe = self.prober(member.address, check, ports)
+                check, _ = checks[member_id]
+                probe = self._probe_one(definitions, member)
                 at = self.clock()
                 self.health[member_id] = healthlib.record(
                     self.health.get(member_id), probe.ok, at, member.started_at, check, probe.detail
@@ -750,6 +782,7 @@ class Agent:
                 self._figures = metricslib.subscription_figures(
                     views, self.member_metrics, self.autoscaler.decisions
                 )
+                data["notes"] = list(result.plan.notes)
                 metricslib.annotate_status(data, self._figures, self.member_metrics)
                 rollout.annotate_status(data, self.rollouts.status())
                 self._last_status = data
@@ -762,7 +795,7 @@ class Agent:
         if not plan.actions:
             return plan.subscriptions
         try:
-            definitions = self.store.load()
+            definitions = self._load()
             observed = self._observe_members(definitions)
             now = self.clock()
             world = self._world(definitions, observed, now)
@@ -771,6 +804,7 @@ class Agent:
                 world,
                 desired=self._desired_counts(),
                 revisions=self.rollouts.revisions(definitions),
+                removed=self.store.removed_applications(),
             ).subscriptions
         except Exception:  # noqa: BLE001 - fall back to the views planned before acting
             log.exception("observing after acting failed")
