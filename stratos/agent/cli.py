@@ -14,6 +14,7 @@ from typing import Any
 
 from stratos import settings
 from stratos.agent import http as httplib
+from stratos.agent import lock as statelock
 from stratos.agent import status as statuslib
 from stratos.agent.events import EventStore
 from stratos.agent.loop import Agent, AgentConfig
@@ -112,6 +113,13 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
         stream=sys.stderr,
     )
     store.ensure()
+    held = None
+    if not args.dry_run:
+        try:
+            held = statelock.acquire(store.agent_dir / "agent.lock")
+        except statelock.AlreadyRunning as exc:
+            print(f"stratos: {exc}", file=sys.stderr)
+            return 1
     config = AgentConfig(interval=args.interval, dry_run=args.dry_run, drain_timeout=args.drain_timeout)
     pool = ClientPool()
     events = None if args.dry_run else EventStore(store.database)
@@ -147,6 +155,8 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
             server.close()
         agent.close()
         pool.close()
+        if held is not None:
+            held.release()
 
 
 def _status(args: argparse.Namespace, store: StateStore) -> int:
