@@ -16,7 +16,7 @@ from stratos import settings
 from stratos.agent import http as httplib
 from stratos.agent import lock as statelock
 from stratos.agent import status as statuslib
-from stratos.agent.events import EventStore
+from stratos.agent.events import EventStore, SafeEventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers.docker import ClientPool
 from stratos.store import StateStore
@@ -122,7 +122,7 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
             return 1
     config = AgentConfig(interval=args.interval, dry_run=args.dry_run, drain_timeout=args.drain_timeout)
     pool = ClientPool()
-    events = None if args.dry_run else EventStore(store.database)
+    events = None if args.dry_run else SafeEventStore(store.database)
     agent = Agent(store, docker=pool, events=events, config=config)
     server = None
     if args.metrics_port and not args.once:

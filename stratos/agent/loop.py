@@ -38,7 +38,7 @@ from stratos import artifacts
 from stratos.agent import autoscale, observe, reconcile, rollout, status
 from stratos.agent import health as healthlib
 from stratos.agent import metrics as metricslib
-from stratos.agent.events import Event, EventStore
+from stratos.agent.events import Event, EventStore, SafeEventStore
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members
 from stratos.errors import StratosError
@@ -109,7 +109,11 @@ class Agent:
     ):
         self.store = store
         self.docker = docker
-        self.events = events
+        #: Recording is best-effort (:class:`SafeEventStore`): a locked, full, read-only or corrupt
+        #: agent.db never stops reconciling.
+        if events is not None and not isinstance(events, SafeEventStore):
+            events = SafeEventStore(events.path, monotonic=monotonic)
+        self.events: SafeEventStore | None = events
         self.runtime_for = runtime_for or (lambda lb: haproxy.runtime(store, lb))
         self.prober = prober
         self.clock = clock
@@ -141,6 +145,8 @@ class Agent:
         )
         #: The latest figures, read by the HTTP server's threads.
         self.recorder = metricslib.Recorder()
+        if self.events is not None:
+            self.events.on_error = self.recorder.count_record_error
         self.member_metrics: dict[str, observe.MemberMetrics] = {}
         self._lb_load: observe.LbLoad | None = None
         self._figures: list[metricslib.SubscriptionFigures] = []

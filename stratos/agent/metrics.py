@@ -110,6 +110,8 @@ class Snapshot:
     actions: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     ticks: Mapping[str, int] = field(default_factory=dict)
     tick_seconds: float | None = None
+    #: Failed writes and reads of the event store, by kind (locked, full, read-only, corrupt...).
+    record_errors: Mapping[str, int] = field(default_factory=dict)
 
 
 class Recorder:
@@ -144,6 +146,12 @@ class Recorder:
                 subscriptions=tuple(subscriptions) if subscriptions is not None else s.subscriptions,
                 members=dict(members) if members is not None else s.members,
             )
+
+    def count_record_error(self, kind: str) -> None:
+        with self._lock:
+            errors = dict(self._snapshot.record_errors)
+            errors[kind] = errors.get(kind, 0) + 1
+            self._snapshot = replace(self._snapshot, record_errors=errors)
 
     def count_action(self, application: str, subscription: str, direction: str, n: int = 1) -> None:
         with self._lock:
@@ -290,6 +298,12 @@ def render(snapshot: Snapshot, metering: Mapping[str, float] | None = None) -> s
         "counter",
         "Ticks of the loop since the agent started, by result.",
         [({"result": result}, float(n)) for result, n in sorted(snapshot.ticks.items())],
+    )
+    w.family(
+        "stratos_agent_record_errors_total",
+        "counter",
+        "Event store (agent.db) calls that failed, by kind; recording is best-effort.",
+        [({"kind": kind}, float(n)) for kind, n in sorted(snapshot.record_errors.items())],
     )
     return w.text()
 
