@@ -2,12 +2,16 @@
 
 One tick:
 
-1. load the definitions from the state directory (an invalid set fails the tick: nothing is done);
-2. observe: member containers by label on every Docker endpoint of the definitions, a health probe
-   of each running member (in parallel), and each LB cluster's servers (``show servers state``);
-3. releases (:mod:`stratos.agent.rollout`): fetch the artifacts that are due (``poll_interval``) or
-   asked for (webhook, ``stratos sync``), try a new commit on a canary, switch ``current``, check
-   every member, and switch back when the release fails its check;
+1. load the definitions from the state directory (an invalid set, or a directory that is missing
+   or holds no definition, fails the tick: nothing is done);
+2. observe: member containers by label on every Docker endpoint of the definitions (an endpoint
+   that does not answer makes the subscriptions placed on it *blind*: degraded, no action for them
+   this tick; the others go on), a health probe of each running member (in parallel; a probe that
+   raises fails that member only), and each LB cluster's servers (``show servers state``);
+3. releases (:mod:`stratos.agent.rollout`), handed off to one worker per subscription (never on the
+   reconcile path): fetch the artifacts that are due (``poll_interval``) or asked for (webhook,
+   ``stratos sync``), try a new commit on a canary, switch ``current``, check every member, and
+   switch back when the release fails its check;
 4. measure (:mod:`stratos.agent.observe`: Docker stats read in the background, HAProxy ``show
    stat``) and, for subscriptions with an autoscaling policy whose evaluation is due, decide
    (:mod:`stratos.agent.autoscale`); a decision that changes something is recorded (``scale``);
@@ -15,10 +19,14 @@ One tick:
 6. act, each action on its own (one failing does not stop the others): take dead or unhealthy
    members out of the LB and remove them; start members, wait (bounded) until each is healthy and
    add it to its LB backends (``add server`` + ``enable health``); register healthy members missing
-   from the LB; drain unwanted members, wait until they hold no session (bounded), delete them from
-   HAProxy and stop them;
+   from the LB; drain unwanted members, wait until they hold no session (bounded, all drains side
+   by side), delete them from HAProxy and stop them;
 7. record every action with its reasons (SQLite), write ``status.json`` (with the figures) and
    keep the figures for ``/metrics`` (:attr:`Agent.recorder`).
+
+Health grace periods and start-up timeouts are measured on the monotonic clock (a member's start
+is placed on it once, when first seen); the wall clock only stamps what is recorded. Recording
+(:class:`~stratos.agent.events.SafeEventStore`) is best-effort and never stops a tick.
 
 A failed tick is logged (and recorded in status.json) and the loop goes on; SIGTERM ends the loop
 after the current tick. ``--once`` runs one tick; ``--dry-run`` plans and prints, changing nothing.
@@ -67,6 +75,8 @@ class AgentConfig:
     start_poll: float = 0.25
     stop_grace: float = members.STOP_GRACE
     probe_workers: int = 8
+    #: Members drained (and removed) at once.
+    drain_workers: int = 8
     #: Docker stats reads at once, and how old a read may be to count.
     stats_workers: int = 4
     stats_max_age: float = 10.0
@@ -129,7 +139,7 @@ class Agent:
         self.health: dict[str, healthlib.HealthRecord] = {}
         #: Releases of the subscriptions' artifacts (fetch, canary, switch, verify, roll back).
         self.rollouts = rollout.Rollouts(
-            store, docker=docker, record=self._record, git=git, clock=clock, sleep=sleep
+            store, docker=docker, record=self._record, git=git, clock=clock, sleep=sleep, monotonic=monotonic
         )
         self._metered: set[str] = set()
         self._last_status: dict[str, Any] | None = None
@@ -153,6 +163,13 @@ class Agent:
         self._sampled: dict[tuple[str, str], float] = {}
         self._pruned = float("-inf")
         self._noted: set[str] = set()
+        #: Docker endpoints that did not answer this tick: endpoint -> why.
+        self.endpoint_errors: dict[str, str] = {}
+        #: Each member's start on the monotonic clock (estimated once, when first seen).
+        self._born: dict[str, float] = {}
+        #: ``--once``: wait for the release workers before planning.
+        self.wait_for_releases = False
+        self._counts_lock = threading.Lock()
 
     def close(self) -> None:
         """Stop the background stats reads (the Docker clients belong to the caller)."""
@@ -169,6 +186,7 @@ class Agent:
     def run(self, once: bool = False, stop: threading.Event | None = None) -> int:
         """Tick every ``interval`` until ``stop`` is set (or once). Returns 0, or 1 if ``once`` failed."""
         stop = stop or threading.Event()
+        self.wait_for_releases = once
         while True:
             started = self.monotonic()
             result = self.tick()
@@ -229,6 +247,7 @@ class Agent:
             scaling=hints,
             revisions=self.rollouts.revisions(definitions),
             removed=self.store.removed_applications(),
+            blind=self._blind(definitions),
         )
         for note in plan.notes:
             if note not in self._noted:
@@ -253,11 +272,31 @@ class Agent:
 
     def _observe_members(self, definitions: DefinitionSet) -> dict[str, members.ObservedMember]:
         observed: dict[str, members.ObservedMember] = {}
+        errors: dict[str, str] = {}
         for endpoint in self._endpoints(definitions):
-            for member in members.list_members(self.docker.get(endpoint), self.state_id, endpoint):
+            try:
+                found = members.list_members(self.docker.get(endpoint), self.state_id, endpoint)
+            except Exception as exc:  # noqa: BLE001 - one endpoint down degrades its subscriptions only
+                errors[endpoint] = (
+                    str(exc) if isinstance(exc, StratosError) else f"{type(exc).__name__}: {exc}"
+                )
+                if self.endpoint_errors.get(endpoint) != errors[endpoint]:
+                    log.error(
+                        "Docker endpoint %s: %s; its subscriptions are degraded", endpoint, errors[endpoint]
+                    )
+                continue
+            for member in found:
                 observed.setdefault(member.member_id, member)
+        for endpoint in set(self.endpoint_errors) - set(errors):
+            log.info("Docker endpoint %s answers again", endpoint)
+        self.endpoint_errors = errors
+        if errors:
+            # Members on an endpoint that did not answer are unseen, not gone: keep what is known.
+            return observed
         for gone in set(self.health) - set(observed):
             del self.health[gone]
+        for gone in set(self._born) - set(observed):
+            del self._born[gone]
         if self.events is not None and not self.config.dry_run:
             for member in observed.values():
                 if member.member_id not in self._metered:
@@ -274,6 +313,36 @@ class Agent:
             # Members that went away while no agent watched (or by another hand) stop being metered.
             self.events.stopped_unless(observed, self.clock())
         return observed
+
+    def _blind(self, definitions: DefinitionSet) -> dict[tuple[str, str], str]:
+        """Subscriptions placed on a Docker endpoint that did not answer this tick, with the reason."""
+        if not self.endpoint_errors:
+            return {}
+        found: dict[tuple[str, str], str] = {}
+        for app in definitions.applications.values():
+            for sub in app.subscriptions:
+                dp = definitions.deployment_policies.get(sub.deployment_policy)
+                for ref in dp.network_partitions if dp is not None else ():
+                    np = definitions.network_partitions.get(ref.name)
+                    if np is None or np.provider != "docker":
+                        continue
+                    for partition in np.partitions:
+                        error = self.endpoint_errors.get(partition.endpoint)
+                        if error is not None:
+                            found.setdefault(
+                                (app.name, sub.alias), f"Docker endpoint {partition.endpoint}: {error}"
+                            )
+        return found
+
+    def _ages(self, member: members.ObservedMember) -> tuple[float, float]:
+        """(now, started) of a member on the monotonic clock: health grace periods and start-up
+        timeouts are measured on it, so a step of the wall clock neither extends nor ends them."""
+        now = self.monotonic()
+        born = self._born.get(member.member_id)
+        if born is None:
+            born = now - max(0.0, self.clock() - member.started_at)
+            self._born[member.member_id] = born
+        return now, born
 
     def _check_of(
         self, definitions: DefinitionSet, member: members.ObservedMember
@@ -296,8 +365,9 @@ class Agent:
         with ThreadPoolExecutor(max_workers=min(self.config.probe_workers, len(running))) as pool:
             for member, result in pool.map(one, running):
                 check, _ = self._check_of(definitions, member)
+                at, born = self._ages(member)
                 self.health[member.member_id] = healthlib.record(
-                    self.health.get(member.member_id), result.ok, now, member.started_at, check, result.detail
+                    self.health.get(member.member_id), result.ok, at, born, check, result.detail
                 )
 
     def _probe_one(self, definitions: DefinitionSet, member: members.ObservedMember) -> members.ProbeResult:
@@ -313,12 +383,13 @@ class Agent:
         self, definitions: DefinitionSet, member: members.ObservedMember, now: float
     ) -> healthlib.Health:
         check, _ = self._check_of(definitions, member)
+        at, born = self._ages(member)
         return healthlib.verdict(
             self.health.get(member.member_id),
             check,
             running=member.running,
-            started_at=member.started_at,
-            now=now,
+            started_at=born,
+            now=at,
         )
 
     def _lb_states(self, definitions: DefinitionSet) -> dict[str, reconcile.LbState]:
@@ -459,7 +530,9 @@ class Agent:
     ) -> None:
         """Releases (:mod:`stratos.agent.rollout`), given each member's liveness verdict."""
         verdicts = [(m, self._verdict(definitions, m, now)) for m in observed.values()]
-        self.rollouts.tick(definitions, verdicts, now)
+        self.rollouts.hand_off(definitions, verdicts)
+        if self.wait_for_releases:
+            self.rollouts.join()
 
     # ------------------------------------------------------------------ acting
     def _act(
@@ -472,62 +545,94 @@ class Agent:
     ) -> None:
         counts = _member_counts(plan)
         started: list[tuple[reconcile.Start, members.ObservedMember]] = []
+        drains = [a for a in plan.actions if isinstance(a, reconcile.Stop) and a.drain]
+        # Drains wait (bounded) for sessions to end: they run side by side, while the loop goes on.
+        draining = []
+        if drains:
+            pool = ThreadPoolExecutor(
+                max_workers=min(self.config.drain_workers, len(drains)), thread_name_prefix="stratos-drain"
+            )
+            draining = [
+                pool.submit(self._act_one, definitions, a, observed, now, counts, result) for a in drains
+            ]
+            pool.shutdown(wait=False)
         for action in plan.actions:
-            try:
-                if isinstance(action, reconcile.Start):
-                    member = self._start(definitions, action, now, counts)
-                    started.append((action, member))
-                elif isinstance(action, reconcile.Stop):
-                    self._stop(action, observed.get(action.member_id), now, counts)
-                elif isinstance(action, reconcile.Register):
-                    self._register(
-                        definitions,
-                        action.lb_cluster,
-                        action.backend,
-                        action.member_id,
-                        action.address,
-                        action.port,
-                    )
-                    self._record(
-                        now,
-                        action.application,
-                        action.subscription,
-                        "register",
-                        reasons=action.reasons,
-                        details={
-                            "member": action.member_id,
-                            "backend": f"{action.lb_cluster}/{action.backend}",
-                            "address": f"{action.address}:{action.port}",
-                        },
-                    )
-                elif isinstance(action, reconcile.Deregister):
-                    gone = self.runtime_for(action.lb_cluster).remove_member(
-                        action.backend, action.server, wait=False
-                    )
-                    if not gone:
-                        log.info(
-                            "%s/%s still has connections; in maintenance until the next tick",
-                            action.backend,
-                            action.server,
-                        )
-                    self._record(
-                        now,
-                        "",
-                        "",
-                        "deregister",
-                        reasons=action.reasons,
-                        details={"backend": f"{action.lb_cluster}/{action.backend}", "server": action.server},
-                    )
-                result.done.append(describe(action))
-                log.info("%s", describe(action))
-            except Exception as exc:  # noqa: BLE001 - one failed action does not stop the others
-                message = f"{describe(action)}: {type(exc).__name__}: {exc}"
-                log.error("failed: %s", message)
-                result.failed.append(message)
-                app, alias = getattr(action, "application", ""), getattr(action, "subscription", "")
-                self._record(now, app, alias, f"{action.kind}-failed", reasons=[*action.reasons, str(exc)])
+            if action in drains:
+                continue
+            member = self._act_one(definitions, action, observed, now, counts, result)
+            if member is not None and isinstance(action, reconcile.Start):
+                started.append((action, member))
         if started:
             self._await_started(definitions, started, now, result)
+        for future in draining:
+            future.result()
+
+    def _act_one(
+        self,
+        definitions: DefinitionSet,
+        action: reconcile.Action,
+        observed: Mapping[str, members.ObservedMember],
+        now: float,
+        counts: dict[tuple[str, str], int],
+        result: TickResult,
+    ) -> members.ObservedMember | None:
+        """One action; a failure is recorded and reported, never raised (the others go on)."""
+        member = None
+        try:
+            if isinstance(action, reconcile.Start):
+                member = self._start(definitions, action, now, counts)
+            elif isinstance(action, reconcile.Stop):
+                self._stop(action, observed.get(action.member_id), now, counts)
+            elif isinstance(action, reconcile.Register):
+                self._register(
+                    definitions,
+                    action.lb_cluster,
+                    action.backend,
+                    action.member_id,
+                    action.address,
+                    action.port,
+                )
+                self._record(
+                    now,
+                    action.application,
+                    action.subscription,
+                    "register",
+                    reasons=action.reasons,
+                    details={
+                        "member": action.member_id,
+                        "backend": f"{action.lb_cluster}/{action.backend}",
+                        "address": f"{action.address}:{action.port}",
+                    },
+                )
+            elif isinstance(action, reconcile.Deregister):
+                gone = self.runtime_for(action.lb_cluster).remove_member(
+                    action.backend, action.server, wait=False
+                )
+                if not gone:
+                    log.info(
+                        "%s/%s still has connections; in maintenance until the next tick",
+                        action.backend,
+                        action.server,
+                    )
+                self._record(
+                    now,
+                    "",
+                    "",
+                    "deregister",
+                    reasons=action.reasons,
+                    details={"backend": f"{action.lb_cluster}/{action.backend}", "server": action.server},
+                )
+            result.done.append(describe(action))
+            log.info("%s", describe(action))
+        except _NoReleaseYet as exc:
+            log.info("%s: waits: %s", describe(action), exc)
+        except Exception as exc:  # noqa: BLE001 - one failed action does not stop the others
+            message = f"{describe(action)}: {type(exc).__name__}: {exc}"
+            log.error("failed: %s", message)
+            result.failed.append(message)
+            app, alias = getattr(action, "application", ""), getattr(action, "subscription", "")
+            self._record(now, app, alias, f"{action.kind}-failed", reasons=[*action.reasons, str(exc)])
+        return member
 
     def _start(
         self,
@@ -549,7 +654,10 @@ class Agent:
         if sub.artifact is not None:
             releases = self.store.releases_dir(app.name, sub.alias)
             if artifacts.current_release(self.store, app.name, sub.alias) is None:
-                artifacts.sync(self.store, app.name, sub.alias, sub.artifact, git=self.git)
+                # The release worker fetches it (never git on the reconcile path); the next tick starts.
+                raise _NoReleaseYet(
+                    f"{app.name}/{sub.alias} has no release of its artifact yet (the first fetch is under way)"
+                )
         member_id = members.member_id(app.name, sub.alias)
         spec = members.member_spec(
             app=app,
@@ -612,8 +720,9 @@ class Agent:
                 check, _ = checks[member_id]
                 probe = self._probe_one(definitions, member)
                 at = self.clock()
+                mono, born = self._ages(member)
                 self.health[member_id] = healthlib.record(
-                    self.health.get(member_id), probe.ok, at, member.started_at, check, probe.detail
+                    self.health.get(member_id), probe.ok, mono, born, check, probe.detail
                 )
                 if probe.ok and not self.rollouts.admit(definitions, member):
                     probe = members.ProbeResult(False, "the release check has not passed yet")
@@ -730,9 +839,10 @@ class Agent:
         if self.events:
             self.events.member_stopped(action.member_id, self.clock())
         key = (action.application, action.subscription)
-        before = counts.get(key, 0)
-        after = max(0, before - 1)
-        counts[key] = after
+        with self._counts_lock:
+            before = counts.get(key, 0)
+            after = max(0, before - 1)
+            counts[key] = after
         self._record(
             now,
             action.application,
@@ -811,10 +921,15 @@ class Agent:
                 desired=self._desired_counts(),
                 revisions=self.rollouts.revisions(definitions),
                 removed=self.store.removed_applications(),
+                blind=self._blind(definitions),
             ).subscriptions
         except Exception:  # noqa: BLE001 - fall back to the views planned before acting
             log.exception("observing after acting failed")
             return plan.subscriptions
+
+
+class _NoReleaseYet(StratosError):
+    """A member of a subscription whose artifact has no release yet: it starts once there is one."""
 
 
 def _member_counts(plan: reconcile.Plan) -> dict[tuple[str, str], int]:

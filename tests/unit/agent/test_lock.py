@@ -54,9 +54,13 @@ def test_a_second_agent_on_the_same_state_directory_exits_naming_the_first(tmp_p
         first.terminate()
         first.communicate(timeout=60)
     # Once the holder is gone, the next agent takes the lock.
+    (state / "agent" / "status.json").unlink()
     third = agent(state)
     try:
         wait_holder(path, third.pid, third)
+        deadline = time.monotonic() + 60  # its first tick (failed: no definitions): SIGTERM is handled
+        while not (state / "agent" / "status.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         third.terminate()
         third.communicate(timeout=60)

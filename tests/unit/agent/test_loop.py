@@ -151,7 +151,7 @@ def setup(tmp_path: Path, definitions_yaml: str) -> tuple[Agent, FakeDocker, Fak
 
 
 def make_setup(
-    tmp_path: Path, definitions_yaml: str, **agent_options: Any
+    tmp_path: Path, definitions_yaml: str, runtime: FakeRuntime | None = None, **agent_options: Any
 ) -> tuple[Agent, FakeDocker, FakeRuntime, StateStore]:
     """An agent over a state directory holding ``definitions_yaml``, with fake Docker and HAProxy."""
     store = StateStore(tmp_path / "state")
@@ -159,7 +159,7 @@ def make_setup(
     for doc in yaml.safe_load_all(definitions_yaml):
         store.apply(store.plan_put(parse_definition(doc)))
     fake = FakeDocker()
-    runtime = FakeRuntime()
+    runtime = runtime or FakeRuntime()
     clock = itertools.count(1_000_000, 1)
     agent = Agent(
         store,
