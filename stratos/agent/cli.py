@@ -43,6 +43,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--bind", default=httplib.DEFAULT_BIND, help=f"address to serve on (default {httplib.DEFAULT_BIND})"
     )
+    p.add_argument(
+        "--no-engine-events",
+        action="store_true",
+        help="do not follow the Docker engine's events (a killed member then waits for the next tick)",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
 
@@ -120,7 +125,12 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
         except statelock.AlreadyRunning as exc:
             print(f"stratos: {exc}", file=sys.stderr)
             return 1
-    config = AgentConfig(interval=args.interval, dry_run=args.dry_run, drain_timeout=args.drain_timeout)
+    config = AgentConfig(
+        interval=args.interval,
+        dry_run=args.dry_run,
+        drain_timeout=args.drain_timeout,
+        watch_events=not args.no_engine_events,
+    )
     pool = ClientPool()
     events = None if args.dry_run else SafeEventStore(store.database)
     agent = Agent(store, docker=pool, events=events, config=config)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratos import artifacts
-from stratos.agent import autoscale, observe, reconcile, rollout, status
+from stratos.agent import autoscale, observe, reconcile, rollout, status, watch
 from stratos.agent import health as healthlib
 from stratos.agent import metrics as metricslib
 from stratos.agent.events import Event, EventStore, SafeEventStore
@@ -56,6 +56,9 @@ from stratos.store import StateStore
 from stratos.validation import DefinitionSet
 
 log = logging.getLogger("stratos.agent")
+
+#: Seconds a member the engine reported killed stays out of the LB while it may still be running.
+KILL_GRACE = 10.0
 
 Prober = Callable[[str | None, HealthCheck | None, Iterable[int]], members.ProbeResult]
 RuntimeFactory = Callable[[str], haproxy.Runtime]
@@ -77,6 +80,11 @@ class AgentConfig:
     probe_workers: int = 8
     #: Members drained (and removed) at once.
     drain_workers: int = 8
+    #: React to the Docker engine's events (kill, die, oom, unhealthy) by taking the member out of
+    #: HAProxy at once (``False``: the tick alone notices, as before; the kill benchmark's baseline).
+    watch_events: bool = True
+    #: How often each LB cluster's HAProxy is asked whether it restarted (0: never between ticks).
+    lb_watch_interval: float = 0.5
     #: Docker stats reads at once, and how old a read may be to count.
     stats_workers: int = 4
     stats_max_age: float = 10.0
@@ -169,11 +177,127 @@ class Agent:
         self._born: dict[str, float] = {}
         #: ``--once``: wait for the release workers before planning.
         self.wait_for_releases = False
+        #: The LB servers the agent's members should have: LB cluster -> (backend, member) -> address
+        #: (what :meth:`check_lbs` puts back after an HAProxy restart).
+        self._servers: dict[str, dict[tuple[str, str], tuple[str, int]]] = {}
+        self._servers_lock = threading.Lock()
+        self._registered_now: list[tuple[str, str, str, str, int]] = []
+        self._definitions: DefinitionSet | None = None
+        #: Members the engine reported (kill, die, oom, unhealthy): member id -> (what, monotonic).
+        self._reported: dict[str, tuple[str, float]] = {}
+        self.lb_watch = watch.LbWatch(self.runtime_for, monotonic)
+        self._watchers: list[watch.EngineEvents] = []
+        self._watch_stop = threading.Event()
         self._counts_lock = threading.Lock()
 
     def close(self) -> None:
-        """Stop the background stats reads (the Docker clients belong to the caller)."""
+        """Stop the background stats reads and the watchers (the Docker clients belong to the caller)."""
+        self._watch_stop.set()
+        for watcher in self._watchers:
+            watcher.close()
         self.sampler.close()
+
+    # ------------------------------------------------------------------ reacting between ticks
+    def start_watchers(self) -> None:
+        """The LB restart watch and the engine event streams, in threads, until :meth:`close`."""
+        if self.config.lb_watch_interval > 0:
+            threading.Thread(target=self._watch_lbs, name="stratos-lb-watch", daemon=True).start()
+        if self.config.watch_events:
+            try:
+                endpoints = self._endpoints(self._load())
+            except StratosError:
+                endpoints = [dockerlib.DEFAULT_ENDPOINT]
+            for endpoint in endpoints:
+                watcher = watch.EngineEvents(
+                    lambda endpoint=endpoint: self.docker.get(endpoint),  # type: ignore[misc]
+                    self.state_id,
+                    self.member_event,
+                    self._watch_stop,
+                    endpoint=endpoint,
+                )
+                self._watchers.append(watcher.start())
+
+    def _watch_lbs(self) -> None:
+        while not self._watch_stop.wait(self.config.lb_watch_interval):
+            try:
+                self.check_lbs()
+            except Exception:  # noqa: BLE001 - the watch goes on; the tick re-registers anyway
+                log.exception("checking the load balancers failed")
+
+    def check_lbs(self) -> list[str]:
+        """LB clusters whose HAProxy restarted or reloaded since the last look: their members are
+        put back at once (``add server``) and the loop is woken. Returns their names."""
+        definitions = self._definitions
+        if definitions is None or self.config.dry_run:
+            return []
+        restarted = self.lb_watch.restarted(sorted(definitions.lb_clusters))
+        for name in restarted:
+            self._reregister(definitions, name)
+        if restarted:
+            self.rollouts.wake()
+        return restarted
+
+    def _reregister(self, definitions: DefinitionSet, lb_name: str) -> None:
+        rt = self.runtime_for(lb_name)
+        try:
+            present = {(s.backend, s.name) for s in rt.servers_state()}
+        except StratosError as exc:
+            log.warning(
+                "LB cluster %s restarted but does not answer: %s (the next tick registers)", lb_name, exc
+            )
+            return
+        with self._servers_lock:
+            wanted = dict(self._servers.get(lb_name, {}))
+        added = []
+        for (backend, member_id), (address, port) in sorted(wanted.items()):
+            if (backend, member_id) in present:
+                continue
+            try:
+                self._register(definitions, lb_name, backend, member_id, address, port)
+                added.append(f"{backend}/{member_id}")
+            except StratosError as exc:
+                log.warning("putting %s back in %s/%s: %s", member_id, lb_name, backend, exc)
+        log.warning(
+            "LB cluster %s: HAProxy restarted or reloaded; %d server(s) put back at once", lb_name, len(added)
+        )
+        self._record(
+            self.clock(),
+            "",
+            "",
+            "lb_restarted",
+            reasons=[
+                f"HAProxy of LB cluster '{lb_name}' restarted or reloaded: servers added at run time are lost"
+            ],
+            details={"lb_cluster": lb_name, "added": added},
+        )
+
+    def member_event(self, member_id: str, action: str) -> None:
+        """The engine reported ``action`` (kill, die, oom, health_status: unhealthy) for a member: out
+        of its LB backends at once (maintenance: no new request, HAProxy redispatches queued ones),
+        and the loop wakes to replace it."""
+        self._reported[member_id] = (action, self.monotonic())
+        with self._servers_lock:
+            targets = [
+                (lb, backend)
+                for lb, entries in self._servers.items()
+                for backend, member in list(entries)
+                if member == member_id
+            ]
+            for lb, backend in targets:
+                self._servers[lb].pop((backend, member_id), None)
+        for lb, backend in targets:
+            try:
+                self.runtime_for(lb).execute(f"set server {backend}/{member_id} state maint")
+            except StratosError as exc:
+                log.debug("taking %s out of %s/%s: %s", member_id, lb, backend, exc)
+        if targets:
+            log.info(
+                "%s: the engine reported '%s'; out of %s at once",
+                member_id,
+                action,
+                ", ".join(f"{lb}/{be}" for lb, be in targets),
+            )
+        self.rollouts.wake()
 
     def _recorded_or_min(self) -> reconcile.DesiredCount:
         return reconcile.recorded_or_min(self.events.last_desired() if self.events else {})
@@ -187,6 +311,8 @@ class Agent:
         """Tick every ``interval`` until ``stop`` is set (or once). Returns 0, or 1 if ``once`` failed."""
         stop = stop or threading.Event()
         self.wait_for_releases = once
+        if not once and not self.config.dry_run:
+            self.start_watchers()
         while True:
             started = self.monotonic()
             result = self.tick()
@@ -233,6 +359,7 @@ class Agent:
 
     def _tick(self, now: float) -> TickResult:
         definitions = self._load()
+        self._definitions = definitions
         observed = self._observe_members(definitions)
         self._probe(definitions, observed.values(), now)
         if not self.config.dry_run:
@@ -259,8 +386,32 @@ class Agent:
                 result.done.append(describe(action))
                 log.info("dry run, would %s", describe(action))
             return result
+        self._registered_now = []
         self._act(definitions, plan, observed, now, result)
+        self._remember_servers(definitions, world, plan)
         return result
+
+    def _remember_servers(
+        self, definitions: DefinitionSet, world: reconcile.World, plan: reconcile.Plan
+    ) -> None:
+        """The servers the members should have in each LB after this tick (see :meth:`check_lbs`)."""
+        stopped = {a.member_id for a in plan.actions if isinstance(a, reconcile.Stop)}
+        servers: dict[str, dict[tuple[str, str], tuple[str, int]]] = {}
+        for m in world.members:
+            app = definitions.applications.get(m.application)
+            if m.health != "healthy" or m.member_id in stopped or m.address is None or app is None:
+                continue
+            sub = next((s for s in app.subscriptions if s.alias == m.subscription), None)
+            for target in reconcile.lb_targets(definitions, sub) if sub is not None else ():
+                if target.network_partition == m.placement.network_partition:
+                    servers.setdefault(target.lb_cluster, {})[(target.backend, m.member_id)] = (
+                        m.address,
+                        target.port,
+                    )
+        for lb_name, backend, member_id, address, port in self._registered_now:
+            servers.setdefault(lb_name, {})[(backend, member_id)] = (address, port)
+        with self._servers_lock:
+            self._servers = servers
 
     # ------------------------------------------------------------------ observing
     def _endpoints(self, definitions: DefinitionSet) -> list[str]:
@@ -297,6 +448,8 @@ class Agent:
             del self.health[gone]
         for gone in set(self._born) - set(observed):
             del self._born[gone]
+        for gone in set(self._reported) - set(observed):
+            self._reported.pop(gone, None)
         if self.events is not None and not self.config.dry_run:
             for member in observed.values():
                 if member.member_id not in self._metered:
@@ -421,7 +574,7 @@ class Agent:
                 subscription=m.subscription,
                 placement=Placement(m.network_partition, m.partition),
                 revision=m.revision,
-                health=self.rollouts.gate(m, self._verdict(definitions, m, now)),
+                health=self._reported_health(m, self.rollouts.gate(m, self._verdict(definitions, m, now))),
                 started_at=m.started_at,
                 address=m.address,
                 detail=self._detail(m),
@@ -430,7 +583,25 @@ class Agent:
         )
         return reconcile.World(now, states, self._lb_states(definitions))
 
+    def _reported_health(self, member: members.ObservedMember, health: healthlib.Health) -> healthlib.Health:
+        """The verdict, given what the engine reported: a member it reported dead, out of memory or
+        unhealthy is replaced even if it still looks alive; one it reported killed is kept out of
+        the LB (*starting*) for :data:`KILL_GRACE` seconds, until the engine reports it dead."""
+        reported = self._reported.get(member.member_id)
+        if reported is None or health == "dead":
+            return health
+        action, at = reported
+        if action != "kill":
+            return "unhealthy"
+        if self.monotonic() - at < KILL_GRACE:
+            return "starting" if health == "healthy" else health
+        del self._reported[member.member_id]  # a signal it survived: back to its own verdict
+        return health
+
     def _detail(self, member: members.ObservedMember) -> str:
+        reported = self._reported.get(member.member_id)
+        if reported is not None and member.running:
+            return f"the engine reported '{reported[0]}'"
         if not member.running:
             extra = ", out of memory" if member.oom_killed else ""
             return f"container {member.status} (exit code {member.exit_code}{extra})"
@@ -803,6 +974,7 @@ class Agent:
     ) -> None:
         lb = definitions.lb_clusters[lb_name]
         options = haproxy.server_options(lb)
+        self._registered_now.append((lb_name, backend, member_id, address, port))
         self.runtime_for(lb_name).add_member(
             backend,
             member_id,
@@ -823,6 +995,9 @@ class Agent:
         counts: dict[tuple[str, str], int],
     ) -> None:
         drained = True
+        with self._servers_lock:
+            for lb_name, backend in action.backends:
+                self._servers.get(lb_name, {}).pop((backend, action.member_id), None)
         for lb_name, backend in action.backends:
             rt = self.runtime_for(lb_name)
             if action.drain:
