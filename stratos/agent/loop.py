@@ -271,6 +271,21 @@ class Agent:
             details={"lb_cluster": lb_name, "added": added},
         )
 
+    def _lb_servers_named(self, member_id: str) -> list[tuple[str, str]]:
+        """Where a member is registered, asked of HAProxy (before the first tick knows it)."""
+        try:
+            definitions = self._definitions or self._load()
+        except StratosError:
+            return []
+        found = []
+        for lb_name in sorted(definitions.lb_clusters):
+            try:
+                servers = self.runtime_for(lb_name).servers_state()
+            except StratosError:
+                continue
+            found += [(lb_name, s.backend) for s in servers if s.name == member_id]
+        return found
+
     def member_event(self, member_id: str, action: str) -> None:
         """The engine reported ``action`` (kill, die, oom, health_status: unhealthy) for a member: out
         of its LB backends at once (maintenance: no new request, HAProxy redispatches queued ones),
@@ -285,6 +300,8 @@ class Agent:
             ]
             for lb, backend in targets:
                 self._servers[lb].pop((backend, member_id), None)
+        if not targets:
+            targets = self._lb_servers_named(member_id)
         for lb, backend in targets:
             try:
                 self.runtime_for(lb).execute(f"set server {backend}/{member_id} state maint")
@@ -508,7 +525,9 @@ class Agent:
     def _probe(
         self, definitions: DefinitionSet, observed: Iterable[members.ObservedMember], now: float
     ) -> None:
-        running = [m for m in observed if m.running]
+        # A member the engine reported (killed, dead, unhealthy) is not probed: its verdict is known,
+        # and a probe of an address that went away would hold the tick for the probe's timeout.
+        running = [m for m in observed if m.running and m.member_id not in self._reported]
         if not running:
             return
 
