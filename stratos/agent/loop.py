@@ -192,16 +192,24 @@ class Agent:
 
     def close(self) -> None:
         """Stop the background stats reads and the watchers (the Docker clients belong to the caller)."""
+        self.stop_watchers()
+        self.sampler.close()
+
+    def stop_watchers(self) -> None:
         self._watch_stop.set()
         for watcher in self._watchers:
             watcher.close()
-        self.sampler.close()
+        self._watchers = []
 
     # ------------------------------------------------------------------ reacting between ticks
     def start_watchers(self) -> None:
-        """The LB restart watch and the engine event streams, in threads, until :meth:`close`."""
+        """The LB restart watch and the engine event streams, in threads, until :meth:`stop_watchers`."""
+        self.stop_watchers()
+        self._watch_stop = threading.Event()
         if self.config.lb_watch_interval > 0:
-            threading.Thread(target=self._watch_lbs, name="stratos-lb-watch", daemon=True).start()
+            threading.Thread(
+                target=self._watch_lbs, args=(self._watch_stop,), name="stratos-lb-watch", daemon=True
+            ).start()
         if self.config.watch_events:
             try:
                 endpoints = self._endpoints(self._load())
@@ -217,8 +225,8 @@ class Agent:
                 )
                 self._watchers.append(watcher.start())
 
-    def _watch_lbs(self) -> None:
-        while not self._watch_stop.wait(self.config.lb_watch_interval):
+    def _watch_lbs(self, stop: threading.Event) -> None:
+        while not stop.wait(self.config.lb_watch_interval):
             try:
                 self.check_lbs()
             except Exception:  # noqa: BLE001 - the watch goes on; the tick re-registers anyway
@@ -330,15 +338,18 @@ class Agent:
         self.wait_for_releases = once
         if not once and not self.config.dry_run:
             self.start_watchers()
-        while True:
-            started = self.monotonic()
-            result = self.tick()
-            if once:
-                return 0 if result.ok else 1
-            # A webhook or ``stratos sync`` (a request file) ends the wait early.
-            if self.rollouts.wait(stop, max(0.0, self.config.interval - (self.monotonic() - started))):
-                log.info("stopping")
-                return 0
+        try:
+            while True:
+                started = self.monotonic()
+                result = self.tick()
+                if once:
+                    return 0 if result.ok else 1
+                # A webhook, ``stratos sync`` or a watcher's event ends the wait early.
+                if self.rollouts.wait(stop, max(0.0, self.config.interval - (self.monotonic() - started))):
+                    log.info("stopping")
+                    return 0
+        finally:
+            self.stop_watchers()
 
     def tick(self) -> TickResult:
         began = self.monotonic()
@@ -694,11 +705,12 @@ class Agent:
         """Keep each subscription's figures in the samples table every ``sample_interval``."""
         if self.events is None:
             return
+        mono = self.monotonic()  # intervals on the monotonic clock; ``now`` stamps the sample
         try:
             for f in self._figures:
-                if now - self._sampled.get(f.key, float("-inf")) < self.config.sample_interval:
+                if mono - self._sampled.get(f.key, float("-inf")) < self.config.sample_interval:
                     continue
-                self._sampled[f.key] = now
+                self._sampled[f.key] = mono
                 figures = {
                     "cpu_percent": f.cpu_percent,
                     "memory_percent": f.memory_percent,
@@ -708,8 +720,8 @@ class Agent:
                     "predictions": dict(f.predictions),
                 }
                 self.events.sample(now, *f.key, f.members, f.healthy, f.desired, figures)
-            if now - self._pruned >= 3600.0:
-                self._pruned = now
+            if mono - self._pruned >= 3600.0:
+                self._pruned = mono
                 self.events.prune_samples(now - self.config.sample_retention)
         except Exception:  # noqa: BLE001 - samples are a convenience
             log.exception("keeping samples failed")

@@ -1318,11 +1318,14 @@ def wait_for_release(
     poll: float = 0.5,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
-    """Wait (bounded) until a status written after ``since`` shows ``sha`` live (or failed)."""
+    """Wait (bounded, on the monotonic clock) until a status written after ``since`` shows ``sha``
+    live (or failed)."""
     from stratos.status import read_status
 
-    deadline = clock() + timeout
+    monotonic = monotonic or (time.monotonic if clock is time.time else clock)
+    deadline = monotonic() + timeout
     while True:
         data = read_status(store) or {}
         sub = ((data.get("applications") or {}).get(application) or {}).get("subscriptions", {}).get(
@@ -1331,7 +1334,7 @@ def wait_for_release(
         fresh = float(data.get("time", 0)) >= since
         if fresh and (sub.get("release") == sha or sha[:12] in (sub.get("degraded") or "")):
             return sub
-        if clock() >= deadline:
+        if monotonic() >= deadline:
             raise StratosError(
                 f"{application}/{alias}: the agent did not switch to {sha[:12]} within {timeout:g}s "
                 f"(serving {str(sub.get('release'))[:12]}; is the agent running?)"

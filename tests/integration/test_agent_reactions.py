@@ -10,7 +10,6 @@ members) and drives an in-process agent directly: ticks bring the members up, th
 from __future__ import annotations
 
 import random
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,8 +122,3 @@ def test_a_killed_member_leaves_haproxy_on_the_engines_event(platform: tuple[Pla
     result = agent.tick()  # the woken tick replaces it
     assert result.ok, result.failed
     assert victim.member_id not in p.lb_servers()
-
-
-def test_wrk_is_there() -> None:
-    if shutil.which("wrk") is None:
-        pytest.fail("wrk is required (apt-get install wrk)", pytrace=False)
