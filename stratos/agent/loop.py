@@ -356,6 +356,9 @@ class Agent:
         now = self.clock()
         try:
             result = self._tick(now)
+        except StratosError as exc:  # a known condition: named, without a traceback
+            log.error("tick failed: %s", exc)
+            result = TickResult(None, error=f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001 - a failed tick is logged; the loop goes on
             log.exception("tick failed")
             result = TickResult(None, error=f"{type(exc).__name__}: {exc}")
@@ -827,6 +830,8 @@ class Agent:
             result.done.append(describe(action))
             log.info("%s", describe(action))
         except _NoReleaseYet as exc:
+            if self.wait_for_releases:  # --once: the release work is over, and it gave no release
+                result.failed.append(f"{describe(action)}: {exc}")
             log.info("%s: waits: %s", describe(action), exc)
         except Exception as exc:  # noqa: BLE001 - one failed action does not stop the others
             message = f"{describe(action)}: {type(exc).__name__}: {exc}"

@@ -162,3 +162,33 @@ def test_last_desired_survives_a_broken_database(tmp_path: Path) -> None:
     assert store.errors["corrupt"] == 1
     assert store.last_desired() == {("shop", "web"): 4}  # a fresh database knows nothing: still 4
     assert store.moved_aside
+
+
+def test_the_agent_starts_on_a_corrupt_database(tmp_path: Path) -> None:
+    """The real command: it used to end in a traceback at start, every restart (a crash loop)."""
+    import sys
+
+    state = tmp_path / "state"
+    (state / "agent").mkdir(parents=True)
+    (state / "agent" / "agent.db").write_bytes(b"not a database at all" * 512)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stratos",
+            "agent",
+            "--state-dir",
+            str(state),
+            "--once",
+            "--metrics-port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "is corrupt: moved aside to" in done.stderr
+    assert list((state / "agent").glob("agent.db.corrupt-*"))
+    assert "holds no definition" in done.stderr or "does not exist" in done.stderr  # the tick's own error
+    assert [e.kind for e in EventStore(state / "agent" / "agent.db").events()] == []  # a fresh store
