@@ -637,7 +637,7 @@ class Rollouts:
         return ok
 
     def status(self) -> dict[Key, dict[str, Any]]:
-        found = {key: dict(value) for key, value in self._status.items()}
+        found = {key: dict(value) for key, value in list(self._status.items())}
         now = self.monotonic()
         for key, (worker, began) in list(self._workers.items()):
             if worker.is_alive() and now - began >= 1.0:
