@@ -87,6 +87,7 @@ bench: deps venv collection images
 	$(BIN)/python bench/policy_quality.py
 	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/python bench/reaction.py
 	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/python bench/deploy.py
+	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/python bench/kill.py --output bench/results/kill.txt
 
 clean:
 	rm -rf $(BUILD) *.egg-info

@@ -10,6 +10,11 @@ Layout (every front end and the agent agree on it)::
     <state>/releases/<app>/<alias>/<sha>/     checked-out releases; ``current`` links one
     <state>/agent/agent.db                    the agent's SQLite event store
     <state>/agent/status.json                 the agent's latest view, written atomically
+    <state>/removed/applications/<name>       tombstone: the application was removed explicitly
+
+An application's members are removed by the agent only when its definition was removed through
+:meth:`StateStore.apply` (which leaves a tombstone) and a later load of the definitions succeeded
+without it; a definitions directory that is missing, empty or unreadable changes nothing.
 
 Writing a definition is planned first (pure: before, after, changed) and applied only when asked,
 so Ansible check mode and diff mode come from the same record as the real change.
@@ -17,8 +22,10 @@ so Ansible check mode and diff mode come from the same record as the real change
 
 from __future__ import annotations
 
+import json
 import os
 import secrets as _secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +101,17 @@ class StateStore:
 
     def releases_dir(self, app: str, alias: str) -> Path:
         return self.root / "releases" / app / alias
+
+    @property
+    def tombstones_dir(self) -> Path:
+        return self.root / "removed" / "applications"
+
+    def removed_applications(self) -> frozenset[str]:
+        """Applications whose definition was removed explicitly (and not put back since)."""
+        try:
+            return frozenset(p.name for p in self.tombstones_dir.iterdir() if p.is_file())
+        except OSError:
+            return frozenset()
 
     @property
     def agent_dir(self) -> Path:
@@ -177,11 +195,18 @@ class StateStore:
 
     def apply(self, change: Change) -> None:
         path = self.definition_path(change.kind, change.name)
+        tombstone = self.tombstones_dir / change.name if change.kind == "Application" else None
         if change.after is None:
+            if tombstone is not None:
+                # Before the file goes: the agent removes the members of a removed application only.
+                write_atomic(tombstone, json.dumps({"removed_at": time.time()}) + "\n", 0o644)
             if path.exists():
                 path.unlink()
-        elif change.changed:
-            fsutil.atomic_write_text(path, change.after, fsutil.STATE)
+        else:
+            if change.changed:
+                fsutil.atomic_write_text(path, change.after, fsutil.STATE)
+            if tombstone is not None:
+                tombstone.unlink(missing_ok=True)
 
     def preview(self, definition: Spec) -> DefinitionSet:
         """The stored set with ``definition`` put in (not cross-checked): what a plan looks at."""

@@ -14,8 +14,9 @@ from typing import Any
 
 from stratos import settings
 from stratos.agent import http as httplib
+from stratos.agent import lock as statelock
 from stratos.agent import status as statuslib
-from stratos.agent.events import EventStore
+from stratos.agent.events import EventStore, SafeEventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers.docker import ClientPool
 from stratos.store import StateStore
@@ -41,6 +42,11 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument(
         "--bind", default=httplib.DEFAULT_BIND, help=f"address to serve on (default {httplib.DEFAULT_BIND})"
+    )
+    p.add_argument(
+        "--no-engine-events",
+        action="store_true",
+        help="do not follow the Docker engine's events (a killed member then waits for the next tick)",
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
@@ -130,9 +136,21 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
         stream=sys.stderr,
     )
     store.ensure()
-    config = AgentConfig(interval=args.interval, dry_run=args.dry_run, drain_timeout=args.drain_timeout)
+    held = None
+    if not args.dry_run:
+        try:
+            held = statelock.acquire(store.agent_dir / "agent.lock")
+        except statelock.AlreadyRunning as exc:
+            print(f"stratos: {exc}", file=sys.stderr)
+            return 1
+    config = AgentConfig(
+        interval=args.interval,
+        dry_run=args.dry_run,
+        drain_timeout=args.drain_timeout,
+        watch_events=not args.no_engine_events,
+    )
     pool = ClientPool()
-    events = None if args.dry_run else EventStore(store.database)
+    events = None if args.dry_run else SafeEventStore(store.database)
     agent = Agent(store, docker=pool, events=events, config=config)
     server = None
     if args.metrics_port and not args.once:
@@ -165,6 +183,8 @@ def _agent(args: argparse.Namespace, store: StateStore) -> int:
             server.close()
         agent.close()
         pool.close()
+        if held is not None:
+            held.release()
 
 
 def _status(args: argparse.Namespace, store: StateStore) -> int:

@@ -9,19 +9,39 @@ Tables::
 ``samples`` holds a subscription's figures now and then (CPU, memory, requests, the factors of the
 last scaling decision), for looking back at what the scaling saw; old samples are pruned.
 Times are Unix seconds (UTC). Details never hold a secret: callers pass ids, addresses and counts.
+
+The agent records through :class:`SafeEventStore`: recording is best-effort and never stops
+reconciling. A lock is waited for a bounded time (:data:`LOCK_TIMEOUT`), an error (locked, full
+disk, read-only, corrupt) is logged once per kind and counted (:attr:`SafeEventStore.errors`, the
+``stratos_agent_record_errors_total`` metric), and after an error the store is left alone for
+:data:`BACKOFF` seconds so that a stuck database costs a tick at most one timeout. A corrupt file
+(at start, or found corrupt later) is moved aside as ``agent.db.corrupt-<unix time>`` and a fresh
+one is created.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stratos import fsutil
+
+log = logging.getLogger("stratos.agent.events")
+
+#: Seconds the agent waits for a lock another connection holds on agent.db.
+LOCK_TIMEOUT = 0.5
+#: Seconds the agent leaves the store alone after an error.
+BACKOFF = 5.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -74,8 +94,9 @@ class Event:
 class EventStore:
     """A small wrapper over one SQLite file; each call is its own transaction."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, timeout: float = 10.0):
         self.path = Path(path)
+        self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # 0600 before SQLite opens it: its -wal and -shm files take the database's mode.
         fsutil.create_private(self.path, fsutil.SECRET, companions=("-wal", "-shm"))
@@ -83,7 +104,7 @@ class EventStore:
             db.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10)
+        db = sqlite3.connect(self.path, timeout=self.timeout)
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
@@ -248,3 +269,221 @@ class EventStore:
     def prune_samples(self, before: float) -> int:
         with closing(self._connect()) as db, db:
             return db.execute("DELETE FROM samples WHERE time < ?", (before,)).rowcount
+
+
+# --------------------------------------------------------------------------- best-effort recording
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short name for what went wrong with the database: locked, full, read-only, corrupt..."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "locked"
+    if "full" in text:
+        return "full"
+    if "readonly" in text or "read-only" in text or "unable to open" in text or "permission" in text:
+        return "read-only"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return "corrupt"
+    if isinstance(exc, OSError) or "i/o" in text:
+        return "io"
+    return type(exc).__name__
+
+
+def is_corrupt(path: Path, timeout: float = LOCK_TIMEOUT) -> bool:
+    """Whether ``path`` exists and is not a sound SQLite database (``PRAGMA quick_check``).
+
+    A database that cannot be checked now (locked, unreadable) is not called corrupt.
+    """
+    if not path.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=timeout)) as db:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return error_kind(exc) == "corrupt"
+    return rows != [("ok",)]
+
+
+def move_aside(path: Path, now: float) -> Path:
+    """Rename a corrupt database (and its WAL files) to ``<name>.corrupt-<unix time>``."""
+    target = path.with_name(f"{path.name}.corrupt-{int(now)}")
+    os.replace(path, target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    return target
+
+
+class SafeEventStore(EventStore):
+    """An :class:`EventStore` whose calls never raise and never wait long (see the module doc).
+
+    Writes that fail are dropped; reads that fail give an empty answer, except
+    :meth:`last_desired`, which gives the last answer that worked (so a broken database does not
+    scale anything back to ``min``).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        timeout: float = LOCK_TIMEOUT,
+        *,
+        backoff: float = BACKOFF,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_error: Callable[[str], None] | None = None,
+    ):
+        self.path = Path(path)
+        self.timeout = timeout
+        self.backoff = backoff
+        self.clock = clock
+        self.monotonic = monotonic
+        self.on_error = on_error
+        #: Failed calls by kind of error, since the start.
+        self.errors: Counter[str] = Counter()
+        self.moved_aside: list[Path] = []
+        self._lock = threading.Lock()
+        self._logged: set[tuple[str, str]] = set()
+        self._ready = False
+        self._quiet_until = float("-inf")
+        self._desired: dict[tuple[str, str], int] = {}
+        self._open()
+
+    def _open(self) -> bool:
+        """Create the schema (moving a corrupt file aside first); False when that failed."""
+        if self._ready:
+            return True
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if is_corrupt(self.path, self.timeout):
+                target = move_aside(self.path, self.clock())
+                self.moved_aside.append(target)
+                log.error("%s is corrupt: moved aside to %s; a fresh one is created", self.path, target)
+            with closing(self._connect()) as db:
+                db.executescript(SCHEMA)
+        except Exception as exc:  # noqa: BLE001 - the agent goes on without recording
+            self._failed("open", exc)
+            return False
+        self._ready = True
+        return True
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        kind = error_kind(exc)
+        with self._lock:
+            self.errors[kind] += 1
+            first = (operation, kind) not in self._logged
+            self._logged.add((operation, kind))
+            self._quiet_until = self.monotonic() + self.backoff
+            if kind == "corrupt":
+                self._ready = False  # checked (and moved aside) on the next call
+        if first:
+            log.error(
+                "recording (%s) in %s failed (%s: %s); the agent goes on without it (logged once per kind)",
+                operation,
+                self.path,
+                kind,
+                exc,
+            )
+        if self.on_error is not None:
+            try:
+                self.on_error(kind)
+            except Exception:  # noqa: BLE001 - counting must not break anything either
+                pass
+
+    def _safe(self, operation: str, default: Any, call: Callable[[], Any]) -> Any:
+        if self.monotonic() < self._quiet_until:
+            self.errors["skipped"] += 1
+            return default
+        if not self._open():
+            return default
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - recording is best-effort
+            self._failed(operation, exc)
+            return default
+
+    def record(self, event: Event) -> None:
+        self._safe("record", None, lambda: super(SafeEventStore, self).record(event))
+
+    def events(
+        self, application: str | None = None, subscription: str | None = None, limit: int = 50
+    ) -> list[Event]:
+        result: list[Event] = self._safe(
+            "events", [], lambda: super(SafeEventStore, self).events(application, subscription, limit)
+        )
+        return result
+
+    def last_desired(self) -> dict[tuple[str, str], int]:
+        found = self._safe("last_desired", None, lambda: super(SafeEventStore, self).last_desired())
+        if found is not None:
+            # Merged: a fresh database (after a corrupt one) does not send everything back to min.
+            self._desired.update(found)
+        return dict(self._desired)
+
+    def member_started(
+        self, member_id: str, application: str, subscription: str, partition: str, at: float
+    ) -> None:
+        self._safe(
+            "member_started",
+            None,
+            lambda: super(SafeEventStore, self).member_started(
+                member_id, application, subscription, partition, at
+            ),
+        )
+
+    def member_stopped(self, member_id: str, at: float) -> None:
+        self._safe("member_stopped", None, lambda: super(SafeEventStore, self).member_stopped(member_id, at))
+
+    def members(
+        self, application: str | None = None
+    ) -> Iterator[tuple[str, str, str, str, float, float | None]]:
+        rows: list[tuple[str, str, str, str, float, float | None]] = self._safe(
+            "members", [], lambda: list(super(SafeEventStore, self).members(application))
+        )
+        return iter(rows)
+
+    def stopped_unless(self, member_ids: Iterable[str], at: float) -> int:
+        ids = list(member_ids)
+        count: int = self._safe(
+            "stopped_unless", 0, lambda: super(SafeEventStore, self).stopped_unless(ids, at)
+        )
+        return count
+
+    def metering(self, now: float, application: str | None = None) -> list[tuple[str, str, int, float, int]]:
+        rows: list[tuple[str, str, int, float, int]] = self._safe(
+            "metering", [], lambda: super(SafeEventStore, self).metering(now, application)
+        )
+        return rows
+
+    def sample(
+        self,
+        at: float,
+        application: str,
+        subscription: str,
+        members: int,
+        healthy: int,
+        desired: int,
+        figures: dict[str, Any],
+    ) -> None:
+        self._safe(
+            "sample",
+            None,
+            lambda: super(SafeEventStore, self).sample(
+                at, application, subscription, members, healthy, desired, figures
+            ),
+        )
+
+    def samples(
+        self, application: str, subscription: str | None = None, since: float = 0.0, limit: int = 1000
+    ) -> list[tuple[float, str, int, int, int, dict[str, Any]]]:
+        rows: list[tuple[float, str, int, int, int, dict[str, Any]]] = self._safe(
+            "samples",
+            [],
+            lambda: super(SafeEventStore, self).samples(application, subscription, since, limit),
+        )
+        return rows
+
+    def prune_samples(self, before: float) -> int:
+        count: int = self._safe("prune_samples", 0, lambda: super(SafeEventStore, self).prune_samples(before))
+        return count

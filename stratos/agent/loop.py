@@ -2,12 +2,16 @@
 
 One tick:
 
-1. load the definitions from the state directory (an invalid set fails the tick: nothing is done);
-2. observe: member containers by label on every Docker endpoint of the definitions, a health probe
-   of each running member (in parallel), and each LB cluster's servers (``show servers state``);
-3. releases (:mod:`stratos.agent.rollout`): fetch the artifacts that are due (``poll_interval``) or
-   asked for (webhook, ``stratos sync``), try a new commit on a canary, switch ``current``, check
-   every member, and switch back when the release fails its check;
+1. load the definitions from the state directory (an invalid set, or a directory that is missing
+   or holds no definition, fails the tick: nothing is done);
+2. observe: member containers by label on every Docker endpoint of the definitions (an endpoint
+   that does not answer makes the subscriptions placed on it *blind*: degraded, no action for them
+   this tick; the others go on), a health probe of each running member (in parallel; a probe that
+   raises fails that member only), and each LB cluster's servers (``show servers state``);
+3. releases (:mod:`stratos.agent.rollout`), handed off to one worker per subscription (never on the
+   reconcile path): fetch the artifacts that are due (``poll_interval``) or asked for (webhook,
+   ``stratos sync``), try a new commit on a canary, switch ``current``, check every member, and
+   switch back when the release fails its check;
 4. measure (:mod:`stratos.agent.observe`: Docker stats read in the background, HAProxy ``show
    stat``) and, for subscriptions with an autoscaling policy whose evaluation is due, decide
    (:mod:`stratos.agent.autoscale`); a decision that changes something is recorded (``scale``);
@@ -15,10 +19,14 @@ One tick:
 6. act, each action on its own (one failing does not stop the others): take dead or unhealthy
    members out of the LB and remove them; start members, wait (bounded) until each is healthy and
    add it to its LB backends (``add server`` + ``enable health``); register healthy members missing
-   from the LB; drain unwanted members, wait until they hold no session (bounded), delete them from
-   HAProxy and stop them;
+   from the LB; drain unwanted members, wait until they hold no session (bounded, all drains side
+   by side), delete them from HAProxy and stop them;
 7. record every action with its reasons (SQLite), write ``status.json`` (with the figures) and
    keep the figures for ``/metrics`` (:attr:`Agent.recorder`).
+
+Health grace periods and start-up timeouts are measured on the monotonic clock (a member's start
+is placed on it once, when first seen); the wall clock only stamps what is recorded. Recording
+(:class:`~stratos.agent.events.SafeEventStore`) is best-effort and never stops a tick.
 
 A failed tick is logged (and recorded in status.json) and the loop goes on; SIGTERM ends the loop
 after the current tick. ``--once`` runs one tick; ``--dry-run`` plans and prints, changing nothing.
@@ -35,10 +43,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratos import artifacts
-from stratos.agent import autoscale, observe, reconcile, rollout, status
+from stratos.agent import autoscale, observe, reconcile, rollout, status, watch
 from stratos.agent import health as healthlib
 from stratos.agent import metrics as metricslib
-from stratos.agent.events import Event, EventStore
+from stratos.agent.events import Event, EventStore, SafeEventStore
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members
 from stratos.errors import StratosError
@@ -48,6 +56,9 @@ from stratos.store import StateStore
 from stratos.validation import DefinitionSet
 
 log = logging.getLogger("stratos.agent")
+
+#: Seconds a member the engine reported killed stays out of the LB while it may still be running.
+KILL_GRACE = 10.0
 
 Prober = Callable[[str | None, HealthCheck | None, Iterable[int]], members.ProbeResult]
 RuntimeFactory = Callable[[str], haproxy.Runtime]
@@ -67,6 +78,13 @@ class AgentConfig:
     start_poll: float = 0.25
     stop_grace: float = members.STOP_GRACE
     probe_workers: int = 8
+    #: Members drained (and removed) at once.
+    drain_workers: int = 8
+    #: React to the Docker engine's events (kill, die, oom, unhealthy) by taking the member out of
+    #: HAProxy at once (``False``: the tick alone notices, as before; the kill benchmark's baseline).
+    watch_events: bool = True
+    #: How often each LB cluster's HAProxy is asked whether it restarted (0: never between ticks).
+    lb_watch_interval: float = 0.5
     #: Docker stats reads at once, and how old a read may be to count.
     stats_workers: int = 4
     stats_max_age: float = 10.0
@@ -109,7 +127,11 @@ class Agent:
     ):
         self.store = store
         self.docker = docker
-        self.events = events
+        #: Recording is best-effort (:class:`SafeEventStore`): a locked, full, read-only or corrupt
+        #: agent.db never stops reconciling.
+        if events is not None and not isinstance(events, SafeEventStore):
+            events = SafeEventStore(events.path, monotonic=monotonic)
+        self.events: SafeEventStore | None = events
         self.runtime_for = runtime_for or (lambda lb: haproxy.runtime(store, lb))
         self.prober = prober
         self.clock = clock
@@ -125,7 +147,7 @@ class Agent:
         self.health: dict[str, healthlib.HealthRecord] = {}
         #: Releases of the subscriptions' artifacts (fetch, canary, switch, verify, roll back).
         self.rollouts = rollout.Rollouts(
-            store, docker=docker, record=self._record, git=git, clock=clock, sleep=sleep
+            store, docker=docker, record=self._record, git=git, clock=clock, sleep=sleep, monotonic=monotonic
         )
         self._metered: set[str] = set()
         self._last_status: dict[str, Any] | None = None
@@ -141,15 +163,166 @@ class Agent:
         )
         #: The latest figures, read by the HTTP server's threads.
         self.recorder = metricslib.Recorder()
+        if self.events is not None:
+            self.events.on_error = self.recorder.count_record_error
         self.member_metrics: dict[str, observe.MemberMetrics] = {}
         self._lb_load: observe.LbLoad | None = None
         self._figures: list[metricslib.SubscriptionFigures] = []
         self._sampled: dict[tuple[str, str], float] = {}
         self._pruned = float("-inf")
+        self._noted: set[str] = set()
+        #: Docker endpoints that did not answer this tick: endpoint -> why.
+        self.endpoint_errors: dict[str, str] = {}
+        #: Each member's start on the monotonic clock (estimated once, when first seen).
+        self._born: dict[str, float] = {}
+        #: ``--once``: wait for the release workers before planning.
+        self.wait_for_releases = False
+        #: The LB servers the agent's members should have: LB cluster -> (backend, member) -> address
+        #: (what :meth:`check_lbs` puts back after an HAProxy restart).
+        self._servers: dict[str, dict[tuple[str, str], tuple[str, int]]] = {}
+        self._servers_lock = threading.Lock()
+        self._registered_now: list[tuple[str, str, str, str, int]] = []
+        self._definitions: DefinitionSet | None = None
+        #: Members the engine reported (kill, die, oom, unhealthy): member id -> (what, monotonic).
+        self._reported: dict[str, tuple[str, float]] = {}
+        self.lb_watch = watch.LbWatch(self.runtime_for, monotonic)
+        self._watchers: list[watch.EngineEvents] = []
+        self._watch_stop = threading.Event()
+        self._counts_lock = threading.Lock()
 
     def close(self) -> None:
-        """Stop the background stats reads (the Docker clients belong to the caller)."""
+        """Stop the background stats reads and the watchers (the Docker clients belong to the caller)."""
+        self.stop_watchers()
         self.sampler.close()
+
+    def stop_watchers(self) -> None:
+        self._watch_stop.set()
+        for watcher in self._watchers:
+            watcher.close()
+        self._watchers = []
+
+    # ------------------------------------------------------------------ reacting between ticks
+    def start_watchers(self) -> None:
+        """The LB restart watch and the engine event streams, in threads, until :meth:`stop_watchers`."""
+        self.stop_watchers()
+        self._watch_stop = threading.Event()
+        if self.config.lb_watch_interval > 0:
+            threading.Thread(
+                target=self._watch_lbs, args=(self._watch_stop,), name="stratos-lb-watch", daemon=True
+            ).start()
+        if self.config.watch_events:
+            try:
+                endpoints = self._endpoints(self._load())
+            except StratosError:
+                endpoints = [dockerlib.DEFAULT_ENDPOINT]
+            for endpoint in endpoints:
+                watcher = watch.EngineEvents(
+                    lambda endpoint=endpoint: self.docker.get(endpoint),  # type: ignore[misc]
+                    self.state_id,
+                    self.member_event,
+                    self._watch_stop,
+                    endpoint=endpoint,
+                )
+                self._watchers.append(watcher.start())
+
+    def _watch_lbs(self, stop: threading.Event) -> None:
+        while not stop.wait(self.config.lb_watch_interval):
+            try:
+                self.check_lbs()
+            except Exception:  # noqa: BLE001 - the watch goes on; the tick re-registers anyway
+                log.exception("checking the load balancers failed")
+
+    def check_lbs(self) -> list[str]:
+        """LB clusters whose HAProxy restarted or reloaded since the last look: their members are
+        put back at once (``add server``) and the loop is woken. Returns their names."""
+        definitions = self._definitions
+        if definitions is None or self.config.dry_run:
+            return []
+        restarted = self.lb_watch.restarted(sorted(definitions.lb_clusters))
+        for name in restarted:
+            self._reregister(definitions, name)
+        if restarted:
+            self.rollouts.wake()
+        return restarted
+
+    def _reregister(self, definitions: DefinitionSet, lb_name: str) -> None:
+        rt = self.runtime_for(lb_name)
+        try:
+            present = {(s.backend, s.name) for s in rt.servers_state()}
+        except StratosError as exc:
+            log.warning(
+                "LB cluster %s restarted but does not answer: %s (the next tick registers)", lb_name, exc
+            )
+            return
+        with self._servers_lock:
+            wanted = dict(self._servers.get(lb_name, {}))
+        added = []
+        for (backend, member_id), (address, port) in sorted(wanted.items()):
+            if (backend, member_id) in present:
+                continue
+            try:
+                self._register(definitions, lb_name, backend, member_id, address, port)
+                added.append(f"{backend}/{member_id}")
+            except StratosError as exc:
+                log.warning("putting %s back in %s/%s: %s", member_id, lb_name, backend, exc)
+        log.warning(
+            "LB cluster %s: HAProxy restarted or reloaded; %d server(s) put back at once", lb_name, len(added)
+        )
+        self._record(
+            self.clock(),
+            "",
+            "",
+            "lb_restarted",
+            reasons=[
+                f"HAProxy of LB cluster '{lb_name}' restarted or reloaded: servers added at run time are lost"
+            ],
+            details={"lb_cluster": lb_name, "added": added},
+        )
+
+    def _lb_servers_named(self, member_id: str) -> list[tuple[str, str]]:
+        """Where a member is registered, asked of HAProxy (before the first tick knows it)."""
+        try:
+            definitions = self._definitions or self._load()
+        except StratosError:
+            return []
+        found = []
+        for lb_name in sorted(definitions.lb_clusters):
+            try:
+                servers = self.runtime_for(lb_name).servers_state()
+            except StratosError:
+                continue
+            found += [(lb_name, s.backend) for s in servers if s.name == member_id]
+        return found
+
+    def member_event(self, member_id: str, action: str) -> None:
+        """The engine reported ``action`` (kill, die, oom, health_status: unhealthy) for a member: out
+        of its LB backends at once (maintenance: no new request, HAProxy redispatches queued ones),
+        and the loop wakes to replace it."""
+        self._reported[member_id] = (action, self.monotonic())
+        with self._servers_lock:
+            targets = [
+                (lb, backend)
+                for lb, entries in self._servers.items()
+                for backend, member in list(entries)
+                if member == member_id
+            ]
+            for lb, backend in targets:
+                self._servers[lb].pop((backend, member_id), None)
+        if not targets:
+            targets = self._lb_servers_named(member_id)
+        for lb, backend in targets:
+            try:
+                self.runtime_for(lb).execute(f"set server {backend}/{member_id} state maint")
+            except StratosError as exc:
+                log.debug("taking %s out of %s/%s: %s", member_id, lb, backend, exc)
+        if targets:
+            log.info(
+                "%s: the engine reported '%s'; out of %s at once",
+                member_id,
+                action,
+                ", ".join(f"{lb}/{be}" for lb, be in targets),
+            )
+        self.rollouts.wake()
 
     def _recorded_or_min(self) -> reconcile.DesiredCount:
         return reconcile.recorded_or_min(self.events.last_desired() if self.events else {})
@@ -162,21 +335,30 @@ class Agent:
     def run(self, once: bool = False, stop: threading.Event | None = None) -> int:
         """Tick every ``interval`` until ``stop`` is set (or once). Returns 0, or 1 if ``once`` failed."""
         stop = stop or threading.Event()
-        while True:
-            started = self.monotonic()
-            result = self.tick()
-            if once:
-                return 0 if result.ok else 1
-            # A webhook or ``stratos sync`` (a request file) ends the wait early.
-            if self.rollouts.wait(stop, max(0.0, self.config.interval - (self.monotonic() - started))):
-                log.info("stopping")
-                return 0
+        self.wait_for_releases = once
+        if not once and not self.config.dry_run:
+            self.start_watchers()
+        try:
+            while True:
+                started = self.monotonic()
+                result = self.tick()
+                if once:
+                    return 0 if result.ok else 1
+                # A webhook, ``stratos sync`` or a watcher's event ends the wait early.
+                if self.rollouts.wait(stop, max(0.0, self.config.interval - (self.monotonic() - started))):
+                    log.info("stopping")
+                    return 0
+        finally:
+            self.stop_watchers()
 
     def tick(self) -> TickResult:
         began = self.monotonic()
         now = self.clock()
         try:
             result = self._tick(now)
+        except StratosError as exc:  # a known condition: named, without a traceback
+            log.error("tick failed: %s", exc)
+            result = TickResult(None, error=f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001 - a failed tick is logged; the loop goes on
             log.exception("tick failed")
             result = TickResult(None, error=f"{type(exc).__name__}: {exc}")
@@ -190,8 +372,27 @@ class Agent:
             self._sample(now)
         return result
 
+    def _load(self) -> DefinitionSet:
+        """The definitions; a directory that is missing or holds none is an error (nothing changes).
+
+        An unmounted volume or a wrong ``--state-dir`` must not read as "remove every member".
+        """
+        directory = self.store.definitions_dir
+        if not directory.is_dir():
+            raise StratosError(
+                f"the definitions directory {directory} does not exist (an unmounted volume or a wrong "
+                "--state-dir?); nothing is changed"
+            )
+        if next(self.store.iter_files(), None) is None:
+            raise StratosError(
+                f"the definitions directory {directory} holds no definition (an unmounted volume or a "
+                "wrong --state-dir?); nothing is changed"
+            )
+        return self.store.load()
+
     def _tick(self, now: float) -> TickResult:
-        definitions = self.store.load()
+        definitions = self._load()
+        self._definitions = definitions
         observed = self._observe_members(definitions)
         self._probe(definitions, observed.values(), now)
         if not self.config.dry_run:
@@ -205,15 +406,45 @@ class Agent:
             desired=self._desired_counts(),
             scaling=hints,
             revisions=self.rollouts.revisions(definitions),
+            removed=self.store.removed_applications(),
+            blind=self._blind(definitions),
         )
+        for note in plan.notes:
+            if note not in self._noted:
+                log.warning("%s", note)
+        self._noted = set(plan.notes)
         result = TickResult(plan)
         if self.config.dry_run:
             for action in plan.actions:
                 result.done.append(describe(action))
                 log.info("dry run, would %s", describe(action))
             return result
+        self._registered_now = []
         self._act(definitions, plan, observed, now, result)
+        self._remember_servers(definitions, world, plan)
         return result
+
+    def _remember_servers(
+        self, definitions: DefinitionSet, world: reconcile.World, plan: reconcile.Plan
+    ) -> None:
+        """The servers the members should have in each LB after this tick (see :meth:`check_lbs`)."""
+        stopped = {a.member_id for a in plan.actions if isinstance(a, reconcile.Stop)}
+        servers: dict[str, dict[tuple[str, str], tuple[str, int]]] = {}
+        for m in world.members:
+            app = definitions.applications.get(m.application)
+            if m.health != "healthy" or m.member_id in stopped or m.address is None or app is None:
+                continue
+            sub = next((s for s in app.subscriptions if s.alias == m.subscription), None)
+            for target in reconcile.lb_targets(definitions, sub) if sub is not None else ():
+                if target.network_partition == m.placement.network_partition:
+                    servers.setdefault(target.lb_cluster, {})[(target.backend, m.member_id)] = (
+                        m.address,
+                        target.port,
+                    )
+        for lb_name, backend, member_id, address, port in self._registered_now:
+            servers.setdefault(lb_name, {})[(backend, member_id)] = (address, port)
+        with self._servers_lock:
+            self._servers = servers
 
     # ------------------------------------------------------------------ observing
     def _endpoints(self, definitions: DefinitionSet) -> list[str]:
@@ -225,11 +456,33 @@ class Agent:
 
     def _observe_members(self, definitions: DefinitionSet) -> dict[str, members.ObservedMember]:
         observed: dict[str, members.ObservedMember] = {}
+        errors: dict[str, str] = {}
         for endpoint in self._endpoints(definitions):
-            for member in members.list_members(self.docker.get(endpoint), self.state_id, endpoint):
+            try:
+                found = members.list_members(self.docker.get(endpoint), self.state_id, endpoint)
+            except Exception as exc:  # noqa: BLE001 - one endpoint down degrades its subscriptions only
+                errors[endpoint] = (
+                    str(exc) if isinstance(exc, StratosError) else f"{type(exc).__name__}: {exc}"
+                )
+                if self.endpoint_errors.get(endpoint) != errors[endpoint]:
+                    log.error(
+                        "Docker endpoint %s: %s; its subscriptions are degraded", endpoint, errors[endpoint]
+                    )
+                continue
+            for member in found:
                 observed.setdefault(member.member_id, member)
+        for endpoint in set(self.endpoint_errors) - set(errors):
+            log.info("Docker endpoint %s answers again", endpoint)
+        self.endpoint_errors = errors
+        if errors:
+            # Members on an endpoint that did not answer are unseen, not gone: keep what is known.
+            return observed
         for gone in set(self.health) - set(observed):
             del self.health[gone]
+        for gone in set(self._born) - set(observed):
+            del self._born[gone]
+        for gone in set(self._reported) - set(observed):
+            self._reported.pop(gone, None)
         if self.events is not None and not self.config.dry_run:
             for member in observed.values():
                 if member.member_id not in self._metered:
@@ -247,6 +500,36 @@ class Agent:
             self.events.stopped_unless(observed, self.clock())
         return observed
 
+    def _blind(self, definitions: DefinitionSet) -> dict[tuple[str, str], str]:
+        """Subscriptions placed on a Docker endpoint that did not answer this tick, with the reason."""
+        if not self.endpoint_errors:
+            return {}
+        found: dict[tuple[str, str], str] = {}
+        for app in definitions.applications.values():
+            for sub in app.subscriptions:
+                dp = definitions.deployment_policies.get(sub.deployment_policy)
+                for ref in dp.network_partitions if dp is not None else ():
+                    np = definitions.network_partitions.get(ref.name)
+                    if np is None or np.provider != "docker":
+                        continue
+                    for partition in np.partitions:
+                        error = self.endpoint_errors.get(partition.endpoint)
+                        if error is not None:
+                            found.setdefault(
+                                (app.name, sub.alias), f"Docker endpoint {partition.endpoint}: {error}"
+                            )
+        return found
+
+    def _ages(self, member: members.ObservedMember) -> tuple[float, float]:
+        """(now, started) of a member on the monotonic clock: health grace periods and start-up
+        timeouts are measured on it, so a step of the wall clock neither extends nor ends them."""
+        now = self.monotonic()
+        born = self._born.get(member.member_id)
+        if born is None:
+            born = now - max(0.0, self.clock() - member.started_at)
+            self._born[member.member_id] = born
+        return now, born
+
     def _check_of(
         self, definitions: DefinitionSet, member: members.ObservedMember
     ) -> tuple[HealthCheck | None, list[int]]:
@@ -258,31 +541,43 @@ class Agent:
     def _probe(
         self, definitions: DefinitionSet, observed: Iterable[members.ObservedMember], now: float
     ) -> None:
-        running = [m for m in observed if m.running]
+        # A member the engine reported (killed, dead, unhealthy) is not probed: its verdict is known,
+        # and a probe of an address that went away would hold the tick for the probe's timeout.
+        running = [m for m in observed if m.running and m.member_id not in self._reported]
         if not running:
             return
 
         def one(member: members.ObservedMember) -> tuple[members.ObservedMember, members.ProbeResult]:
-            check, ports = self._check_of(definitions, member)
-            return member, self.prober(member.address, check, ports)
+            return member, self._probe_one(definitions, member)
 
         with ThreadPoolExecutor(max_workers=min(self.config.probe_workers, len(running))) as pool:
             for member, result in pool.map(one, running):
                 check, _ = self._check_of(definitions, member)
+                at, born = self._ages(member)
                 self.health[member.member_id] = healthlib.record(
-                    self.health.get(member.member_id), result.ok, now, member.started_at, check, result.detail
+                    self.health.get(member.member_id), result.ok, at, born, check, result.detail
                 )
+
+    def _probe_one(self, definitions: DefinitionSet, member: members.ObservedMember) -> members.ProbeResult:
+        """One member's probe; whatever goes wrong in it is that member's failed probe, never the tick's."""
+        try:
+            check, ports = self._check_of(definitions, member)
+            return self.prober(member.address, check, ports)
+        except Exception as exc:  # noqa: BLE001 - a broken probe fails that member only
+            log.debug("probing %s failed", member.member_id, exc_info=True)
+            return members.ProbeResult(False, f"the probe failed: {type(exc).__name__}: {exc}")
 
     def _verdict(
         self, definitions: DefinitionSet, member: members.ObservedMember, now: float
     ) -> healthlib.Health:
         check, _ = self._check_of(definitions, member)
+        at, born = self._ages(member)
         return healthlib.verdict(
             self.health.get(member.member_id),
             check,
             running=member.running,
-            started_at=member.started_at,
-            now=now,
+            started_at=born,
+            now=at,
         )
 
     def _lb_states(self, definitions: DefinitionSet) -> dict[str, reconcile.LbState]:
@@ -314,7 +609,7 @@ class Agent:
                 subscription=m.subscription,
                 placement=Placement(m.network_partition, m.partition),
                 revision=m.revision,
-                health=self.rollouts.gate(m, self._verdict(definitions, m, now)),
+                health=self._reported_health(m, self.rollouts.gate(m, self._verdict(definitions, m, now))),
                 started_at=m.started_at,
                 address=m.address,
                 detail=self._detail(m),
@@ -323,7 +618,25 @@ class Agent:
         )
         return reconcile.World(now, states, self._lb_states(definitions))
 
+    def _reported_health(self, member: members.ObservedMember, health: healthlib.Health) -> healthlib.Health:
+        """The verdict, given what the engine reported: a member it reported dead, out of memory or
+        unhealthy is replaced even if it still looks alive; one it reported killed is kept out of
+        the LB (*starting*) for :data:`KILL_GRACE` seconds, until the engine reports it dead."""
+        reported = self._reported.get(member.member_id)
+        if reported is None or health == "dead":
+            return health
+        action, at = reported
+        if action != "kill":
+            return "unhealthy"
+        if self.monotonic() - at < KILL_GRACE:
+            return "starting" if health == "healthy" else health
+        del self._reported[member.member_id]  # a signal it survived: back to its own verdict
+        return health
+
     def _detail(self, member: members.ObservedMember) -> str:
+        reported = self._reported.get(member.member_id)
+        if reported is not None and member.running:
+            return f"the engine reported '{reported[0]}'"
         if not member.running:
             extra = ", out of memory" if member.oom_killed else ""
             return f"container {member.status} (exit code {member.exit_code}{extra})"
@@ -397,11 +710,12 @@ class Agent:
         """Keep each subscription's figures in the samples table every ``sample_interval``."""
         if self.events is None:
             return
+        mono = self.monotonic()  # intervals on the monotonic clock; ``now`` stamps the sample
         try:
             for f in self._figures:
-                if now - self._sampled.get(f.key, float("-inf")) < self.config.sample_interval:
+                if mono - self._sampled.get(f.key, float("-inf")) < self.config.sample_interval:
                     continue
-                self._sampled[f.key] = now
+                self._sampled[f.key] = mono
                 figures = {
                     "cpu_percent": f.cpu_percent,
                     "memory_percent": f.memory_percent,
@@ -411,8 +725,8 @@ class Agent:
                     "predictions": dict(f.predictions),
                 }
                 self.events.sample(now, *f.key, f.members, f.healthy, f.desired, figures)
-            if now - self._pruned >= 3600.0:
-                self._pruned = now
+            if mono - self._pruned >= 3600.0:
+                self._pruned = mono
                 self.events.prune_samples(now - self.config.sample_retention)
         except Exception:  # noqa: BLE001 - samples are a convenience
             log.exception("keeping samples failed")
@@ -423,7 +737,9 @@ class Agent:
     ) -> None:
         """Releases (:mod:`stratos.agent.rollout`), given each member's liveness verdict."""
         verdicts = [(m, self._verdict(definitions, m, now)) for m in observed.values()]
-        self.rollouts.tick(definitions, verdicts, now)
+        self.rollouts.hand_off(definitions, verdicts)
+        if self.wait_for_releases:
+            self.rollouts.join()
 
     # ------------------------------------------------------------------ acting
     def _act(
@@ -436,62 +752,96 @@ class Agent:
     ) -> None:
         counts = _member_counts(plan)
         started: list[tuple[reconcile.Start, members.ObservedMember]] = []
+        drains = [a for a in plan.actions if isinstance(a, reconcile.Stop) and a.drain]
+        # Drains wait (bounded) for sessions to end: they run side by side, while the loop goes on.
+        draining = []
+        if drains:
+            pool = ThreadPoolExecutor(
+                max_workers=min(self.config.drain_workers, len(drains)), thread_name_prefix="stratos-drain"
+            )
+            draining = [
+                pool.submit(self._act_one, definitions, a, observed, now, counts, result) for a in drains
+            ]
+            pool.shutdown(wait=False)
         for action in plan.actions:
-            try:
-                if isinstance(action, reconcile.Start):
-                    member = self._start(definitions, action, now, counts)
-                    started.append((action, member))
-                elif isinstance(action, reconcile.Stop):
-                    self._stop(action, observed.get(action.member_id), now, counts)
-                elif isinstance(action, reconcile.Register):
-                    self._register(
-                        definitions,
-                        action.lb_cluster,
-                        action.backend,
-                        action.member_id,
-                        action.address,
-                        action.port,
-                    )
-                    self._record(
-                        now,
-                        action.application,
-                        action.subscription,
-                        "register",
-                        reasons=action.reasons,
-                        details={
-                            "member": action.member_id,
-                            "backend": f"{action.lb_cluster}/{action.backend}",
-                            "address": f"{action.address}:{action.port}",
-                        },
-                    )
-                elif isinstance(action, reconcile.Deregister):
-                    gone = self.runtime_for(action.lb_cluster).remove_member(
-                        action.backend, action.server, wait=False
-                    )
-                    if not gone:
-                        log.info(
-                            "%s/%s still has connections; in maintenance until the next tick",
-                            action.backend,
-                            action.server,
-                        )
-                    self._record(
-                        now,
-                        "",
-                        "",
-                        "deregister",
-                        reasons=action.reasons,
-                        details={"backend": f"{action.lb_cluster}/{action.backend}", "server": action.server},
-                    )
-                result.done.append(describe(action))
-                log.info("%s", describe(action))
-            except Exception as exc:  # noqa: BLE001 - one failed action does not stop the others
-                message = f"{describe(action)}: {type(exc).__name__}: {exc}"
-                log.error("failed: %s", message)
-                result.failed.append(message)
-                app, alias = getattr(action, "application", ""), getattr(action, "subscription", "")
-                self._record(now, app, alias, f"{action.kind}-failed", reasons=[*action.reasons, str(exc)])
+            if action in drains:
+                continue
+            member = self._act_one(definitions, action, observed, now, counts, result)
+            if member is not None and isinstance(action, reconcile.Start):
+                started.append((action, member))
         if started:
             self._await_started(definitions, started, now, result)
+        for future in draining:
+            future.result()
+
+    def _act_one(
+        self,
+        definitions: DefinitionSet,
+        action: reconcile.Action,
+        observed: Mapping[str, members.ObservedMember],
+        now: float,
+        counts: dict[tuple[str, str], int],
+        result: TickResult,
+    ) -> members.ObservedMember | None:
+        """One action; a failure is recorded and reported, never raised (the others go on)."""
+        member = None
+        try:
+            if isinstance(action, reconcile.Start):
+                member = self._start(definitions, action, now, counts)
+            elif isinstance(action, reconcile.Stop):
+                self._stop(action, observed.get(action.member_id), now, counts)
+            elif isinstance(action, reconcile.Register):
+                self._register(
+                    definitions,
+                    action.lb_cluster,
+                    action.backend,
+                    action.member_id,
+                    action.address,
+                    action.port,
+                )
+                self._record(
+                    now,
+                    action.application,
+                    action.subscription,
+                    "register",
+                    reasons=action.reasons,
+                    details={
+                        "member": action.member_id,
+                        "backend": f"{action.lb_cluster}/{action.backend}",
+                        "address": f"{action.address}:{action.port}",
+                    },
+                )
+            elif isinstance(action, reconcile.Deregister):
+                gone = self.runtime_for(action.lb_cluster).remove_member(
+                    action.backend, action.server, wait=False
+                )
+                if not gone:
+                    log.info(
+                        "%s/%s still has connections; in maintenance until the next tick",
+                        action.backend,
+                        action.server,
+                    )
+                self._record(
+                    now,
+                    "",
+                    "",
+                    "deregister",
+                    reasons=action.reasons,
+                    details={"backend": f"{action.lb_cluster}/{action.backend}", "server": action.server},
+                )
+            result.done.append(describe(action))
+            log.info("%s", describe(action))
+        except _NoReleaseYet as exc:
+            if self.wait_for_releases:  # --once: the release work is over, and it gave no release
+                result.failed.append(f"{describe(action)}: {exc}")
+            log.info("%s: waits: %s", describe(action), exc)
+        except Exception as exc:  # noqa: BLE001 - one failed action does not stop the others
+            message = f"{describe(action)}: {type(exc).__name__}: {exc}"
+            log.error("failed: %s", message)
+            result.failed.append(message)
+            app, alias = getattr(action, "application", ""), getattr(action, "subscription", "")
+            self._record(now, app, alias, f"{action.kind}-failed", reasons=[*action.reasons, str(exc)])
+        return member
 
     def _start(
         self,
@@ -513,7 +863,10 @@ class Agent:
         if sub.artifact is not None:
             releases = self.store.releases_dir(app.name, sub.alias)
             if artifacts.current_release(self.store, app.name, sub.alias) is None:
-                artifacts.sync(self.store, app.name, sub.alias, sub.artifact, git=self.git)
+                # The release worker fetches it (never git on the reconcile path); the next tick starts.
+                raise _NoReleaseYet(
+                    f"{app.name}/{sub.alias} has no release of its artifact yet (the first fetch is under way)"
+                )
         member_id = members.member_id(app.name, sub.alias)
         spec = members.member_spec(
             app=app,
@@ -573,11 +926,12 @@ class Agent:
         while pending:
             for member_id in list(pending):
                 action, member = pending[member_id]
-                check, ports = checks[member_id]
-                probe = self.prober(member.address, check, ports)
+                check, _ = checks[member_id]
+                probe = self._probe_one(definitions, member)
                 at = self.clock()
+                mono, born = self._ages(member)
                 self.health[member_id] = healthlib.record(
-                    self.health.get(member_id), probe.ok, at, member.started_at, check, probe.detail
+                    self.health.get(member_id), probe.ok, mono, born, check, probe.detail
                 )
                 if probe.ok and not self.rollouts.admit(definitions, member):
                     probe = members.ProbeResult(False, "the release check has not passed yet")
@@ -658,6 +1012,7 @@ class Agent:
     ) -> None:
         lb = definitions.lb_clusters[lb_name]
         options = haproxy.server_options(lb)
+        self._registered_now.append((lb_name, backend, member_id, address, port))
         self.runtime_for(lb_name).add_member(
             backend,
             member_id,
@@ -678,6 +1033,9 @@ class Agent:
         counts: dict[tuple[str, str], int],
     ) -> None:
         drained = True
+        with self._servers_lock:
+            for lb_name, backend in action.backends:
+                self._servers.get(lb_name, {}).pop((backend, action.member_id), None)
         for lb_name, backend in action.backends:
             rt = self.runtime_for(lb_name)
             if action.drain:
@@ -694,9 +1052,10 @@ class Agent:
         if self.events:
             self.events.member_stopped(action.member_id, self.clock())
         key = (action.application, action.subscription)
-        before = counts.get(key, 0)
-        after = max(0, before - 1)
-        counts[key] = after
+        with self._counts_lock:
+            before = counts.get(key, 0)
+            after = max(0, before - 1)
+            counts[key] = after
         self._record(
             now,
             action.application,
@@ -752,6 +1111,7 @@ class Agent:
                 self._figures = metricslib.subscription_figures(
                     views, self.member_metrics, self.autoscaler.decisions
                 )
+                data["notes"] = list(result.plan.notes)
                 metricslib.annotate_status(data, self._figures, self.member_metrics)
                 rollout.annotate_status(data, self.rollouts.status())
                 self._last_status = data
@@ -776,7 +1136,7 @@ class Agent:
         if not plan.actions:
             return plan.subscriptions
         try:
-            definitions = self.store.load()
+            definitions = self._load()
             observed = self._observe_members(definitions)
             now = self.clock()
             world = self._world(definitions, observed, now)
@@ -785,10 +1145,16 @@ class Agent:
                 world,
                 desired=self._desired_counts(),
                 revisions=self.rollouts.revisions(definitions),
+                removed=self.store.removed_applications(),
+                blind=self._blind(definitions),
             ).subscriptions
         except Exception:  # noqa: BLE001 - fall back to the views planned before acting
             log.exception("observing after acting failed")
             return plan.subscriptions
+
+
+class _NoReleaseYet(StratosError):
+    """A member of a subscription whose artifact has no release yet: it starts once there is one."""
 
 
 def _member_counts(plan: reconcile.Plan) -> dict[tuple[str, str], int]:

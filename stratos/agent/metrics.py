@@ -118,6 +118,8 @@ class Snapshot:
     actions: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     ticks: Mapping[str, int] = field(default_factory=dict)
     tick_seconds: float | None = None
+    #: Failed writes and reads of the event store, by kind (locked, full, read-only, corrupt...).
+    record_errors: Mapping[str, int] = field(default_factory=dict)
 
 
 class Recorder:
@@ -152,6 +154,12 @@ class Recorder:
                 subscriptions=tuple(subscriptions) if subscriptions is not None else s.subscriptions,
                 members=dict(members) if members is not None else s.members,
             )
+
+    def count_record_error(self, kind: str) -> None:
+        with self._lock:
+            errors = dict(self._snapshot.record_errors)
+            errors[kind] = errors.get(kind, 0) + 1
+            self._snapshot = replace(self._snapshot, record_errors=errors)
 
     def count_action(self, application: str, subscription: str, direction: str, n: int = 1) -> None:
         with self._lock:
@@ -228,6 +236,12 @@ FAMILIES: tuple[tuple[str, str, str, str], ...] = (
     ("stratos_tick_seconds", "gauge", "How long the last tick took.", "tick_seconds"),
     ("stratos_last_tick_timestamp_seconds", "gauge", "When the last tick began (Unix time).", "time"),
     ("stratos_ticks_total", "counter", "Ticks of the loop since the agent started, by result.", "ticks"),
+    (
+        "stratos_agent_record_errors_total",
+        "counter",
+        "Event store (agent.db) calls that failed, by kind; recording is best-effort.",
+        "record_errors",
+    ),
 )
 
 _SUB = ("application", "subscription")
@@ -263,6 +277,10 @@ class SnapshotCollector(Collector):
                 family = CounterMetricFamily(name, help_text, labels=["result"])
                 for result, n in sorted(s.ticks.items()):
                     family.add_metric([result], float(n))
+            elif what == "record_errors":
+                family = CounterMetricFamily(name, help_text, labels=["kind"])
+                for kind_name, n in sorted(s.record_errors.items()):
+                    family.add_metric([kind_name], float(n))
             elif what in ("tick_seconds", "time"):
                 family = GaugeMetricFamily(name, help_text, labels=[])
                 value = getattr(s, what)

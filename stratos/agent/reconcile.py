@@ -2,7 +2,10 @@
 
 Per application subscription, in startup order:
 
-1. members no definition wants (application or subscription gone) are drained and removed;
+1. members no definition wants are drained and removed: those of a subscription the application's
+   definition no longer has, and those of an application whose definition was removed explicitly
+   (``removed``: the store's tombstones). Members of an application that is simply absent (no
+   tombstone: a file lost by hand, a partial copy) are kept and noted, never removed;
 2. dead or unhealthy members are taken out of the LB and removed (they are replaced by step 3);
 3. while fewer members are alive (healthy or starting) than desired, new ones are started, placed
    by :func:`stratos.scaling.placement.place` (round-robin or one-after-another over the deployment
@@ -15,6 +18,10 @@ Per application subscription, in startup order:
 5. healthy members missing from their LB backends are registered; LB servers that belong to no
    member are removed.
 
+A subscription whose members could not all be observed (``blind``: a Docker endpoint of its
+deployment policy did not answer) gets no action at all this tick, and the LB servers of the
+backends it is registered in are left alone: what cannot be seen is neither replaced nor removed.
+
 A subscription is *ready* when at least ``min`` members are healthy and, if it is behind an LB
 cluster, registered there. The desired count comes from a function (:data:`DesiredCount`), by
 default ``min``, or the last count a scaling decision recorded (:func:`recorded_or_min`). A scaling
@@ -25,8 +32,8 @@ decision taken this tick may also say where its new members go and which members
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from stratos.agent.health import Health
@@ -193,6 +200,9 @@ class Plan:
     now: float
     actions: tuple[Action, ...]
     subscriptions: tuple[SubscriptionView, ...]
+    #: What the plan chose not to do and why (e.g. members of an application absent without a
+    #: tombstone, kept).
+    notes: tuple[str, ...] = ()
 
     def by_kind(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.kind == kind]
@@ -250,8 +260,16 @@ def plan(
     desired: DesiredCount = minimum,
     revisions: Mapping[tuple[str, str], str] | None = None,
     scaling: Mapping[tuple[str, str], ScalingHint] | None = None,
+    removed: Collection[str] = frozenset(),
+    blind: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
-    """Every action that brings the world closer to the definitions, and a view per subscription."""
+    """Every action that brings the world closer to the definitions, and a view per subscription.
+
+    ``removed``: applications whose definition was removed explicitly (tombstones); ``blind``:
+    subscriptions not fully observed this tick, with the reason (no action for them).
+    """
+    blind = blind or {}
+    notes: list[str] = []
     groups: dict[tuple[str, str], list[MemberState]] = defaultdict(list)
     for member in sorted(world.members, key=lambda m: (m.started_at, m.member_id)):
         groups[(member.application, member.subscription)].append(member)
@@ -263,12 +281,21 @@ def plan(
     views: list[SubscriptionView] = []
     ready: dict[tuple[str, str], bool] = {}
     expected: dict[tuple[str, str], set[str]] = defaultdict(set)  # (lb, backend) -> member ids
+    untouchable: set[tuple[str, str]] = set()  # (lb, backend) of blind subscriptions
+    kept: set[str] = set()  # members of applications absent without a tombstone
 
     wanted = {(app.name, sub.alias) for app in definitions.applications.values() for sub in app.subscriptions}
     for key in sorted(set(groups) - wanted):
         app_name, alias = key
+        if app_name not in definitions.applications and app_name not in removed:
+            notes.append(
+                f"{len(groups[key])} member(s) of {app_name}/{alias} kept: application '{app_name}' is "
+                "not defined but was not removed explicitly (no tombstone)"
+            )
+            kept.update(m.member_id for m in groups[key])
+            continue
         why = (
-            f"application '{app_name}' is not defined"
+            f"application '{app_name}' was removed"
             if app_name not in definitions.applications
             else f"application '{app_name}' has no subscription '{alias}'"
         )
@@ -300,6 +327,14 @@ def plan(
                 ready,
                 (scaling or {}).get(key),
             )
+            if key in blind:
+                # Not fully observed: no action (the unseen members would look missing).
+                view = replace(result.view, notes=(*result.view.notes, f"degraded: {blind[key]}"))
+                views.append(view)
+                ready[key] = view.ready
+                for target in lb_targets(definitions, sub):
+                    untouchable.add((target.lb_cluster, target.backend))
+                continue
             first.extend(result.replacements)
             starts.extend(result.starts)
             registers.extend(result.registers)
@@ -317,8 +352,10 @@ def plan(
         if not lb.available:
             continue
         for backend in sorted(lb.backends):
+            if (lb_name, backend) in untouchable:
+                continue
             for server in sorted(lb.backends[backend]):
-                if server in stopped or server in expected.get((lb_name, backend), set()):
+                if server in stopped or server in kept or server in expected.get((lb_name, backend), set()):
                     continue
                 first.append(
                     Deregister(
@@ -326,7 +363,9 @@ def plan(
                     )
                 )
 
-    return Plan(world.now, tuple(first + starts + registers + removals), tuple(views))
+    return Plan(
+        world.now, tuple(first + starts + registers + removals), tuple(views), tuple(dict.fromkeys(notes))
+    )
 
 
 @dataclass

@@ -28,6 +28,15 @@ subscription with an artifact:
 The state of each subscription (last good release, failed commits, a rollback's hold, the release
 being verified, the releases that went live) is kept in ``<state>/releases/<app>/<alias>/rollout.json``
 so a restarted agent neither retries a failed commit nor forgets what it was verifying.
+
+Off the reconcile path. The loop calls :meth:`Rollouts.hand_off`, which returns at once: each
+subscription's release work (fetch, canary, switch, verification) runs in that subscription's own
+worker thread, at most one at a time, so a hung git remote or a slow canary of one subscription
+never delays the replacement of a dead member of another. The reconcile tick only reads the
+release state (:meth:`Rollouts.revisions`, :meth:`Rollouts.gate`, :meth:`Rollouts.status`).
+``--once`` waits for the workers (:meth:`Rollouts.join`); :meth:`Rollouts.tick` does the same work
+in the caller's thread. Every wait (poll interval, canary, verification) is measured on a
+monotonic clock; the wall clock only stamps what is recorded.
 """
 
 from __future__ import annotations
@@ -531,12 +540,15 @@ class Rollouts:
         probe: ReleaseProbe = check_release,
         member_probe: Callable[..., members.ProbeResult] = members.probe,
         poll: float = CHECK_POLL,
+        monotonic: Callable[[], float] | None = None,
     ):
         self.store = store
         self.docker = docker
         self.record = record
         self.git = git
         self.clock = clock
+        #: Durations and deadlines. By default time.monotonic, or the injected ``clock`` (tests).
+        self.monotonic = monotonic or (time.monotonic if clock is time.time else clock)
         self.sleep = sleep
         self.probe = probe
         self.member_probe = member_probe
@@ -550,6 +562,13 @@ class Rollouts:
         self._subjects: dict[str, str] = {}
         self._status: dict[Key, dict[str, Any]] = {}
         self._canaries_swept = False
+        self._lock = threading.RLock()
+        #: The worker of each subscription (at most one at a time) and when it began (monotonic).
+        self._workers: dict[Key, tuple[threading.Thread, float]] = {}
+        #: Requests taken while the subscription's worker was busy: the next worker gets them.
+        self._queued: dict[Key, list[Request]] = {}
+        #: When a release went live in this process (monotonic), so its verification is timed on it.
+        self._live_since: dict[Key, tuple[str, float]] = {}
 
     # ------------------------------------------------------------------ for the loop
     def wake(self) -> None:
@@ -560,7 +579,7 @@ class Rollouts:
         """Wait until ``stop`` (True), ``seconds`` pass or a request arrives (False)."""
         deadline = time.monotonic() + seconds
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - time.monotonic()  # real time: it waits on a real Event
             if stop.wait(max(0.0, min(step, remaining))):
                 return True
             if self._wake.is_set() or has_requests(self.store):
@@ -625,12 +644,126 @@ class Rollouts:
         cartridge = definitions.cartridges[sub.cartridge]
         ok, detail = self._check(cartridge, sub.artifact, member.address)
         if ok:
-            self._passed[member.member_id] = release
+            with self._lock:
+                self._passed[member.member_id] = release
             log.info("%s answers the release check of %s (%s)", member.member_id, release[:12], detail)
         return ok
 
     def status(self) -> dict[Key, dict[str, Any]]:
-        return dict(self._status)
+        found = {key: dict(value) for key, value in list(self._status.items())}
+        now = self.monotonic()
+        for key, (worker, began) in list(self._workers.items()):
+            if worker.is_alive() and now - began >= 1.0:
+                entry = found.setdefault(key, {})
+                entry["notes"] = [
+                    *(entry.get("notes") or []),
+                    f"release work (fetch, canary or verification) under way for {now - began:.0f}s",
+                ]
+        return found
+
+    # ------------------------------------------------------------------ off the reconcile path
+    def hand_off(
+        self, definitions: DefinitionSet, observed: Sequence[tuple[members.ObservedMember, Health]]
+    ) -> None:
+        """Start each subscription's release work in its own worker, unless one runs already;
+        return at once (the loop's way to call :meth:`tick`)."""
+        if not self._canaries_swept:
+            self._canaries_swept = True
+            threading.Thread(
+                target=self._sweep_canaries, args=(definitions,), name="stratos-canary-sweep", daemon=True
+            ).start()
+        requests = take_requests(self.store)
+        wanted = set()
+        for app, sub in self._subscriptions(definitions):
+            assert sub.artifact is not None
+            key = (app.name, sub.alias)
+            wanted.add(key)
+            with self._lock:
+                self._queued.setdefault(key, []).extend(requests.get(key, []))
+                running = self._workers.get(key)
+                if running is not None and running[0].is_alive():
+                    continue
+                queued = self._queued.pop(key, [])
+                mine = [(m, h) for m, h in observed if (m.application, m.subscription) == key]
+                worker = threading.Thread(
+                    target=self._work,
+                    args=(definitions, app, sub, sub.artifact, mine, queued),
+                    name=f"stratos-release-{app.name}-{sub.alias}",
+                    daemon=True,
+                )
+                self._workers[key] = (worker, self.monotonic())
+                worker.start()
+        self._forget(definitions, observed, requests, wanted)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the workers under way (``--once``; tests)."""
+        deadline = None if timeout is None else self.monotonic() + timeout
+        for worker, _ in list(self._workers.values()):
+            worker.join(None if deadline is None else max(0.0, deadline - self.monotonic()))
+
+    def busy(self) -> list[Key]:
+        """Subscriptions whose worker is running."""
+        return sorted(key for key, (worker, _) in list(self._workers.items()) if worker.is_alive())
+
+    def _work(
+        self,
+        definitions: DefinitionSet,
+        app: Application,
+        sub: Subscription,
+        artifact: Artifact,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+        requests: Sequence[Request],
+    ) -> None:
+        if self._one(definitions, app, sub, artifact, observed, requests, self.clock()):
+            self.wake()  # what members run changed: the loop acts on it now
+
+    def _one(
+        self,
+        definitions: DefinitionSet,
+        app: Application,
+        sub: Subscription,
+        artifact: Artifact,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+        requests: Sequence[Request],
+        now: float,
+    ) -> bool:
+        key = (app.name, sub.alias)
+        try:
+            return self._subscription(definitions, app, sub, artifact, observed, requests, now)
+        except StratosError as exc:
+            log.warning("release of %s/%s: %s", app.name, sub.alias, exc)
+            self._status.setdefault(key, {})["notes"] = [f"release: {exc}"]
+        except Exception:  # noqa: BLE001 - one subscription's failure does not stop the others
+            log.exception("release of %s/%s failed", app.name, sub.alias)
+        return False
+
+    @staticmethod
+    def _subscriptions(definitions: DefinitionSet) -> list[tuple[Application, Subscription]]:
+        return [
+            (app, sub)
+            for app in sorted(definitions.applications.values(), key=lambda a: a.name)
+            for sub in app.subscriptions
+            if sub.artifact is not None
+        ]
+
+    def _forget(
+        self,
+        definitions: DefinitionSet,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+        requests: Mapping[Key, Sequence[Request]],
+        wanted: set[Key],
+    ) -> None:
+        for key in set(requests) - wanted:
+            log.warning("request for %s/%s ignored: no such subscription with an artifact", *key)
+        with self._lock:
+            for key in set(self._states) - wanted:
+                del self._states[key]
+                self._status.pop(key, None)
+            for key in set(self._queued) - wanted:
+                del self._queued[key]
+            alive = {m.member_id for m, _ in observed}
+            for member_id in set(self._passed) - alive:
+                del self._passed[member_id]
 
     # ------------------------------------------------------------------ one tick
     def tick(
@@ -639,32 +772,19 @@ class Rollouts:
         observed: Sequence[tuple[members.ObservedMember, Health]],
         now: float,
     ) -> None:
+        """Every subscription's release work, in this thread (see :meth:`hand_off`)."""
         if not self._canaries_swept:
+            self._canaries_swept = True
             self._sweep_canaries(definitions)
         requests = take_requests(self.store)
         wanted: set[Key] = set()
-        for app in sorted(definitions.applications.values(), key=lambda a: a.name):
-            for sub in app.subscriptions:
-                if sub.artifact is None:
-                    continue
-                key = (app.name, sub.alias)
-                wanted.add(key)
-                mine = [(m, h) for m, h in observed if (m.application, m.subscription) == key]
-                try:
-                    self._subscription(definitions, app, sub, sub.artifact, mine, requests.get(key, []), now)
-                except StratosError as exc:
-                    log.warning("release of %s/%s: %s", app.name, sub.alias, exc)
-                    self._status.setdefault(key, {})["notes"] = [f"release: {exc}"]
-                except Exception:  # noqa: BLE001 - one subscription's failure does not stop the others
-                    log.exception("release of %s/%s failed", app.name, sub.alias)
-        for key in set(requests) - wanted:
-            log.warning("request for %s/%s ignored: no such subscription with an artifact", *key)
-        for key in set(self._states) - wanted:
-            del self._states[key]
-            self._status.pop(key, None)
-        alive = {m.member_id for m, _ in observed}
-        for member_id in set(self._passed) - alive:
-            del self._passed[member_id]
+        for app, sub in self._subscriptions(definitions):
+            assert sub.artifact is not None
+            key = (app.name, sub.alias)
+            wanted.add(key)
+            mine = [(m, h) for m, h in observed if (m.application, m.subscription) == key]
+            self._one(definitions, app, sub, sub.artifact, mine, requests.get(key, []), now)
+        self._forget(definitions, observed, requests, wanted)
 
     def _subscription(
         self,
@@ -675,7 +795,8 @@ class Rollouts:
         observed: Sequence[tuple[members.ObservedMember, Health]],
         requests: Sequence[Request],
         now: float,
-    ) -> None:
+    ) -> bool:
+        """One subscription's release step; whether it changed its state or ``current``."""
         key = (app.name, sub.alias)
         cartridge = definitions.cartridges[sub.cartridge]
         mode: Mode = cartridge.reload
@@ -683,9 +804,9 @@ class Rollouts:
         before = state
         current = artifacts.current_release(self.store, *key)
         syncs = [r for r in requests if r.kind == "sync"]
-        due = now - self._fetched.get(key, float("-inf")) >= artifact.poll_interval
+        due = self.monotonic() - self._fetched.get(key, float("-inf")) >= artifact.poll_interval
         if syncs or due:
-            self._fetched[key] = now
+            self._fetched[key] = self.monotonic()
             head = self._fetch(key, artifact, syncs)
             if head is not None and head != state.head:
                 state = replace(state, head=head)
@@ -701,7 +822,15 @@ class Rollouts:
             timeout += healthlib.startup_timeout(cartridge.health_check)
             self._admit_all(cartridge, artifact, state, observed)
         checks = self._checks(cartridge, artifact, state, mode, current, observed) if state.pending else []
-        step = decide(state, current=current, pin=pin, mode=mode, members=checks, now=now, timeout=timeout)
+        step = decide(
+            state,
+            current=current,
+            pin=pin,
+            mode=mode,
+            members=checks,
+            now=self._verification_now(key, state, now),
+            timeout=timeout,
+        )
         source = syncs[-1].source if syncs else "poll"
         state = self._perform(definitions, app, sub, artifact, mode, state, step, observed, pin, source)
         self._states[key] = state
@@ -709,6 +838,17 @@ class Rollouts:
             save_state(self.store, *key, state)
         self._prune(key, artifact, state, pin, observed)
         self._status[key] = self._describe(key, state, pin)
+        return state != before or artifacts.current_release(self.store, *key) != current
+
+    def _verification_now(self, key: Key, state: RolloutState, now: float) -> float:
+        """The ``now`` a verification is timed with: for a release that went live in this process,
+        its ``since`` plus the monotonic time elapsed (a step of the wall clock changes nothing);
+        else the wall clock (the release went live before the agent restarted)."""
+        pending = state.pending
+        live = self._live_since.get(key)
+        if pending is None or live is None or live[0] != pending.sha:
+            return now
+        return pending.since + (self.monotonic() - live[1])
 
     # ------------------------------------------------------------------ steps
     def _perform(
@@ -762,6 +902,7 @@ class Rollouts:
                 )
                 return with_failed(state, step.sha, why)
         since = self.clock()
+        self._live_since[key] = (step.sha, self.monotonic())
         state = replace(state, pending=Pending(step.sha, step.previous, since, source))
         save_state(self.store, *key, state)
         with artifacts.lock(self.store, *key):
@@ -812,7 +953,7 @@ class Rollouts:
                 pin=pin,
                 mode="none",
                 members=checks,
-                now=self.clock(),
+                now=self._verification_now(key, state, self.clock()),
                 timeout=artifact.health_timeout,
             )
             if isinstance(step, Confirm):
@@ -826,7 +967,7 @@ class Rollouts:
     def _confirm(self, key: Key, state: RolloutState, step: Confirm) -> RolloutState:
         pending = state.pending
         if pending is not None and pending.sha == step.sha:
-            seconds = round(self.clock() - pending.since, 2)
+            seconds = round(self._verification_now(key, state, self.clock()) - pending.since, 2)
             log.info("%s/%s: release %s verified: %s", *key, step.sha[:12], step.why)
             self._event(
                 key,
@@ -908,7 +1049,8 @@ class Rollouts:
                 continue
             ok, detail = self._check(cartridge, artifact, member.address)
             if ok:
-                self._passed[member.member_id] = sha
+                with self._lock:
+                    self._passed[member.member_id] = sha
 
     def _checks(
         self,
@@ -970,7 +1112,7 @@ class Rollouts:
                 spec, artifacts.release_dir(self.store, app.name, sub.alias, sha), secrets.token_hex(3)
             )
             client = self.docker.get(partition.endpoint)
-            began = self.clock()
+            began = self.monotonic()
             canary = members.start_member(client, spec, partition.endpoint)
         except DriverError as exc:
             raise _CanaryUnavailable(f"the canary could not start: {exc}") from exc
@@ -981,13 +1123,13 @@ class Rollouts:
                 alive = self.member_probe(canary.address, cartridge.health_check, ports)
                 if alive.ok:
                     break
-                if self.clock() - began >= limit:
+                if self.monotonic() - began >= limit:
                     return (
                         False,
                         f"the cartridge's health check did not pass within {limit:g}s ({alive.detail})",
                     )
                 self.sleep(0.1)
-            checked = self.clock()
+            checked = self.monotonic()
             while True:
                 ok, detail = self._check(cartridge, artifact, canary.address)
                 if ok:
@@ -997,10 +1139,10 @@ class Rollouts:
                         sub.alias,
                         sha[:12],
                         detail,
-                        self.clock() - began,
+                        self.monotonic() - began,
                     )
                     return True, detail
-                if self.clock() - checked >= artifact.health_timeout:
+                if self.monotonic() - checked >= artifact.health_timeout:
                     return False, f"{detail} for {artifact.health_timeout:g}s"
                 self.sleep(self.poll)
         finally:
@@ -1203,11 +1345,14 @@ def wait_for_release(
     poll: float = 0.5,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
-    """Wait (bounded) until a status written after ``since`` shows ``sha`` live (or failed)."""
+    """Wait (bounded, on the monotonic clock) until a status written after ``since`` shows ``sha``
+    live (or failed)."""
     from stratos.status import read_status
 
-    deadline = clock() + timeout
+    monotonic = monotonic or (time.monotonic if clock is time.time else clock)
+    deadline = monotonic() + timeout
     while True:
         data = read_status(store) or {}
         sub = ((data.get("applications") or {}).get(application) or {}).get("subscriptions", {}).get(
@@ -1216,7 +1361,7 @@ def wait_for_release(
         fresh = float(data.get("time", 0)) >= since
         if fresh and (sub.get("release") == sha or sha[:12] in (sub.get("degraded") or "")):
             return sub
-        if clock() >= deadline:
+        if monotonic() >= deadline:
             raise StratosError(
                 f"{application}/{alias}: the agent did not switch to {sha[:12]} within {timeout:g}s "
                 f"(serving {str(sub.get('release'))[:12]}; is the agent running?)"

@@ -23,7 +23,9 @@ Runtime API (HAProxy 2.6 management guide, section 9.3), as :class:`Runtime` use
 - ``show stat`` (CSV) and ``show servers state`` (version 1) are parsed into typed rows.
 
 A reload (only when the configuration changes, e.g. a health path or the algorithm; never for
-membership) loses the servers added at run time; the agent re-adds its members on its next tick.
+membership) or a restart loses the servers added at run time; the agent notices it within half a
+second (``show info``: ``Pid`` changed or ``Uptime_sec`` went back; :mod:`stratos.agent.watch`)
+and adds its members again at once, without waiting for its next tick.
 A change of listeners changes the published ports, which only a new container can have.
 """
 

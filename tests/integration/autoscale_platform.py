@@ -178,18 +178,25 @@ class Platform:
 
     # ------------------------------------------------------------ set up and tear down
     @classmethod
-    def create(cls, client: docker.DockerClient, root: Path, **options: Any) -> Platform:
+    def create(
+        cls,
+        client: docker.DockerClient,
+        root: Path,
+        page: str = SLOW_PAGE,
+        port_start: int = 18300,
+        **options: Any,
+    ) -> Platform:
         suffix = uuid.uuid4().hex[:6]
         repo = root / "state" / "git" / "repo"  # file:// is allowed under <state>/git by default
         repo.mkdir(parents=True)
-        (repo / "index.php").write_text(SLOW_PAGE)
+        (repo / "index.php").write_text(page)
         git("init", "-q", "-b", "main", cwd=repo)
         git("add", ".", cwd=repo)
         git("commit", "-qm", "slow page", cwd=repo)
         store = StateStore(root / "state")
         store.ensure()
-        port = free_port(18300)
-        metrics_port = free_port(19464, avoid={port})
+        port = free_port(port_start)
+        metrics_port = free_port(port_start + 1164, avoid={port})
         for doc in definitions(suffix, port, repo, **options):
             store.apply(store.plan_put(parse_definition(doc)))
         ds = store.load()
@@ -224,7 +231,7 @@ class Platform:
             pass
 
     # ------------------------------------------------------------ the agent process
-    def start_agent(self, interval: float = 1.0) -> None:
+    def start_agent(self, interval: float = 1.0, *options: str) -> None:
         assert self.agent is None or self.agent.poll() is not None, "the agent runs already"
         self.agent_log = self.root / f"agent-{time.time():.0f}.log"
         log = self.agent_log.open("wb")
@@ -242,6 +249,7 @@ class Platform:
                 "10",
                 "--metrics-port",
                 str(self.metrics_port),
+                *options,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -604,8 +604,11 @@ def test_a_release_failing_on_the_members_after_the_switch_is_switched_back(plat
         f"{time.monotonic() - began:.1f}"
     )
     assert platform.served_by_every_member("v9")
-    web = platform.status()
-    assert (web["release"], web["degraded"]) == (good, f"release {sha[:12]} failed health")
+    # The release worker records the rollback; status.json follows at the tick it wakes.
+    expected = (good, f"release {sha[:12]} failed health")
+    wait_for(
+        "the status", lambda: (platform.status()["release"], platform.status()["degraded"]) == expected, 10
+    )
     kinds = [e.kind for e in platform.events() if e.details.get("sha") in (sha, good)][-3:]
     assert kinds == ["release", "release_failed", "rollback"]
 

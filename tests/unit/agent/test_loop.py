@@ -147,12 +147,19 @@ class FakeRuntime(haproxy.Runtime):
 
 @pytest.fixture
 def setup(tmp_path: Path, definitions_yaml: str) -> tuple[Agent, FakeDocker, FakeRuntime, StateStore]:
+    return make_setup(tmp_path, definitions_yaml)
+
+
+def make_setup(
+    tmp_path: Path, definitions_yaml: str, runtime: FakeRuntime | None = None, **agent_options: Any
+) -> tuple[Agent, FakeDocker, FakeRuntime, StateStore]:
+    """An agent over a state directory holding ``definitions_yaml``, with fake Docker and HAProxy."""
     store = StateStore(tmp_path / "state")
     store.ensure()
     for doc in yaml.safe_load_all(definitions_yaml):
         store.apply(store.plan_put(parse_definition(doc)))
     fake = FakeDocker()
-    runtime = FakeRuntime()
+    runtime = runtime or FakeRuntime()
     clock = itertools.count(1_000_000, 1)
     agent = Agent(
         store,
@@ -162,7 +169,7 @@ def setup(tmp_path: Path, definitions_yaml: str) -> tuple[Agent, FakeDocker, Fak
         prober=lambda address, check, ports: ProbeResult(True, "ok"),
         clock=lambda: float(next(clock)),
         sleep=lambda s: None,
-        config=AgentConfig(interval=1),
+        **{"config": AgentConfig(interval=1), **agent_options},
     )
     return agent, fake, runtime, store
 

@@ -37,6 +37,8 @@ class Case:
     lb_available: bool = True
     extra_servers: tuple[str, ...] = ()
     desired: dict[tuple[str, str], int] = field(default_factory=dict)
+    removed: frozenset[str] = frozenset()  # applications with a tombstone
+    blind: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def world(definitions: DefinitionSet, case: Case) -> World:
@@ -130,9 +132,28 @@ CASES: dict[str, tuple[Case, list[str]]] = {
         Case((DB, M("w1"), M("w2", partition="p2")), desired={("shop", "web"): 0}),
         [],
     ),
-    "member-of-an-undefined-application-is-drained": (
-        Case((DB, M("w1"), M("w2", partition="p2"), M("x1", app="gone", in_lb=False))),
+    "member-of-a-removed-application-is-drained": (
+        Case(
+            (DB, M("w1"), M("w2", partition="p2"), M("x1", app="gone", in_lb=False)),
+            removed=frozenset({"gone"}),
+        ),
         ["drain+remove x1"],
+    ),
+    "member-of-an-absent-application-without-tombstone-is-kept": (
+        Case((DB, M("w1"), M("w2", partition="p2"), M("x1", app="gone"))),
+        [],
+    ),
+    "blind-subscription-gets-no-action": (
+        Case((DB, M("w1", health="dead")), blind={("shop", "web"): "endpoint down"}),
+        [],
+    ),
+    "blind-subscription-leaves-its-backend-servers-alone": (
+        Case((DB,), extra_servers=("unseen",), blind={("shop", "web"): "endpoint down"}),
+        [],
+    ),
+    "a-blind-dependency-does-not-freeze-the-others": (
+        Case((M("db1", alias="db", health="dead", in_lb=False),), blind={("shop", "web"): "endpoint down"}),
+        ["replace db1", "start db p1"],
     ),
     "dead-member-of-an-undefined-subscription-is-removed": (
         Case((DB, M("w1"), M("w2", partition="p2"), M("x1", alias="cache", health="dead", in_lb=False))),
@@ -164,9 +185,32 @@ CASES: dict[str, tuple[Case, list[str]]] = {
 @pytest.mark.parametrize(("case", "expected"), list(CASES.values()), ids=list(CASES))
 def test_plan(definitions: DefinitionSet, case: Case, expected: list[str]) -> None:
     plan = reconcile.plan(
-        definitions, world(definitions, case), desired=reconcile.recorded_or_min(case.desired)
+        definitions,
+        world(definitions, case),
+        desired=reconcile.recorded_or_min(case.desired),
+        removed=case.removed,
+        blind=case.blind,
     )
     assert summary(plan) == expected
+
+
+def test_kept_members_of_an_absent_application_are_noted(definitions: DefinitionSet) -> None:
+    case = Case((DB, M("w1"), M("w2", partition="p2"), M("x1", app="gone")))
+    plan = reconcile.plan(definitions, world(definitions, case))
+    assert plan.notes == (
+        "1 member(s) of gone/web kept: application 'gone' is not defined but was not removed "
+        "explicitly (no tombstone)",
+    )
+
+
+def test_a_blind_subscription_is_noted_degraded(definitions: DefinitionSet) -> None:
+    case = Case((DB, M("w1")), blind={("shop", "web"): "Docker endpoint tcp://b:2375: refused"})
+    web = next(
+        v
+        for v in reconcile.plan(definitions, world(definitions, case), blind=case.blind).subscriptions
+        if v.subscription == "web"
+    )
+    assert "degraded: Docker endpoint tcp://b:2375: refused" in web.notes
 
 
 def views(definitions: DefinitionSet, case: Case) -> dict[str, reconcile.SubscriptionView]:
