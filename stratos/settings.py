@@ -19,3 +19,13 @@ def base_image() -> str:
 
 def state_dir() -> Path:
     return Path(os.environ.get("STRATOS_STATE_DIR", DEFAULT_STATE_DIR))
+
+
+def files_root() -> Path | None:
+    """A directory cartridge image files (``image.build.files[].src``) may also come from.
+
+    Unset (the default): a ``src`` must stay inside its definition's directory. Set
+    ``STRATOS_FILES_ROOT`` to name another directory whose files ``src`` may name by absolute path.
+    """
+    value = os.environ.get("STRATOS_FILES_ROOT", "").strip()
+    return Path(value) if value else None
