@@ -224,6 +224,8 @@ def render_build(image: CartridgeImage, base: str | None = None) -> BuildContext
     where = f"cartridge '{image.name}': image.build"
     chosen_base = spec.base or base or settings.base_image()
     _check_ref(chosen_base, f"{where}.base")
+    if spec.tag is not None:
+        _check_ref(spec.tag, f"{where}.tag")
     # Both reach the Dockerfile's first line.
     _check(model._dns_label, image.name, f"cartridge '{image.name}': name")
     _check(model._tag, image.version, f"cartridge '{image.name}': version")

@@ -16,6 +16,7 @@ image build (:mod:`stratos.images`) checks the same rules again; this model refu
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import unicodedata
 from pathlib import PurePosixPath
@@ -257,6 +258,8 @@ def _number(value: Any) -> Any:
     """
     if isinstance(value, str | bytes | bool):
         raise ValueError(f"must be a number, not {'a boolean' if isinstance(value, bool) else 'a string'}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number (not .inf or .nan)")
     return value
 
 

@@ -32,6 +32,7 @@ from stratos.model import (
     Spec,
 )
 
+_PATH_NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 _EMBEDDED_SECRET = re.compile(r"^[a-z+]+://[^/@:]+:[^/@]*@")
 _ARTIFACT_URL = re.compile(r"^(https://|ssh://|git://|file://)[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
 
@@ -132,7 +133,7 @@ class _DefinitionLoader(yaml.SafeLoader):
                     raise yaml.constructor.ConstructorError(
                         None,
                         None,
-                        f"has the key {_short_text(key)} twice (first on line {first.line + 1})",
+                        f"has the key {_short_text(repr(key))} twice (first on line {first.line + 1})",
                         key_node.start_mark,
                     )
                 seen[key] = key_node.start_mark
@@ -245,7 +246,8 @@ def parse_document(doc: RawDocument) -> tuple[Spec | None, list[Problem]]:
         ]
     model, plural = KINDS[kind]
     name = data.get("name")
-    prefix = f"{plural}/{name if isinstance(name, str) and name and len(name) <= 63 else '?'}"
+    shown = name if isinstance(name, str) and _PATH_NAME.fullmatch(name) else "?"
+    prefix = f"{plural}/{shown}"
     try:
         return model.model_validate(dict(data)), []
     except pydantic.ValidationError as exc:
@@ -367,6 +369,8 @@ _RULES = {
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
