@@ -204,12 +204,6 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         "must be <= 100",
     ),
     (
-        "hc-start-negative",
-        at("Cartridge", "health_check.start_period", -1),
-        f"{C}.health_check.start_period",
-        ">= 0",
-    ),
-    (
         "artifact-health-timeout-inf",
         at("Application", "subscriptions[0].artifact.health_timeout", float("inf")),
         f"{SUB}.artifact.health_timeout",
@@ -317,7 +311,6 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         f"{C}.health_check.timeout",
         "not a string",
     ),
-    ("port-float", at("Cartridge", "ports[0].port", 80.5), f"{C}.ports[0].port", "must be an integer"),
     ("tcp-yes", at("Cartridge", "health_check.tcp", "yes"), f"{C}.health_check.tcp", "must be true or false"),
     ("scales-one", at("Cartridge", "scales", 1), f"{C}.scales", "must be true or false"),
     (
@@ -362,12 +355,6 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         at("LbCluster", "sticky.cookie", "SID insert"),
         f"{LB}.sticky.cookie",
         "must be a cookie name",
-    ),
-    (
-        "artifact-health-path",
-        at("Application", "subscriptions[0].artifact.health_path", "/x\r\nHost: evil"),
-        f"{SUB}.artifact.health_path",
-        "must be a URL path",
     ),
     # ---- values that reach a Dockerfile, env or link file, labels
     (
@@ -474,7 +461,6 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         f"{C}.image.build.run[0]",
         "control characters",
     ),
-    ("expose-port", at("Cartridge", "image.build.expose", [70000]), f"{C}.image.build.expose[0]", "<= 65535"),
     (
         "display-name-newline",
         at("Cartridge", "display_name", "C\nD"),
@@ -494,7 +480,6 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         f"{SUB}.alias",
         "DNS label",
     ),
-    ("secret-name", at("Cartridge", "secrets", ["a/b"]), f"{C}.secrets[0]", "DNS label"),
     (
         "zone-space",
         at("NetworkPartition", "partitions[0].zone", "a b"),
@@ -533,12 +518,6 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         at("LbCluster", "stats.bind", "127.0.0.1\nlisten x"),
         f"{LB}.stats.bind",
         "IP address",
-    ),
-    (
-        "subnet-host-bits",
-        at("NetworkPartition", "network.subnet", "10.10.0.1/24"),
-        f"{NP}.network.subnet",
-        "IPv4 network",
     ),
     (
         "subnet-integer",
@@ -657,12 +636,6 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         f"{C}.persistence.volumes[0].mount_path",
         "':' or ','",
     ),
-    (
-        "deployment-dir-relative",
-        at("Cartridge", "deployment_dir", "srv"),
-        f"{C}.deployment_dir",
-        "absolute path",
-    ),
     # ---- sizes
     (
         "listeners-too-many",
@@ -722,23 +695,13 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         "(file)",
         "must be at most 1048576 bytes",
     ),
-    ("python-tag", raw("kind: !!python/object/apply:os.system ['id']\n"), "line 1", "is not valid YAML"),
-    ("control-char-in-yaml", raw("kind: Cartridge\nname: c\x07\n"), "(document)", "is not valid YAML"),
     ("kind-list", raw("kind: [Cartridge]\nname: c\n"), "document 0.kind", "must be one of Cartridge"),
     ("kind-mapping", raw("kind: {a: 1}\nname: c\n"), "document 0.kind", "must be one of Cartridge"),
-    ("document-list", raw("- kind: Cartridge\n"), "document 0", "must be a mapping"),
-    ("document-scalar", raw("just text\n"), "document 0", "must be a mapping"),
     ("key-unhashable", raw("kind: Cartridge\n? [a, b]\n: 1\n"), "line 2", "not a string or number"),
     (
         "name-binary",
         raw("kind: Cartridge\nname: !!binary Yw==\nimage: {ref: a}\n"),
         "cartridges/?.name",
-        "must be a string",
-    ),
-    (
-        "version-date",
-        raw("kind: Cartridge\nname: c\nversion: 2024-01-01\nimage: {ref: a}\n"),
-        f"{C}.version",
         "must be a string",
     ),
 ]
@@ -809,7 +772,6 @@ BUILD_REFUSES: list[tuple[str, str, Any]] = [
     ("file-path-relative", "image.build.files[0].path", "etc/x"),
     ("file-path-dotdot", "image.build.files[0].path", "/a/../b"),
     ("file-path-trailing-slash", "image.build.files[0].path", "/a/"),
-    ("file-mode", "image.build.files[0].mode", "888"),
     ("file-src-missing", "image.build.files[0].src", "files/none"),
     ("file-src-absolute", "image.build.files[0].src", "/etc/passwd"),
     ("file-src-dotdot", "image.build.files[0].src", "../x"),
