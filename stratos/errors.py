@@ -5,6 +5,7 @@ Temporary errors may succeed when retried; permanent ones will not and say why.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 
 
@@ -31,10 +32,14 @@ class Problem:
 
 
 def _show(value: object) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    text = repr(value)
+    # reprlib: bounded work and length, whatever the value (a huge string, a deep structure).
+    text = _REPR.repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlevel = 3
 
 
 class ValidationError(StratosError):

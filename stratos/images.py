@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from stratos import settings
+from stratos import model, settings
 from stratos.errors import ImageBuildError
+from stratos.validation import source_file
 
 if TYPE_CHECKING:
     import docker
@@ -48,13 +49,13 @@ CARTRIDGE_VERSION_LABEL = "org.stratos.cartridge-version"
 DEFAULT_BUILD_TIMEOUT = 1800
 
 _TEMPLATES = Path(__file__).parent / "templates"
-# Debian package names (policy 5.6.1), optionally pinned: ``pkg`` or ``pkg=1.2-3``.
-_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$")
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_MODE = re.compile(r"^0?[0-7]{3,4}$")
-# repository[:tag], the repository possibly with a registry host[:port] in front.
-_IMAGE_REF = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+# The grammars are the model's (stratos.model), matched whole: the model refuses first, the build
+# checks again because it also takes plain mappings.
+_PACKAGE = model._PACKAGE
+_ENV_KEY = model._ENV_KEY
+_MODE = re.compile(r"0?[0-7]{3,4}")
+_IMAGE_REF = model._IMAGE_REF
+_REGISTRY = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 class ImagePushError(ImageBuildError):
@@ -223,22 +224,30 @@ def render_build(image: CartridgeImage, base: str | None = None) -> BuildContext
     where = f"cartridge '{image.name}': image.build"
     chosen_base = spec.base or base or settings.base_image()
     _check_ref(chosen_base, f"{where}.base")
+    if spec.tag is not None:
+        _check_ref(spec.tag, f"{where}.tag")
+    # Both reach the Dockerfile's first line.
+    _check(model._dns_label, image.name, f"cartridge '{image.name}': name")
+    _check(model._tag, image.version, f"cartridge '{image.name}': version")
 
     for i, package in enumerate(spec.packages):
-        if not _PACKAGE.match(package):
+        if not _PACKAGE.fullmatch(package):
             raise ImageBuildError(
                 f"{where}.packages[{i}] ({package!r}): must be a Debian package name, optionally =version"
             )
     for key, value in spec.env:
-        if not _ENV_KEY.match(key):
+        if not _ENV_KEY.fullmatch(key):
             raise ImageBuildError(f"{where}.env ({key!r}): must be a variable name [A-Za-z_][A-Za-z0-9_]*")
-        if "\n" in value or "\r" in value:
-            raise ImageBuildError(f"{where}.env.{key}: must be one line")
+        _check(model._one_line, value, f"{where}.env.{key}")
     for i, port in enumerate(spec.expose):
         if not isinstance(port, int) or not 1 <= port <= 65535:
             raise ImageBuildError(f"{where}.expose[{i}] ({port!r}): must be a port 1-65535")
-    if spec.workdir is not None and not spec.workdir.startswith("/"):
-        raise ImageBuildError(f"{where}.workdir ({spec.workdir!r}): must be an absolute path")
+    if spec.workdir is not None:
+        _check(model._absolute, spec.workdir, f"{where}.workdir")
+    for i, part in enumerate(spec.command):
+        _check(model._one_line, part, f"{where}.command[{i}]")
+    for i, part in enumerate(spec.entrypoint or ()):
+        _check(model._one_line, part, f"{where}.entrypoint[{i}]")
 
     files = tuple(_context_file(i, f, image.source_dir, where) for i, f in enumerate(spec.files))
     copies = [
@@ -278,7 +287,8 @@ def _context_file(index: int, f: ImageFile, source_dir: Path | None, where: str)
     pure = PurePosixPath(f.path)
     if not f.path.startswith("/") or ".." in pure.parts or f.path.endswith("/"):
         raise ImageBuildError(f"{at}.path ({f.path!r}): must be an absolute file path without '..'")
-    if not _MODE.match(f.mode):
+    _check(model._one_line, f.path, f"{at}.path")
+    if not _MODE.fullmatch(f.mode):
         raise ImageBuildError(f"{at}.mode ({f.mode!r}): must be octal such as 0644 or 0755")
     if (f.src is None) == (f.content is None):
         raise ImageBuildError(f"{at}: exactly one of 'src' or 'content' must be set")
@@ -288,9 +298,13 @@ def _context_file(index: int, f: ImageFile, source_dir: Path | None, where: str)
         assert f.src is not None
         if source_dir is None:
             raise ImageBuildError(f"{at}.src ({f.src!r}): needs the cartridge definition's directory")
-        path = Path(f.src) if Path(f.src).is_absolute() else source_dir / f.src
-        if not path.is_file():
-            raise ImageBuildError(f"{at}.src ({f.src!r}): no such file {path}")
+        # The model's lexical rule (no '..', absolute only under STRATOS_FILES_ROOT), then the
+        # resolved path: a symbolic link never takes the build outside the definition's directory.
+        _check(model._relative_source, f.src, f"{at}.src")
+        try:
+            path = source_file(source_dir, f.src)
+        except ValueError as exc:
+            raise ImageBuildError(f"{at}.src ({f.src!r}): {exc}") from None
         data = path.read_bytes()
     # Numbered so two files with one basename never collide; the basename keeps the Dockerfile readable.
     return ContextFile(name=f"files/{index:02d}-{pure.name}", mode=int(f.mode, 8), data=data)
@@ -308,15 +322,25 @@ def _env_value(value: str) -> str:
 def _run(command: str, at: str) -> str:
     if not command.strip():
         raise ImageBuildError(f"{at}: must not be empty")
-    if "\n" in command.strip():
+    _check(lambda v: model._control_chars(v, allowed="\n\t"), command, at)
+    if "\n" in command.strip() or command.strip().endswith("\\"):
+        # A trailing backslash would continue the RUN line into the next instruction.
         # Exec form keeps a multi-line script intact (JSON escapes the newlines).
         return _json(["/bin/sh", "-ec", command])
     return command.strip()
 
 
 def _check_ref(ref: str, at: str) -> None:
-    if not _IMAGE_REF.match(ref):
+    if len(ref) > 255 or not _IMAGE_REF.fullmatch(ref):
         raise ImageBuildError(f"{at} ({ref!r}): must be an image reference such as debian:bookworm-slim")
+
+
+def _check(rule: Any, value: str, at: str) -> None:
+    """Apply one of the model's field rules; its message becomes the build error."""
+    try:
+        rule(value)
+    except ValueError as exc:
+        raise ImageBuildError(f"{at} ({value[:80]!r}): {exc}") from None
 
 
 # --------------------------------------------------------------------------- planning
@@ -443,7 +467,7 @@ def plan_image(
 def registry_ref(tag: str, registry: str) -> str:
     """``stratos/cartridge-php:8.2`` + ``127.0.0.1:5000`` -> ``127.0.0.1:5000/stratos/cartridge-php:8.2``."""
     registry = registry.strip().rstrip("/")
-    if not _REGISTRY.match(registry):
+    if not _REGISTRY.fullmatch(registry):
         raise ImageBuildError(f"registry ({registry!r}): must be host or host:port such as 127.0.0.1:5000")
     return f"{registry}/{tag}"
 

@@ -3,17 +3,29 @@
 Native format: YAML, snake_case, one resource per document, ``kind:`` + ``name:`` + fields.
 Concepts follow Apache Stratos 4.1. Field-level rules live here (types, ranges, DNS labels);
 rules that need several definitions at once live in :mod:`stratos.validation`.
+
+Hostile input. Every field is typed strictly: numbers and booleans are never read from strings
+(``min: '1'`` is refused; a YAML integer is a valid float), every number is finite and bounded,
+every string that reaches a generated file (haproxy.cfg, a Dockerfile, an env or link file, a
+container label) is one line without control characters and follows the grammar of the place it
+goes to (an HAProxy URI or cookie name, a Docker image reference, a Debian package name, an IP
+address or network), and every list, mapping and string has an upper bound on its size. The
+image build (:mod:`stratos.images`) checks the same rules again; this model refuses first.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
-from ipaddress import IPv4Network
-from typing import Annotated, Literal
+import unicodedata
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -21,41 +33,270 @@ from pydantic import (
     model_validator,
 )
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[kmgKMG]?$")
-_ENDPOINT = re.compile(r"^(unix:///.+|tcp://[^/]+|ssh://[^/]+.*)$")
-_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+from stratos import settings
+
+# Every pattern is matched with fullmatch(): "$" would accept a trailing newline.
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_MEMORY = re.compile(r"([0-9]{1,9})(\.[0-9]{1,6})?([kmgtKMGT]?)")
+_ENDPOINT = re.compile(r"unix:///[^\s]+|tcp://[^\s/]+|ssh://[^\s/]+(/[^\s]*)?")
+_COMMIT = re.compile(r"[0-9a-f]{7,40}")
+# Debian package names (policy 5.6.1), optionally pinned: ``pkg`` or ``pkg=1.2-3``.
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?")
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A Docker image tag (distribution/reference grammar), also what a cartridge version becomes.
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+# distribution/reference: [domain[:port]/]path-component(/path-component)*[:tag][@digest]
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_IMAGE_REF = re.compile(
+    rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@{_DIGEST})?",
+    re.ASCII,
+)
+# An http path as HAProxy's ``http-check send uri`` and the agent's GET take it: RFC 3986 path and
+# query characters, without the ones HAProxy's configuration language gives a meaning to
+# (whitespace, '#' comments, quotes, backslash escapes).
+_URI_PATH = re.compile(r"/[A-Za-z0-9._~%!$&()*+,;=:@/-]*(\?[A-Za-z0-9._~%!$&()*+,;=:@/?-]*)?")
+# A cookie name (an RFC 6265 token, restricted to characters with no meaning in haproxy.cfg).
+_COOKIE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+# Names of things outside Docker (OpenStack flavors, images, key pairs, networks; zones, regions).
+_EXTERNAL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@+-]{0,254}")
+
+#: Upper bounds. Large enough for any real definition, small enough that nothing a definition says
+#: can hold the agent up (a timeout of a year, a million members, a megabyte-long name).
+MAX_SECONDS = 86400.0  # one day: any interval, horizon or stabilisation window
+MAX_TIMEOUT = 3600.0  # one hour: any single wait (a probe, a release check)
+MAX_MEMBERS = 1000
+MAX_CPUS = 1024.0
+MAX_REQUESTS = 1_000_000.0
+MAX_LINE = 4096  # characters of a one-line value
+MAX_TEXT = 65536  # characters of a free text (description, a file's inline content, a run script)
+MAX_ITEMS = 256  # items of a list or mapping
 
 
 def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError("must be a DNS label (lowercase letters, digits and '-', 1-63 characters)")
     return value
 
 
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
 def _memory(value: str) -> str:
-    if not _MEMORY.match(value):
+    match = _MEMORY.fullmatch(value)
+    if not match:
         raise ValueError("must be a size such as 256m or 1g")
+    size = float(match.group(1) + (match.group(2) or "")) * _UNITS[match.group(3).lower()]
+    if not 6 * (1 << 20) <= size <= 1 << 42:
+        raise ValueError("must be between 6m (Docker's minimum) and 4t")
     return value
 
 
 def _endpoint(value: str) -> str:
-    if not _ENDPOINT.match(value):
+    if not _ENDPOINT.fullmatch(value):
         raise ValueError("must be a Docker endpoint: unix:///path, tcp://host:port or ssh://user@host")
     return value
 
 
-def _absolute(value: str) -> str:
-    if not value.startswith("/"):
-        raise ValueError("must be an absolute path")
+def _control_chars(value: str, allowed: str = "") -> None:
+    for ch in value:
+        if ch not in allowed and (unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")):
+            shown = "newline" if ch in "\n\r" else f"U+{ord(ch):04X}"
+            raise ValueError(f"must not contain control characters ({shown})")
+
+
+def _one_line(value: str) -> str:
+    """A value that reaches a generated file: one line, no control or invisible format character."""
+    _control_chars(value)
     return value
 
 
-Name = Annotated[str, AfterValidator(_dns_label)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Percent = Annotated[float, Field(gt=0, le=100)]
-Positive = Annotated[float, Field(gt=0)]
-AbsPath = Annotated[str, AfterValidator(_absolute)]
+def _text(value: str) -> str:
+    """Free text: lines and tabs, but no other control character."""
+    _control_chars(value, allowed="\n\t")
+    return value
+
+
+def _absolute(value: str) -> str:
+    _control_chars(value)
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path")
+    if ".." in PurePosixPath(value).parts:
+        raise ValueError("must not contain '..'")
+    return value
+
+
+def _mount_path(value: str) -> str:
+    _absolute(value)
+    if value != "/" and value.endswith("/"):
+        raise ValueError("must not end with '/'")
+    if any(c in value for c in ":,"):
+        raise ValueError("must not contain ':' or ',' (they separate the parts of a Docker mount)")
+    return value
+
+
+def _file_path(value: str) -> str:
+    _absolute(value)
+    if value.endswith("/"):
+        raise ValueError("must be a file path (not ending with '/')")
+    return value
+
+
+def _relative_source(value: str) -> str:
+    _control_chars(value)
+    pure = PurePosixPath(value)
+    if not value:
+        raise ValueError("must not be empty")
+    if ".." in pure.parts:
+        raise ValueError("must stay inside the definition's directory (no '..')")
+    if pure.is_absolute():
+        root = settings.files_root()
+        if root is None or not pure.is_relative_to(PurePosixPath(root)):
+            raise ValueError(
+                "must be a path relative to the definition's directory (an absolute path only "
+                "inside the directory the STRATOS_FILES_ROOT setting names)"
+            )
+    return value
+
+
+def _image_ref(value: str) -> str:
+    if len(value) > 255 or not _IMAGE_REF.fullmatch(value):
+        raise ValueError(
+            "must be a Docker image reference such as debian:bookworm-slim or "
+            "registry.example:5000/team/app:1.2 (lowercase repository, optional tag and digest)"
+        )
+    return value
+
+
+def _tag(value: str) -> str:
+    if not _TAG.fullmatch(value):
+        raise ValueError(
+            "must be a Docker tag: letters, digits, '_', '.', '-' (1-128, not starting with . or -)"
+        )
+    return value
+
+
+def _package(value: str) -> str:
+    if not _PACKAGE.fullmatch(value):
+        raise ValueError("must be a Debian package name, optionally =version")
+    return value
+
+
+def _env_key(value: str) -> str:
+    if not _ENV_KEY.fullmatch(value) or len(value) > 255:
+        raise ValueError("must be a variable name [A-Za-z_][A-Za-z0-9_]*")
+    return value
+
+
+def _uri_path(value: str) -> str:
+    if not _URI_PATH.fullmatch(value):
+        raise ValueError(
+            "must be a URL path starting with '/' (RFC 3986 characters; no space, quote, '#' or '\\')"
+        )
+    return value
+
+
+def _cookie(value: str) -> str:
+    if not _COOKIE.fullmatch(value):
+        raise ValueError("must be a cookie name: letters, digits, '_', '.', '-' (1-64)")
+    return value
+
+
+def _external_name(value: str) -> str:
+    if not _EXTERNAL_NAME.fullmatch(value):
+        raise ValueError("must be a name: letters, digits and _ . : @ + - (1-255, no spaces)")
+    return value
+
+
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("must be an IP address such as 127.0.0.1 or ::1") from None
+    return value
+
+
+def _ip_network_text(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError("must be an IP network such as 10.0.0.0/8 (no host bits set)") from None
+    if "/" not in value:
+        raise ValueError("must name its prefix length, such as 10.0.0.0/8")
+    return value
+
+
+def _subnet_input(value: Any) -> Any:
+    if not isinstance(value, str):
+        if isinstance(value, ipaddress.IPv4Network):
+            return value
+        raise ValueError("must be an IPv4 network written as a string such as 10.10.0.0/24")
+    if "/" not in value:
+        raise ValueError("must name its prefix length, such as 10.10.0.0/24")
+    return value
+
+
+def _subnet(value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    if not 8 <= value.prefixlen <= 29:
+        raise ValueError("must have a prefix length between /8 and /29")
+    if (
+        value.is_loopback
+        or value.is_multicast
+        or value.is_link_local
+        or value.is_reserved
+        or value.is_unspecified
+    ):
+        raise ValueError("must be a private or public unicast network (not loopback, link-local, multicast)")
+    return value
+
+
+def _number(value: Any) -> Any:
+    """Numbers are never read from text or booleans: ``min: '1'`` and ``min: true`` are refused.
+
+    (Integral floats such as 8080.0 are accepted for integers: Pulumi's other languages send every
+    number as a float.)
+    """
+    if isinstance(value, str | bytes | bool):
+        raise ValueError(f"must be a number, not {'a boolean' if isinstance(value, bool) else 'a string'}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number (not .inf or .nan)")
+    return value
+
+
+_NUMBER = BeforeValidator(_number)
+
+
+def _finite_seconds(low: float, high: float, *, inclusive: bool = False) -> Any:
+    if inclusive:
+        return Field(ge=low, le=high, allow_inf_nan=False)
+    return Field(gt=low, le=high, allow_inf_nan=False)
+
+
+Name = Annotated[str, Field(strict=True), AfterValidator(_dns_label)]
+Port = Annotated[int, _NUMBER, Field(ge=1, le=65535)]
+Percent = Annotated[float, _NUMBER, Field(gt=0, le=100, allow_inf_nan=False)]
+Bool = Annotated[bool, Field(strict=True)]
+Line = Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_one_line)]
+Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT), AfterValidator(_text)]
+AbsPath = Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_absolute)]
+MountPath = Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_mount_path)]
+FilePath = Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_file_path)]
+ImageRef = Annotated[str, Field(strict=True), AfterValidator(_image_ref)]
+EnvKey = Annotated[str, Field(strict=True), AfterValidator(_env_key)]
+Environment = Annotated[dict[EnvKey, Line], Field(strict=True, max_length=MAX_ITEMS)]
+IpAddress = Annotated[str, Field(strict=True, max_length=64), AfterValidator(_ip_address)]
+UriPath = Annotated[str, Field(strict=True, max_length=1024), AfterValidator(_uri_path)]
+ExternalName = Annotated[str, Field(strict=True), AfterValidator(_external_name)]
+
+
+def Count(low: int, high: int) -> Any:  # noqa: N802 - reads as a type in annotations
+    return Field(ge=low, le=high)
+
+
+def Items(low: int = 0, high: int = MAX_ITEMS) -> Any:  # noqa: N802
+    return Field(min_length=low, max_length=high)
 
 
 class Spec(BaseModel):
@@ -66,14 +307,25 @@ class Spec(BaseModel):
 
 # --------------------------------------------------------------------------- cartridge
 
+Seconds = Annotated[float, _NUMBER, _finite_seconds(0, MAX_SECONDS)]
+Timeout = Annotated[float, _NUMBER, _finite_seconds(0, MAX_TIMEOUT)]
+Delay = Annotated[float, _NUMBER, _finite_seconds(0, MAX_SECONDS, inclusive=True)]
+
 
 class FileSpec(Spec):
-    """A file placed in the image: from ``src`` (relative to the definition) or inline ``content``."""
+    """A file placed in the image: from ``src`` (relative to the definition) or inline ``content``.
 
-    path: AbsPath
-    src: str | None = None
-    content: str | None = None
-    mode: Annotated[str, Field(pattern=r"^0?[0-7]{3,4}$")] = "0644"
+    ``src`` stays inside the definition's directory (symbolic links resolved, checked when the
+    definitions are loaded from files and again when the image is built), or inside the directory
+    the ``STRATOS_FILES_ROOT`` setting names.
+    """
+
+    path: FilePath
+    src: Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_relative_source)] | None = (
+        None
+    )
+    content: Annotated[str, Field(strict=True, max_length=1 << 20)] | None = None
+    mode: Annotated[str, Field(pattern=r"^0?[0-7]{3,4}$", strict=True)] = "0644"
 
     @model_validator(mode="after")
     def _one_source(self) -> FileSpec:
@@ -82,25 +334,36 @@ class FileSpec(Spec):
         return self
 
 
+def _run_command(value: str) -> str:
+    _control_chars(value, allowed="\n\t")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
 class ImageBuild(Spec):
     """How to build a cartridge image from a Debian base."""
 
-    base: str | None = None
-    packages: list[str] = []
-    files: list[FileSpec] = []
-    run: list[str] = []
-    command: list[str] = []
-    entrypoint: list[str] | None = None
-    workdir: str | None = None
-    env: dict[str, str] = {}
-    expose: list[Port] = []
-    tag: str | None = None
+    base: ImageRef | None = None
+    packages: Annotated[
+        list[Annotated[str, Field(strict=True), AfterValidator(_package)]], Items(0, 1024)
+    ] = []
+    files: Annotated[list[FileSpec], Items()] = []
+    run: Annotated[
+        list[Annotated[str, Field(strict=True, max_length=MAX_TEXT), AfterValidator(_run_command)]], Items()
+    ] = []
+    command: Annotated[list[Line], Items()] = []
+    entrypoint: Annotated[list[Line], Items()] | None = None
+    workdir: AbsPath | None = None
+    env: Environment = {}
+    expose: Annotated[list[Port], Items()] = []
+    tag: ImageRef | None = None
 
 
 class ImageSpec(Spec):
     """A ready image reference, or a build."""
 
-    ref: str | None = None
+    ref: ImageRef | None = None
     build: ImageBuild | None = None
 
     @model_validator(mode="after")
@@ -118,15 +381,15 @@ class CartridgePort(Spec):
 
 
 class HealthCheck(Spec):
-    """An http path or a tcp connect on the first port. Times are seconds."""
+    """An http path or a tcp connect on the first port. Times are seconds (finite, bounded)."""
 
-    http: str | None = None
-    tcp: bool = False
+    http: UriPath | None = None
+    tcp: Bool = False
     port: Port | None = None
-    interval: Positive = 5
-    timeout: Positive = 3
-    retries: Annotated[int, Field(ge=1)] = 3
-    start_period: Annotated[float, Field(ge=0)] = 10
+    interval: Timeout = 5
+    timeout: Annotated[float, _NUMBER, _finite_seconds(0, 600)] = 3
+    retries: Annotated[int, _NUMBER, Count(1, 100)] = 3
+    start_period: Annotated[float, _NUMBER, _finite_seconds(0, MAX_TIMEOUT, inclusive=True)] = 10
 
     @model_validator(mode="after")
     def _one_kind(self) -> HealthCheck:
@@ -137,17 +400,17 @@ class HealthCheck(Spec):
 
 class Volume(Spec):
     name: Name
-    mount_path: AbsPath
-    keep_on_termination: bool = True
+    mount_path: MountPath
+    keep_on_termination: Bool = True
 
 
 class Persistence(Spec):
-    volumes: list[Volume] = []
+    volumes: Annotated[list[Volume], Items(0, 64)] = []
 
 
 class Limits(Spec):
-    cpus: Positive | None = None
-    memory: Annotated[str, AfterValidator(_memory)] | None = None
+    cpus: Annotated[float, _NUMBER, _finite_seconds(0, MAX_CPUS)] | None = None
+    memory: Annotated[str, Field(strict=True), AfterValidator(_memory)] | None = None
 
 
 class Cartridge(Spec):
@@ -155,21 +418,21 @@ class Cartridge(Spec):
 
     kind: Literal["Cartridge"] = "Cartridge"
     name: Name
-    display_name: str | None = None
-    description: str = ""
-    version: str = "1.0"
+    display_name: Annotated[Line, Field(max_length=255)] | None = None
+    description: Text = ""
+    version: Annotated[str, Field(strict=True), AfterValidator(_tag)] = "1.0"
     category: Literal["framework", "data", "load-balancer"] = "framework"
     image: ImageSpec
-    ports: list[CartridgePort] = []
+    ports: Annotated[list[CartridgePort], Items(0, 64)] = []
     health_check: HealthCheck | None = None
-    environment: dict[str, str] = {}
-    deployment_dir: AbsPath | None = None
+    environment: Environment = {}
+    deployment_dir: MountPath | None = None
     persistence: Persistence = Persistence()
     limits: Limits = Limits()
-    secrets: list[Name] = []
-    exports: dict[str, str] = {}
+    secrets: Annotated[list[Name], Items(0, 64)] = []
+    exports: Environment = {}
     reload: Literal["none", "restart"] = "none"
-    scales: bool = False
+    scales: Bool = False
 
     def image_tag(self) -> str:
         if self.image.ref:
@@ -183,34 +446,40 @@ class Cartridge(Spec):
 
 class Partition(Spec):
     name: Name
-    endpoint: Annotated[str, AfterValidator(_endpoint)] = "unix:///var/run/docker.sock"
-    region: str | None = None
-    zone: str | None = None
+    endpoint: Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_endpoint)] = (
+        "unix:///var/run/docker.sock"
+    )
+    region: ExternalName | None = None
+    zone: ExternalName | None = None
 
 
 class NetworkSpec(Spec):
     """The network members and the load balancer of a network partition share."""
 
     name: Name | None = None
-    subnet: IPv4Network | None = None
+    subnet: (
+        Annotated[ipaddress.IPv4Network, BeforeValidator(_subnet_input), AfterValidator(_subnet)] | None
+    ) = None
 
 
 class OpenStackSpec(Spec):
     """Settings for an OpenStack network partition (used by the Pulumi front end)."""
 
-    flavor: str = "m1.small"
-    image: str = "debian-12"
-    key_pair: str | None = None
-    external_network: str = "public"
-    hosts: Annotated[int, Field(ge=1)] = 1
-    admin_cidr: str = "0.0.0.0/0"
+    flavor: ExternalName = "m1.small"
+    image: ExternalName = "debian-12"
+    key_pair: ExternalName | None = None
+    external_network: ExternalName = "public"
+    hosts: Annotated[int, _NUMBER, Count(1, 100)] = 1
+    admin_cidr: Annotated[str, Field(strict=True, max_length=64), AfterValidator(_ip_network_text)] = (
+        "0.0.0.0/0"
+    )
 
 
 class NetworkPartition(Spec):
     kind: Literal["NetworkPartition"] = "NetworkPartition"
     name: Name
     provider: Literal["docker", "openstack"] = "docker"
-    partitions: Annotated[list[Partition], Field(min_length=1)]
+    partitions: Annotated[list[Partition], Items(1, 64)]
     network: NetworkSpec = NetworkSpec()
     openstack: OpenStackSpec | None = None
 
@@ -223,19 +492,19 @@ class NetworkPartition(Spec):
 
 class PartitionRef(Spec):
     name: Name
-    max: Annotated[int, Field(ge=1)] = 1
+    max: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 1
 
 
 class NetworkPartitionRef(Spec):
     name: Name
     algorithm: Literal["round-robin", "one-after-another"] = "round-robin"
-    partitions: Annotated[list[PartitionRef], Field(min_length=1)]
+    partitions: Annotated[list[PartitionRef], Items(1, 64)]
 
 
 class DeploymentPolicy(Spec):
     kind: Literal["DeploymentPolicy"] = "DeploymentPolicy"
     name: Name
-    network_partitions: Annotated[list[NetworkPartitionRef], Field(min_length=1)]
+    network_partitions: Annotated[list[NetworkPartitionRef], Items(1, 64)]
 
     def capacity(self) -> int:
         return sum(p.max for np in self.network_partitions for p in np.partitions)
@@ -247,7 +516,7 @@ class DeploymentPolicy(Spec):
 class Thresholds(Spec):
     """Targets per member. At least one must be set."""
 
-    requests_in_flight: Positive | None = None
+    requests_in_flight: Annotated[float, _NUMBER, _finite_seconds(0, MAX_REQUESTS)] | None = None
     memory_consumption: Percent | None = None
     load_average: Percent | None = None
 
@@ -275,13 +544,13 @@ class Behaviour(Spec):
     - max_step: at most this many members are added in one decision.
     """
 
-    evaluation_interval: Positive = 15
-    prediction_horizon: Annotated[float, Field(ge=0)] = 60
-    smoothing_window: Annotated[int, Field(ge=2, le=100)] = 40
-    tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    scale_up_stabilisation: Annotated[float, Field(ge=0)] = 0
-    scale_down_stabilisation: Annotated[float, Field(ge=0)] = 300
-    max_step: Annotated[int, Field(ge=1)] = 4
+    evaluation_interval: Timeout = 15
+    prediction_horizon: Delay = 60
+    smoothing_window: Annotated[int, _NUMBER, Count(2, 100)] = 40
+    tolerance: Annotated[float, _NUMBER, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.1
+    scale_up_stabilisation: Delay = 0
+    scale_down_stabilisation: Delay = 300
+    max_step: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 4
 
 
 class AutoscalingPolicy(Spec):
@@ -310,15 +579,16 @@ class Listener(Spec):
 
 
 class LbHealthCheck(Spec):
-    enabled: bool = True
-    interval: Positive = 2
-    fall: Annotated[int, Field(ge=1)] = 2
-    rise: Annotated[int, Field(ge=1)] = 1
+    enabled: Bool = True
+    #: seconds between two checks of a member (HAProxy ``inter``; rendered in milliseconds)
+    interval: Annotated[float, _NUMBER, Field(ge=0.01, le=MAX_TIMEOUT, allow_inf_nan=False)] = 2
+    fall: Annotated[int, _NUMBER, Count(1, 100)] = 2
+    rise: Annotated[int, _NUMBER, Count(1, 100)] = 1
 
 
 class Sticky(Spec):
-    enabled: bool = False
-    cookie: str = "STRATOSID"
+    enabled: Bool = False
+    cookie: Annotated[str, Field(strict=True), AfterValidator(_cookie)] = "STRATOSID"
 
 
 def _loopback(value: str) -> str:
@@ -339,9 +609,9 @@ class Stats(Spec):
     the ``user:password`` line of ``credentials_file`` (mode 0600) and published on a loopback
     address of the host only."""
 
-    enabled: bool = False
+    enabled: Bool = False
     port: Port = 8404
-    bind: Annotated[str, AfterValidator(_loopback)] = "127.0.0.1"
+    bind: Annotated[IpAddress, AfterValidator(_loopback)] = "127.0.0.1"
     credentials_file: AbsPath | None = None
 
     @model_validator(mode="after")
@@ -359,12 +629,12 @@ class LbCluster(Spec):
     network_partition: Name
     type: Literal["haproxy"] = "haproxy"
     algorithm: Literal["roundrobin", "leastconn", "source"] = "roundrobin"
-    listeners: Annotated[list[Listener], Field(min_length=1)]
+    listeners: Annotated[list[Listener], Items(1, 64)]
     health_check: LbHealthCheck = LbHealthCheck()
     sticky: Sticky = Sticky()
     stats: Stats = Stats()
-    retries: Annotated[int, Field(ge=0)] = 3
-    bind_address: str = "0.0.0.0"
+    retries: Annotated[int, _NUMBER, Count(0, 100)] = 3
+    bind_address: IpAddress = "0.0.0.0"
 
 
 # --------------------------------------------------------------------------- application
@@ -380,14 +650,8 @@ class Credentials(Spec):
 
 
 def _commit_id(value: str) -> str:
-    if not _COMMIT.match(value):
+    if not _COMMIT.fullmatch(value):
         raise ValueError("must be a commit id (7 to 40 lowercase hexadecimal digits)")
-    return value
-
-
-def _url_path(value: str) -> str:
-    if not value.startswith("/") or any(c.isspace() for c in value):
-        raise ValueError("must be a URL path starting with '/' (no spaces)")
     return value
 
 
@@ -515,11 +779,11 @@ class Artifact(Spec):
     branch: Annotated[str, AfterValidator(_branch)] = "main"
     ssh_known_hosts: Annotated[str, AfterValidator(_known_hosts)] | None = None
     credentials: Credentials | None = None
-    poll_interval: Positive = 15
-    keep_releases: Annotated[int, Field(ge=1)] = 5
-    health_path: Annotated[str, AfterValidator(_url_path)] | None = "/"
-    health_timeout: Positive = 30
-    pin: Annotated[str, AfterValidator(_commit_id)] | None = None
+    poll_interval: Seconds = 15
+    keep_releases: Annotated[int, _NUMBER, Count(1, 100)] = 5
+    health_path: UriPath | None = "/"
+    health_timeout: Timeout = 30
+    pin: Annotated[str, Field(strict=True), AfterValidator(_commit_id)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -544,19 +808,19 @@ class Artifact(Spec):
 class Subscription(Spec):
     alias: Name
     cartridge: Name
-    min: Annotated[int, Field(ge=1)] = 1
-    max: Annotated[int, Field(ge=1)] = 1
+    min: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 1
+    max: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 1
     autoscaling_policy: Name | None = None
     deployment_policy: Name
     lb_cluster: Name | None = None
     artifact: Artifact | None = None
-    environment: dict[str, str] = {}
-    links: list[Name] = []
+    environment: Environment = {}
+    links: Annotated[list[Name], Items(0, 64)] = []
 
 
 class Dependencies(Spec):
-    startup_order: list[Annotated[list[Name], Field(min_length=2)]] = []
-    scaling_dependents: list[Annotated[list[Name], Field(min_length=2)]] = []
+    startup_order: Annotated[list[Annotated[list[Name], Items(2, 64)]], Items(0, 64)] = []
+    scaling_dependents: Annotated[list[Annotated[list[Name], Items(2, 64)]], Items(0, 64)] = []
     termination_behaviour: Literal["terminate-all", "terminate-dependents", "terminate-none"] = (
         "terminate-none"
     )
@@ -565,8 +829,8 @@ class Dependencies(Spec):
 class Application(Spec):
     kind: Literal["Application"] = "Application"
     name: Name
-    description: str = ""
-    subscriptions: Annotated[list[Subscription], Field(min_length=1)]
+    description: Text = ""
+    subscriptions: Annotated[list[Subscription], Items(1, 64)]
     dependencies: Dependencies = Dependencies()
     network_partition_policy: Literal["one-after-another", "all-at-once"] = "one-after-another"
 

@@ -71,3 +71,13 @@ def _seconds(name: str, default: float) -> float:
     if not 1 <= seconds <= 86400:  # also refuses nan and inf
         raise StratosError(f"{name} ({value!r}): must be a number of seconds from 1 to 86400")
     return seconds
+
+
+def files_root() -> Path | None:
+    """A directory cartridge image files (``image.build.files[].src``) may also come from.
+
+    Unset (the default): a ``src`` must stay inside its definition's directory. Set
+    ``STRATOS_FILES_ROOT`` to name another directory whose files ``src`` may name by absolute path.
+    """
+    value = os.environ.get("STRATOS_FILES_ROOT", "").strip()
+    return Path(value) if value else None

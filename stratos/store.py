@@ -36,7 +36,7 @@ import yaml
 from stratos import fsutil, settings
 from stratos.errors import NotFoundError, Problem, ValidationError
 from stratos.model import KINDS, Spec
-from stratos.validation import DefinitionSet, RawDocument, build_set, check_references
+from stratos.validation import DefinitionSet, RawDocument, build_set, check_references, parse_yaml
 
 
 def dump_definition(definition: Spec) -> str:
@@ -150,9 +150,14 @@ class StateStore:
         return path.read_text() if path.is_file() else None
 
     def load(self) -> DefinitionSet:
-        """Every stored definition, cross-validated."""
-        docs = [RawDocument(str(p), yaml.safe_load(p.read_text())) for p in self.iter_files()]
-        return build_set(docs)
+        """Every stored definition, cross-validated (read with the definitions' YAML rules)."""
+        docs: list[RawDocument] = []
+        problems: list[Problem] = []
+        for path in self.iter_files():
+            found, trouble = parse_yaml(path.read_bytes(), str(path))
+            docs.extend(found)
+            problems.extend(trouble)
+        return build_set(docs, problems)
 
     def plan_put(self, definition: Spec) -> Change:
         """What storing this definition would change, after checking it against the stored set.
@@ -220,9 +225,11 @@ class StateStore:
 
         result = DefinitionSet()
         for path in self.iter_files():
-            spec, _ = parse_document(RawDocument(str(path), yaml.safe_load(path.read_text())))
-            if spec is not None:
-                result.add(spec, str(path))
+            docs, _ = parse_yaml(path.read_bytes(), str(path))
+            for doc in docs:
+                spec, _ = parse_document(doc)
+                if spec is not None:
+                    result.add(spec, str(path))
         return result
 
     # ---------------------------------------------------------------- secrets

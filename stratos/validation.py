@@ -8,6 +8,8 @@ All problems are collected and raised together as one :class:`~stratos.errors.Va
 from __future__ import annotations
 
 import difflib
+import re
+import reprlib
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 import pydantic
 import yaml
 
+from stratos import settings
 from stratos.errors import Problem, ValidationError
 from stratos.model import (
     KINDS,
@@ -28,6 +31,8 @@ from stratos.model import (
     NetworkPartition,
     Spec,
 )
+
+_PATH_NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 
 
 @dataclass
@@ -70,6 +75,127 @@ class RawDocument:
     index: int = 0
 
 
+#: Bounds on one definitions file: the loader refuses more before it builds anything.
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 32
+
+
+class _DefinitionLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, for definitions: no alias, no duplicate key, bounded nesting.
+
+    Aliases (``*name``) are refused outright rather than bounded: definitions never need them, and
+    an alias is how a few hundred bytes expand into billions of nodes (the "billion laughs").
+    Anchors alone (``&name``) are harmless and accepted.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
+        # The scanner's cost grows with the square of the flow nesting: stop it early.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"nests deeper than {MAX_DEPTH} levels", self.get_mark()
+            )
+        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"uses the alias *{event.anchor}: aliases are not allowed in definitions (write the value out)",
+                event.start_mark,
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, f"nests deeper than {MAX_DEPTH} levels", event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "uses a merge key '<<': not allowed in definitions", key_node.start_mark
+                    )
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "has a key that is not a string or number", key_node.start_mark
+                    ) from None
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"has the key {_short_text(repr(key))} twice (first on line {first.line + 1})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _decode(raw: bytes) -> str:
+    """The text of a definitions file: UTF-8 only (a UTF-8 byte order mark is dropped)."""
+    for bom, name in (
+        (b"\xff\xfe\x00\x00", "UTF-32"),
+        (b"\x00\x00\xfe\xff", "UTF-32"),
+        (b"\xff\xfe", "UTF-16"),
+        (b"\xfe\xff", "UTF-16"),
+    ):
+        if raw.startswith(bom):
+            raise ValueError(f"must be UTF-8 (it is {name}; convert it with iconv -t UTF-8)")
+    if b"\x00" in raw:
+        raise ValueError("must be UTF-8 text (it holds NUL bytes: UTF-16 or a binary file?)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(f"must be UTF-8 (invalid byte 0x{raw[exc.start]:02x} on line {line})") from None
+    return text.removeprefix("\ufeff")
+
+
+def parse_yaml(raw: bytes | str, source: str) -> tuple[list[RawDocument], list[Problem]]:
+    """The documents of one definitions file, or the problem that stops it being read.
+
+    Refused, each as one problem naming the file and the rule: more than ``MAX_FILE_BYTES``, text
+    that is not UTF-8, invalid YAML, aliases, merge keys, duplicate keys, nesting deeper than
+    ``MAX_DEPTH``, and a file without any document.
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", errors="surrogatepass")
+    if len(raw) > MAX_FILE_BYTES:
+        return [], [Problem(source, "(file)", f"must be at most {MAX_FILE_BYTES} bytes", has_value=False)]
+    try:
+        text = _decode(raw)
+    except ValueError as exc:
+        return [], [Problem(source, "(file)", str(exc), has_value=False)]
+    try:
+        loaded = list(yaml.load_all(text, Loader=_DefinitionLoader))  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(document)"
+        reason = getattr(exc, "problem", None) or str(exc)
+        return [], [Problem(source, where, f"is not valid YAML: {_short_text(reason, 300)}", has_value=False)]
+    except RecursionError:
+        return [], [Problem(source, "(document)", f"nests deeper than {MAX_DEPTH} levels", has_value=False)]
+    docs = [RawDocument(source, data, i) for i, data in enumerate(loaded) if data is not None]
+    if not docs:
+        return [], [Problem(source, "(file)", "holds no definition (it is empty)", has_value=False)]
+    return docs, []
+
+
 def read_documents(paths: Iterable[str | Path]) -> tuple[list[RawDocument], list[Problem]]:
     """Read YAML documents from files and directories (``*.yml``/``*.yaml``, sorted)."""
     docs: list[RawDocument] = []
@@ -89,16 +215,19 @@ def read_documents(paths: Iterable[str | Path]) -> tuple[list[RawDocument], list
             continue
         for f in files:
             try:
-                loaded = list(yaml.safe_load_all(f.read_text()))
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                where = f"line {mark.line + 1}" if mark is not None else "(document)"
-                problems.append(Problem(str(f), where, f"is not valid YAML: {exc}", has_value=False))
+                raw = _read_bounded(f)
+            except OSError as exc:
+                problems.append(Problem(str(f), "(file)", f"cannot be read: {exc.strerror}", has_value=False))
                 continue
-            for i, data in enumerate(loaded):
-                if data is not None:
-                    docs.append(RawDocument(str(f), data, i))
+            found, trouble = parse_yaml(raw, str(f))
+            docs.extend(found)
+            problems.extend(trouble)
     return docs, problems
+
+
+def _read_bounded(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(MAX_FILE_BYTES + 1)
 
 
 def parse_document(doc: RawDocument) -> tuple[Spec | None, list[Problem]]:
@@ -111,20 +240,26 @@ def parse_document(doc: RawDocument) -> tuple[Spec | None, list[Problem]]:
             )
         ]
     kind = data.get("kind")
-    if kind not in KINDS:
-        hint = _hint(str(kind), KINDS)
+    if not isinstance(kind, str) or kind not in KINDS:
+        hint = _hint(kind, KINDS) if isinstance(kind, str) else ""
         return None, [
             Problem(
-                doc.source, f"document {doc.index}.kind", f"must be one of {', '.join(KINDS)}{hint}", kind
+                doc.source,
+                f"document {doc.index}.kind",
+                f"must be one of {', '.join(KINDS)}{hint}",
+                _short(kind),
             )
         ]
     model, plural = KINDS[kind]
     name = data.get("name")
-    prefix = f"{plural}/{name if isinstance(name, str) and name else '?'}"
+    shown = name if isinstance(name, str) and _PATH_NAME.fullmatch(name) else "?"
+    prefix = f"{plural}/{shown}"
     try:
         return model.model_validate(dict(data)), []
     except pydantic.ValidationError as exc:
         return None, [_problem_from_pydantic(doc.source, prefix, model, err) for err in exc.errors()]
+    except RecursionError:
+        return None, [Problem(doc.source, prefix, f"nests deeper than {MAX_DEPTH} levels", has_value=False)]
 
 
 def parse_definition(data: Mapping[str, Any], source: str = "") -> Spec:
@@ -137,12 +272,17 @@ def parse_definition(data: Mapping[str, Any], source: str = "") -> Spec:
 
 
 def load(paths: Iterable[str | Path]) -> DefinitionSet:
-    """Read, parse and cross-validate definitions; raise :class:`ValidationError` listing every problem."""
+    """Read, parse and cross-validate definitions; raise :class:`ValidationError` listing every problem.
+
+    Files read from disk also have their image file sources checked (:func:`check_sources`).
+    """
     docs, problems = read_documents(paths)
-    return build_set(docs, problems)
+    return build_set(docs, problems, check_files=True)
 
 
-def build_set(docs: Iterable[RawDocument], problems: list[Problem] | None = None) -> DefinitionSet:
+def build_set(
+    docs: Iterable[RawDocument], problems: list[Problem] | None = None, *, check_files: bool = False
+) -> DefinitionSet:
     problems = list(problems or [])
     result = DefinitionSet()
     for doc in docs:
@@ -164,6 +304,8 @@ def build_set(docs: Iterable[RawDocument], problems: list[Problem] | None = None
             continue
         result.add(spec, doc.source)
     problems.extend(check_references(result))
+    if check_files:
+        problems.extend(check_sources(result))
     if problems:
         raise ValidationError(problems)
     return result
@@ -187,7 +329,7 @@ def _problem_from_pydantic(source: str, prefix: str, model: type[Spec], err: Map
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
         known = list(owner.model_fields) if owner else []
-        return Problem(source, path, "is not a known field" + _hint(str(loc[-1]), known), value)
+        return Problem(source, path, "is not a known field" + _hint(str(loc[-1]), known), _short(value))
     if kind == "missing":
         return Problem(source, path, "is required", has_value=False)
     ctx = err.get("ctx") or {}
@@ -201,7 +343,7 @@ def _problem_from_pydantic(source: str, prefix: str, model: type[Spec], err: Map
     if isinstance(value, Mapping) and kind == "value_error":
         # A model-level rule: the value is the whole mapping; do not dump it.
         return Problem(source, path, text, has_value=False)
-    return Problem(source, path, text, value)
+    return Problem(source, path, text, _short(value))
 
 
 _RULES = {
@@ -211,13 +353,16 @@ _RULES = {
     "less_than_equal": "must be <= {le}",
     "literal_error": "must be one of {expected}",
     "int_parsing": "must be an integer",
-    "int_type": "must be an integer",
+    "finite_number": "must be a finite number (not .inf or .nan)",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must be at least {min_length} characters",
+    "int_type": "must be an integer (a string such as '1' is not one: write 1)",
     "int_from_float": "must be an integer",
     "float_parsing": "must be a number",
-    "float_type": "must be a number",
+    "float_type": "must be a number (a string such as '1' is not one: write 1)",
     "string_type": "must be a string",
     "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
+    "bool_type": "must be true or false (not a string or a number)",
     "list_type": "must be a list",
     "dict_type": "must be a mapping",
     "model_type": "must be a mapping",
@@ -230,6 +375,8 @@ _RULES = {
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -271,13 +418,86 @@ def _inner_model(annotation: Any) -> Any:
 
 
 def _hint(word: str, candidates: Iterable[str]) -> str:
+    if len(word) > 100:
+        return ""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 3
+
+
 def _short(value: Any) -> Any:
-    text = repr(value)
-    return value if len(text) < 60 else text[:57] + "..."
+    """A value fit for a message: small values as they are, others as a bounded repr.
+
+    reprlib stops after a few items and levels, so even a value of billions of (shared) nodes
+    costs nothing to show.
+    """
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str) and len(value) <= 60:
+        return value
+    return _Shown(_REPR.repr(value))
+
+
+class _Shown(str):
+    """Text already made to show a value: printed as it is, without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _short_text(value: Any, limit: int = 60) -> str:
+    text = _REPR.repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------- image file sources
+
+
+def source_file(source_dir: Path, src: str) -> Path:
+    """The file an image file's ``src`` names, symbolic links resolved.
+
+    Raises ``ValueError`` (the rule) when it resolves outside the definition's directory (and
+    outside the ``STRATOS_FILES_ROOT`` setting's directory, when set) or is not a regular file.
+    """
+    roots = [source_dir.resolve()]
+    extra = settings.files_root()
+    if extra is not None:
+        roots.append(extra.resolve())
+    candidate = Path(src) if Path(src).is_absolute() else source_dir / src
+    resolved = candidate.resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ValueError(
+            "must stay inside the definition's directory"
+            + (" or STRATOS_FILES_ROOT" if extra is not None else "")
+            + f" (it resolves to {resolved})"
+        )
+    if not resolved.is_file():
+        raise ValueError(f"must name an existing regular file (no such file {candidate})")
+    return resolved
+
+
+def check_sources(ds: DefinitionSet) -> list[Problem]:
+    """Image file sources of cartridges loaded from files: inside their directory, existing files."""
+    problems = []
+    for name, cartridge in ds.cartridges.items():
+        source = ds.source("cartridges", name)
+        build = cartridge.image.build
+        if build is None or not source or not Path(source).is_file():
+            continue
+        for i, f in enumerate(build.files):
+            if f.src is None:
+                continue
+            try:
+                source_file(Path(source).parent, f.src)
+            except ValueError as exc:
+                problems.append(
+                    Problem(source, f"cartridges/{name}.image.build.files[{i}].src", str(exc), f.src)
+                )
+    return problems
 
 
 # --------------------------------------------------------------------------- cross-references

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
 
-from stratos import builtin
+from stratos import builtin, model
 from stratos.drivers import docker as dockerlib
 from stratos.errors import DriverError, NotFoundError, StratosError
 from stratos.fsutil import SECRET, atomic_write_text
@@ -149,9 +149,18 @@ def render_config(
     stats_auth: str | None = None,
 ) -> str:
     """The haproxy.cfg of an LB cluster. ``checks``: proxy_port -> http health path; ``stats_auth``:
-    the ``user:password`` of an enabled statistics page (:func:`read_stats_auth`)."""
+    the ``user:password`` of an enabled statistics page (:func:`read_stats_auth`).
+
+    Every value that is written into the file word for word is checked against the model's grammar
+    for its place again here (the model refuses them first), so nothing can end a line, start a
+    comment or add a section: ``DriverError`` names the value.
+    """
     if lb.stats.enabled and not stats_auth:
         raise StratosError(f"LB cluster '{lb.name}': an enabled statistics page needs its credentials")
+    for proxy_port, path in (checks or {}).items():
+        _config_value(model._uri_path, path, f"health check path of listener {proxy_port}")
+    _config_value(model._cookie, lb.sticky.cookie, f"lb_clusters/{lb.name}.sticky.cookie")
+    _config_value(model._dns_label, lb.name, "lb_clusters name")
     return _template().render(
         stats_auth=stats_auth,
         lb=lb,
@@ -208,6 +217,13 @@ def config_digest(config: str) -> str:
     """SHA-256 of a configuration with the statistics credentials masked (it goes into labels and
     diffs, which must not carry a value derived from a password)."""
     return _sha(_STATS_AUTH_LINE.sub(r"\1***", config))
+
+
+def _config_value(rule: Callable[[str], str], value: str, what: str) -> None:
+    try:
+        rule(value)
+    except ValueError as exc:
+        raise DriverError(f"haproxy: {what} ({value[:80]!r}) cannot go into haproxy.cfg: {exc}") from None
 
 
 def server_options(lb: LbCluster) -> dict[str, Any]:
@@ -776,11 +792,14 @@ def apply_lb_container(
     rt = Runtime(run_dir / "admin.sock")
     with dockerlib.docker_errors(f"haproxy: {change.action} of container '{spec.name}'"):
         container = _get(client, spec.name)
+        # HAProxy itself checks the new configuration before it replaces the one on disk (which a
+        # running, restarting or recreated container reads): a refused one changes nothing.
         if change.action == "reload" and container is not None:
             _check_config(container, conf_dir, spec.config)
             atomic_write_text(conf_dir / CONFIG_NAME, spec.config, SECRET)
             reload(container, rt, run_dir)
         else:
+            check_config_in_image(client, spec.image, conf_dir, spec.config)
             atomic_write_text(conf_dir / CONFIG_NAME, spec.config, SECRET)
             if change.action == "start" and container is not None:
                 container.start()
@@ -825,12 +844,58 @@ def _check_config(container: Container, conf_dir: Path, config: str) -> None:
     candidate = conf_dir / f".{CONFIG_NAME}.candidate"
     atomic_write_text(candidate, config, SECRET)
     try:
-        code, output = container.exec_run(["haproxy", "-c", "-q", "-f", f"{CONF_DIR}/{candidate.name}"])
+        code, output = container.exec_run(["haproxy", "-c", "-f", f"{CONF_DIR}/{candidate.name}"])
     finally:
         candidate.unlink(missing_ok=True)
     if code != 0:
-        text = output.decode(errors="replace").strip() if isinstance(output, bytes) else str(output)
-        raise DriverError(f"haproxy: the new configuration is invalid: {text[-2000:]}")
+        text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+        raise DriverError(f"haproxy: the new configuration is invalid: {_alerts(text)}")
+
+
+def _alerts(output: str) -> str:
+    """HAProxy's answer to ``-c`` without its [NOTICE] lines (version, path), at most 2000 characters."""
+    lines = [line for line in output.strip().splitlines() if "[NOTICE]" not in line]
+    return "\n".join(lines)[-2000:]
+
+
+def check_config_in_image(client: docker.DockerClient, image: str, conf_dir: Path, config: str) -> None:
+    """``haproxy -c`` of ``config`` in a throw-away container of the LB image (no network).
+
+    For a load balancer that is not running (created, recreated or started): the check runs the
+    HAProxy that will read the file. Raises ``DriverError`` with HAProxy's message when refused,
+    ``NotFoundError`` when the image is missing; the configuration on disk is left as it was.
+    """
+    import uuid
+
+    import docker as docker_sdk
+
+    try:
+        client.images.get(image)
+    except docker_sdk.errors.ImageNotFound as exc:
+        raise NotFoundError(
+            f"haproxy: image {image} does not exist on this Docker host; build the haproxy "
+            "cartridge image first"
+        ) from exc
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    candidate = conf_dir / f".{CONFIG_NAME}.candidate"
+    atomic_write_text(candidate, config, SECRET)
+    try:
+        client.containers.run(
+            image,
+            entrypoint=["haproxy"],
+            command=["-c", "-f", f"{CONF_DIR}/{candidate.name}"],
+            volumes=[f"{conf_dir}:{CONF_DIR}:ro"],
+            network_mode="none",
+            name=f"stratos-check-{uuid.uuid4().hex[:12]}",
+            remove=True,
+            stdout=True,
+            stderr=True,
+        )
+    except docker_sdk.errors.ContainerError as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr)
+        raise DriverError(f"haproxy: the new configuration is invalid: {_alerts(stderr)}") from None
+    finally:
+        candidate.unlink(missing_ok=True)
 
 
 def reload(container: Container, rt: Runtime, run_dir: Path) -> None:

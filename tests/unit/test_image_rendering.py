@@ -224,7 +224,11 @@ ERROR_CASES = [
     ),
     pytest.param({"packages": ["Apache2"]}, r"packages\[0\] \('Apache2'\)", id="package-uppercase"),
     pytest.param({"env": {"BAD-NAME": "x"}}, r"env \('BAD-NAME'\): must be a variable name", id="env-key"),
-    pytest.param({"env": {"A": "two\nlines"}}, r"env\.A: must be one line", id="env-newline"),
+    pytest.param(
+        {"env": {"A": "two\nlines"}},
+        r"env\.A .*: must not contain control characters \(newline\)",
+        id="env-newline",
+    ),
     pytest.param(
         {"files": [{"path": "etc/x", "content": ""}]},
         r"files\[0\]\.path \('etc/x'\): must be an absolute",
@@ -243,7 +247,7 @@ ERROR_CASES = [
     ),
     pytest.param(
         {"files": [{"path": "/x", "src": "missing.sh"}]},
-        r"files\[0\]\.src \('missing.sh'\): no such file",
+        r"files\[0\]\.src \('missing.sh'\): must name an existing regular file \(no such file",
         id="missing-src",
     ),
     pytest.param({"run": ["  "]}, r"run\[0\]: must not be empty", id="empty-run"),
