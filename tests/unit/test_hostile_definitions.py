@@ -76,7 +76,7 @@ LB_CLUSTER: dict[str, Any] = {
     "listeners": [{"proxy_port": 8080, "port": 80}],
     "health_check": {"interval": 2, "fall": 2, "rise": 1},
     "sticky": {"enabled": True, "cookie": "SID"},
-    "stats": {"enabled": True, "port": 8404, "bind": "127.0.0.1"},
+    "stats": {"enabled": False, "port": 8404, "bind": "127.0.0.1"},
     "bind_address": "0.0.0.0",
 }
 APPLICATION: dict[str, Any] = {
