@@ -33,7 +33,6 @@ from stratos.agent.events import Event, EventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members, network
-from stratos.model import Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -176,12 +175,8 @@ def definitions(app: str, lb: str, net: str, port: int, repo: Path) -> list[dict
 
 
 @pytest.fixture(scope="module")
-def built(docker_client: docker.DockerClient, base_image: str) -> None:
-    """The three standard cartridge images, built or found up to date."""
-    for name in ("php", "mysql", "haproxy"):
-        path = builtin.cartridge_file(name)
-        cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-        images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image)
+def built(standard_images: dict[str, images.ImageResult]) -> None:
+    """The three standard cartridge images, built or found up to date (conftest.py's fixtures)."""
 
 
 @pytest.fixture(scope="module")

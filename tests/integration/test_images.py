@@ -41,13 +41,9 @@ def standard(name: str) -> tuple[Cartridge, Path]:
 
 
 @pytest.fixture(scope="module")
-def built(docker_client: docker.DockerClient, base_image: str) -> dict[str, images.ImageResult]:
-    """The three standard cartridge images, built (or found up to date) once per module."""
-    results = {}
-    for name in STANDARD:
-        cartridge, source_dir = standard(name)
-        results[name] = images.build_image(docker_client, cartridge, source_dir=source_dir, base=base_image)
-    return results
+def built(standard_images: dict[str, images.ImageResult]) -> dict[str, images.ImageResult]:
+    """The three standard cartridge images, built (or found up to date) once per session."""
+    return standard_images
 
 
 # --------------------------------------------------------------------------- helpers
@@ -460,30 +456,11 @@ def test_push_to_a_registry_and_again_changes_nothing(
     docker_client: docker.DockerClient,
     base_image: str,
     built: dict[str, images.ImageResult],
+    registry_image: str,
     docker_names: Callable[[str], str],
 ) -> None:
-    # A registry from Debian's docker-registry package (without its htpasswd auth), built like a cartridge.
-    config = (
-        "version: 0.1\n"
-        "storage: {filesystem: {rootdirectory: /var/lib/docker-registry}}\n"
-        "http: {addr: ':5000'}\n"
-    )
-    registry_spec = {
-        "name": "registry",
-        "version": "2.8",
-        "image": {
-            "build": {
-                "packages": ["docker-registry"],
-                "files": [{"path": "/etc/docker/registry/stratos-test.yml", "content": config}],
-                "command": ["docker-registry", "serve", "/etc/docker/registry/stratos-test.yml"],
-                "expose": [5000],
-            }
-        },
-    }
-    registry_tag = "stratos/test-registry:2.8"
-    images.build_image(docker_client, registry_spec, base=base_image, tag=registry_tag)
     registry = docker_client.containers.run(
-        registry_tag, name=docker_names("registry"), detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
+        registry_image, name=docker_names("registry"), detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
     )
     wait_for("the registry", lambda: running(registry), timeout=20)
     address = f"127.0.0.1:{published_port(registry, '5000/tcp')}"
