@@ -56,6 +56,31 @@ REGISTRY_SPEC = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the written order of the tests of a module marked ``scenario``.
+
+    pytest-randomly shuffles the modules and the tests inside each module. A scenario module is one
+    story told on one module-scoped platform (bring up, then kill, scale, reload...): its tests
+    are its steps and run in the order written, wherever the module lands in the run; every other
+    module's tests stay shuffled. Runs after pytest-randomly's reordering (a plain implementation
+    runs inside its wrapper).
+    """
+    positions: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        if item.get_closest_marker("scenario") is not None:
+            positions.setdefault(str(item.path), []).append(index)
+
+    def written(item: pytest.Item) -> tuple[int, tuple[tuple[str, int], ...]]:
+        function = getattr(item, "function", None)
+        line = function.__code__.co_firstlineno if function is not None else 0
+        callspec = getattr(item, "callspec", None)
+        return line, tuple(sorted(callspec.indices.items())) if callspec is not None else ()
+
+    for indexes in positions.values():
+        for index, item in zip(indexes, sorted((items[i] for i in indexes), key=written), strict=True):
+            items[index] = item
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 

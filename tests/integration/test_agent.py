@@ -39,7 +39,7 @@ from stratos.validation import parse_definition
 if TYPE_CHECKING:
     import docker
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "seed-demo"

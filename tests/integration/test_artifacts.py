@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import docker
     from ansible_helpers import Ansible
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(1200)]
 pytest_plugins = ["ansible_helpers"]
 
 REPO = Path(__file__).resolve().parents[2]

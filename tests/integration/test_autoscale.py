@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from stratos.images import ImageResult
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(600)]
 
 MIN, CAPACITY = 1, 4
 PARTITION_MAX = {"p1": 2, "p2": 2}

@@ -32,7 +32,7 @@ URL = f"http://127.0.0.1:{PORT}/"
 AGENT = "stratos-agent"
 VOLUME = "stratos-shop-db-data"
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(1800)]
 
 
 def get(url: str = URL, timeout: float = 5) -> tuple[int, str]:
