@@ -15,12 +15,13 @@ TEST_BASE_IMAGE ?= stratos/debian:bookworm
 DEMO_PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv collection images lint layering sanity unit integration molecule test demo demo-down bench clean
+.PHONY: help deps venv collection images clean-images lint layering sanity unit integration molecule test demo demo-down bench clean
 
 help:
 	@echo "make demo   - set everything up and run the seed demo on the local Docker Engine (http://localhost:$(DEMO_PORT)/)"
 	@echo "make test   - set everything up and run lint, type checks, sanity, unit and integration tests"
 	@echo "make bench  - run the benchmarks (tables with ratios)"
+	@echo "make clean-images - remove every image the project built except the Debian base ($(TEST_BASE_IMAGE))"
 
 deps: $(BUILD)/deps.stamp
 $(BUILD)/deps.stamp:
@@ -41,14 +42,28 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-collection: venv
+# The collection is rebuilt and reinstalled only when what goes into it changed: every file and
+# directory (a directory changes when an entry is added, removed or renamed) of what galaxy.yml's
+# build_ignore leaves in, and the venv (ansible-core) that builds it.
+COLLECTION_SOURCES := galaxy.yml README.md \
+  $(shell find plugins roles playbooks meta \( -name __pycache__ -o -name '*.pyc' \) -prune -o -print)
+COLLECTION_INSTALLED := $(COLLECTIONS)/ansible_collections/stratos/paas/MANIFEST.json
+
+collection: $(COLLECTION_INSTALLED)
+$(COLLECTION_INSTALLED): $(BIN)/.installed $(COLLECTION_SOURCES)
 	@rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist $(COLLECTIONS)
 	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist >/dev/null
 	$(BIN)/ansible-galaxy collection install --force -p $(COLLECTIONS) $(BUILD)/dist/stratos-paas-*.tar.gz >/dev/null
+	@touch $@
 	@echo "collection stratos.paas installed in $(COLLECTIONS)"
 
 images: deps venv
 	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) bash images/build-all.sh
+
+# Every image the project builds (cartridges, agent, test registry, test fixtures, any stratos/* or
+# stratos-test* tag, untagged ones Stratos built) except the Debian base; `make images` rebuilds them.
+clean-images: deps
+	STRATOS_BASE_IMAGE_TAG=$(TEST_BASE_IMAGE) bash images/clean-images.sh
 
 lint: venv
 	$(BIN)/ruff check .

@@ -11,8 +11,10 @@
 #                            (default: PIP_CERT, REQUESTS_CA_BUNDLE or SSL_CERT_FILE if set);
 #                            used during the build only, not kept in the image, not hashed
 #
-# Idempotent: the image carries org.stratos.build-hash = sha256 of the Dockerfile, the wheel's
-# contents and the base image id; when the tag already has that hash nothing is built.
+# Idempotent: the image carries org.stratos.build-hash = sha256 of the Dockerfile, the sources the
+# wheel is built from (pyproject.toml, README.md, LICENSE, stratos/, pulumi_stratos/: every file's
+# path, mode and content) and the base image id; when the tag already has that hash nothing is
+# built, not even the wheel.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -62,31 +64,18 @@ for item in pyproject.toml README.md LICENSE stratos pulumi_stratos; do
     [[ -e "$REPO/$item" ]] && cp -r "$REPO/$item" "$WORK/src/"
 done
 find "$WORK/src" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
-# Build isolation: the backend named in [build-system] requires, not whatever the venv holds.
-SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel --quiet --no-deps \
-    --wheel-dir "$WORK/context/wheels" "$WORK/src" >"$WORK/pip.log" 2>&1 || {
-    cat "$WORK/pip.log" >&2
-    echo "build-agent-image: building the wheel failed" >&2
-    exit 1
-}
 cp "$HERE/agent/Dockerfile" "$WORK/context/Dockerfile"
-mkdir -p "$WORK/context/build-ca"
-CA_BUNDLE="${STRATOS_BUILD_CA_BUNDLE:-${PIP_CERT:-${REQUESTS_CA_BUNDLE:-${SSL_CERT_FILE:-}}}}"
-if [[ -n "$CA_BUNDLE" && -s "$CA_BUNDLE" ]]; then
-    cp "$CA_BUNDLE" "$WORK/context/build-ca/ca-bundle.crt"
-fi
 
-# Hash what the image is made of: zip timestamps do not matter, file contents do.
-HASH="$("$PYTHON" - "$WORK/context" "$BASE_ID" <<'PY'
-import hashlib, pathlib, sys, zipfile
-context, base_id = pathlib.Path(sys.argv[1]), sys.argv[2]
-h = hashlib.sha256(b"stratos-agent-v1\0")
-h.update((context / "Dockerfile").read_bytes())
-for wheel in sorted((context / "wheels").glob("*.whl")):
-    h.update(wheel.name.encode() + b"\0")
-    with zipfile.ZipFile(wheel) as z:
-        for name in sorted(z.namelist()):
-            h.update(name.encode() + b"\0" + hashlib.sha256(z.read(name)).digest())
+# Hash what the image is made of, before building anything: the wheel is a function of these
+# sources (and of the build backend, whose version does not change what is installed).
+HASH="$("$PYTHON" - "$WORK/src" "$WORK/context/Dockerfile" "$BASE_ID" <<'PY'
+import hashlib, os, pathlib, sys
+src, dockerfile, base_id = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+h = hashlib.sha256(b"stratos-agent-v2\0")
+h.update(dockerfile.read_bytes())
+for path in sorted(p for p in src.rglob("*") if p.is_file()):
+    mode = "%o" % (os.stat(path).st_mode & 0o777)
+    h.update(f"{path.relative_to(src)}\0{mode}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
 h.update(base_id.encode())
 print(h.hexdigest())
 PY
@@ -97,6 +86,19 @@ if [[ $FORCE -eq 0 && "$current" == "$HASH" ]]; then
     for tag in "${TAGS[@]:1}"; do docker tag "${TAGS[0]}" "$tag"; done
     echo "build-agent-image: ${TAGS[0]} is up to date (build hash ${HASH:0:12}); nothing to do"
     exit 0
+fi
+
+# Build isolation: the backend named in [build-system] requires, not whatever the venv holds.
+SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel --quiet --no-deps \
+    --wheel-dir "$WORK/context/wheels" "$WORK/src" >"$WORK/pip.log" 2>&1 || {
+    cat "$WORK/pip.log" >&2
+    echo "build-agent-image: building the wheel failed" >&2
+    exit 1
+}
+mkdir -p "$WORK/context/build-ca"
+CA_BUNDLE="${STRATOS_BUILD_CA_BUNDLE:-${PIP_CERT:-${REQUESTS_CA_BUNDLE:-${SSL_CERT_FILE:-}}}}"
+if [[ -n "$CA_BUNDLE" && -s "$CA_BUNDLE" ]]; then
+    cp "$CA_BUNDLE" "$WORK/context/build-ca/ca-bundle.crt"
 fi
 
 previous="$(docker image inspect -f '{{.Id}}' "${TAGS[0]}" 2>/dev/null || true)"

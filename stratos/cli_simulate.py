@@ -9,12 +9,13 @@ the Kubernetes-HPA and Apache Stratos 4.1 baselines on the same cluster.
 Traces (``--trace``):
 
 - a file: ``timestamp,count`` CSV (counts per row interval), ``seconds,rate`` CSV, or one rate per
-  line (see :mod:`stratos.scaling.traces`); rates are used as they are unless ``--scale`` or
-  ``--peak-members`` is given;
+  line, gzipped or not (see :mod:`stratos.scaling.traces`); rates are used as they are unless
+  ``--scale`` or ``--peak-members`` is given;
 - ``synthetic:step|ramp|spike|daily``: a shape between 10 % and 60 % of ``--max`` members' capacity;
-- ``real:nasa|worldcup98|alibaba``: the shared traces (``$STRATOS_TRACES_DIR`` or
-  ``../shared/traces``) in the benchmark's windows, scaled so that their busiest ten minutes need
-  60 % of ``--max`` members at full capacity (``--peak-members`` overrides).
+- ``real:nasa|worldcup98|alibaba``: the real traces shipped with the package
+  (``stratos/scaling/trace_data``, or ``$STRATOS_TRACES_DIR`` when set) in the benchmark's windows,
+  scaled so that their busiest ten minutes need 60 % of ``--max`` members at full capacity
+  (``--peak-members`` overrides).
 
 Exit codes: 0 simulated; 1 a definition or trace could not be read.
 """

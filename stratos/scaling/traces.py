@@ -4,7 +4,8 @@ A :class:`Trace` is a series of rates, one every ``step`` seconds; between two p
 interpolated linearly (per-minute data does not jump once a minute in reality), after the last
 point it is held for one step.
 
-File formats (detected from the first lines, see ``/work/shared/traces/README.md``):
+File formats (detected from the first lines, see ``stratos/scaling/trace_data/README.md``); a file
+whose name ends in ``.gz`` is read through gzip:
 
 - ``timestamp,count`` with a header (NASA ``timestamp_edt,requests``, WorldCup98 ``period,count``):
   requests counted per row interval (inferred from the timestamps, one minute in both); the rate
@@ -26,6 +27,7 @@ Real traces are tiny next to a simulated cluster (NASA peaks at a few requests p
 
 from __future__ import annotations
 
+import gzip
 import math
 import os
 from collections.abc import Sequence
@@ -134,13 +136,17 @@ class Trace:
 # --------------------------------------------------------------------------- files
 
 
+#: The real traces shipped with the package (gzip, cut to the windows used; see its README.md).
+PACKAGED_TRACES = Path(__file__).resolve().parent / "trace_data"
+
+
 def traces_dir() -> Path:
-    """Where the shared real traces live: ``$STRATOS_TRACES_DIR``, else ``../shared/traces`` beside
-    the repository (where CI puts it)."""
+    """Where the real traces are read from: ``$STRATOS_TRACES_DIR`` when set, else the copies
+    shipped with the package (:data:`PACKAGED_TRACES`)."""
     override = os.environ.get("STRATOS_TRACES_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "traces"
+    return PACKAGED_TRACES
 
 
 def load_trace(
@@ -157,10 +163,16 @@ def load_trace(
     spacing of single-column files.
     """
     file = Path(path)
-    lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if file.suffix == ".gz":
+        with gzip.open(file, "rt", encoding="utf-8") as stream:
+            text = stream.read()
+        name = Path(file.stem).stem
+    else:
+        text = file.read_text(encoding="utf-8")
+        name = file.stem
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise ValueError(f"{file}: empty trace")
-    name = file.stem
     if "," in lines[0] or (len(lines) > 1 and "," in lines[1]):
         return _load_csv(file, name, lines, start, duration)
     values = lines[1:] if not _is_number(lines[0]) else lines
@@ -308,9 +320,10 @@ def _is_number(text: str) -> bool:
     return True
 
 
-# --------------------------------------------------------------------------- the shared traces
+# --------------------------------------------------------------------------- the real traces
 
-#: The windows of the shared traces used by the benchmark, and why.
+#: The windows of the real traces used by the benchmark, and why (the files are looked up in
+#: :func:`traces_dir` under this name, or this name with ``.gz``).
 #:
 #: - NASA: three weekdays, Tue 1995-07-11 to Thu 07-13 (the Shuttle launch day, the busiest of the
 #:   log): daily cycles with a busy launch morning and short server hiccups.
@@ -332,8 +345,23 @@ def load_real(name: str, directory: Path | None = None, *, duration: float | Non
         raise ValueError(f"unknown real trace {name!r}; known: {', '.join(REAL_TRACES)}") from None
     if duration is not None:
         length = duration if length is None else min(length, duration)
-    trace = load_trace((directory or traces_dir()) / filename, start=start, duration=length)
+    trace = load_trace(real_trace_file(name, directory), start=start, duration=length)
     return replace(trace, name=name)
+
+
+def real_trace_file(name: str, directory: Path | None = None) -> Path:
+    """The file of the real trace ``name`` in ``directory`` (default :func:`traces_dir`): its
+    :data:`REAL_TRACES` file name, as it is or gzipped."""
+    try:
+        filename = REAL_TRACES[name][0]
+    except KeyError:
+        raise ValueError(f"unknown real trace {name!r}; known: {', '.join(REAL_TRACES)}") from None
+    folder = directory or traces_dir()
+    for candidate in (folder / filename, folder / f"{filename}.gz"):
+        if candidate.is_file():
+            return candidate
+    where = " ($STRATOS_TRACES_DIR)" if directory is None and os.environ.get("STRATOS_TRACES_DIR") else ""
+    raise FileNotFoundError(f"real trace {name!r}: neither {filename} nor {filename}.gz in {folder}{where}")
 
 
 # --------------------------------------------------------------------------- synthetic shapes

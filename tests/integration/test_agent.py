@@ -33,14 +33,13 @@ from stratos.agent.events import Event, EventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members, network
-from stratos.model import Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
 if TYPE_CHECKING:
     import docker
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "seed-demo"
@@ -176,12 +175,8 @@ def definitions(app: str, lb: str, net: str, port: int, repo: Path) -> list[dict
 
 
 @pytest.fixture(scope="module")
-def built(docker_client: docker.DockerClient, base_image: str) -> None:
-    """The three standard cartridge images, built or found up to date."""
-    for name in ("php", "mysql", "haproxy"):
-        path = builtin.cartridge_file(name)
-        cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-        images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image)
+def built(standard_images: dict[str, images.ImageResult]) -> None:
+    """The three standard cartridge images, built or found up to date (conftest.py's fixtures)."""
 
 
 @pytest.fixture(scope="module")

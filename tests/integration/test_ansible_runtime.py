@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     import docker
     from ansible_helpers import Ansible, PlaybookResult
 
+    from stratos.images import ImageResult
+
     Snapshot = Callable[[Path], dict[str, str]]
 
 # Fixtures: ``ansible`` (the collection built and installed once per session, runs playbooks),
@@ -50,8 +52,6 @@ pytest_plugins = ["ansible_helpers"]
 
 pytestmark = pytest.mark.timeout(600)
 
-REGISTRY_IMAGE = "stratos/test-registry:2.8"
-HAPROXY_IMAGE = "stratos/cartridge-haproxy:2.6"
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 )
@@ -107,15 +107,6 @@ def free_port(low: int = 18000, high: int = 18999) -> int:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def require_image(client: docker.DockerClient, ref: str) -> None:
-    import docker as docker_sdk
-
-    try:
-        client.images.get(ref)
-    except docker_sdk.errors.ImageNotFound:
-        pytest.fail(f"image {ref} is missing: build it with images/build-all.sh", pytrace=False)
 
 
 def files(root: Path) -> dict[str, str]:
@@ -335,8 +326,8 @@ def test_cartridge_image_build_push_and_remove(
     docker_client: docker.DockerClient,
     docker_names: Callable[[str], str],
     base_image: str,
+    registry_image: str,
 ) -> None:
-    require_image(docker_client, REGISTRY_IMAGE)
     name = unique("tiny")
     tag = f"stratos-test/{name}:1"
     folder = tmp_path / "tiny"
@@ -363,7 +354,7 @@ def test_cartridge_image_build_push_and_remove(
     )
     src = str(folder / "cartridge.yml")
     registry = docker_client.containers.run(
-        REGISTRY_IMAGE, name=docker_names("registry"), detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
+        registry_image, name=docker_names("registry"), detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
     )
     pushed: list[str] = []
     try:
@@ -471,11 +462,13 @@ def test_cartridge_image_bad_input_builds_nothing(
 
 @pytest.fixture
 def lb_platform(
-    state_dir: Path, docker_client: docker.DockerClient, docker_names: Callable[[str], str]
+    state_dir: Path,
+    docker_client: docker.DockerClient,
+    docker_names: Callable[[str], str],
+    haproxy_image: ImageResult,
 ) -> Iterator[dict[str, Any]]:
-    """A network partition with its Docker network, and a unique LB cluster name whose container is
-    removed at teardown."""
-    require_image(docker_client, HAPROXY_IMAGE)
+    """A network partition with its Docker network (and the HAProxy image the LB runs), and a
+    unique LB cluster name whose container is removed at teardown."""
     network = docker_names("net")
     docker_client.networks.create(network, labels={"org.stratos.network-partition": "local"})
     store = seed(state_dir, [d for d in platform(network, 18000) if d["kind"] == "NetworkPartition"])

@@ -45,7 +45,6 @@ from stratos import builtin, images
 from stratos.agent.events import EventStore
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, network
-from stratos.model import Cartridge
 from stratos.status import read_status
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
     import docker
     from ansible_helpers import Ansible
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(1200)]
 pytest_plugins = ["ansible_helpers"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -426,10 +425,12 @@ def definitions(p: Platform) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def built(docker_client: docker.DockerClient, base_image: str) -> None:
-    for path in (builtin.cartridge_file("php"), builtin.cartridge_file("haproxy"), RESTART_CARTRIDGE):
-        cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-        images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image)
+def built(
+    php_image: images.ImageResult,
+    haproxy_image: images.ImageResult,
+    restart_cartridge_image: images.ImageResult,
+) -> None:
+    """The images the platform runs, built or found up to date (conftest.py's fixtures)."""
 
 
 @pytest.fixture(scope="module")

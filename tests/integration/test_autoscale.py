@@ -27,7 +27,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from autoscale_platform import FixedRate, Platform, Wrk, build_images, wait_until  # noqa: E402
+from autoscale_platform import FixedRate, Platform, Wrk, wait_until  # noqa: E402
 
 from stratos.agent.events import EventStore  # noqa: E402
 from stratos.drivers import docker as dockerlib  # noqa: E402
@@ -35,7 +35,9 @@ from stratos.drivers import docker as dockerlib  # noqa: E402
 if TYPE_CHECKING:
     import docker
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
+    from stratos.images import ImageResult
+
+pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(600)]
 
 MIN, CAPACITY = 1, 4
 PARTITION_MAX = {"p1": 2, "p2": 2}
@@ -43,11 +45,13 @@ PARTITION_MAX = {"p1": 2, "p2": 2}
 
 @pytest.fixture(scope="module")
 def platform(
-    docker_client: docker.DockerClient, base_image: str, tmp_path_factory: pytest.TempPathFactory
+    docker_client: docker.DockerClient,
+    php_image: ImageResult,
+    haproxy_image: ImageResult,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Platform]:
     if shutil.which("wrk") is None:
         pytest.fail("wrk is required (apt-get install wrk)", pytrace=False)
-    build_images(docker_client, base_image)
     p = Platform.create(docker_client, tmp_path_factory.mktemp("autoscale"), partitions=PARTITION_MAX)
     try:
         p.start_agent(interval=1.0)

@@ -32,7 +32,7 @@ URL = f"http://127.0.0.1:{PORT}/"
 AGENT = "stratos-agent"
 VOLUME = "stratos-shop-db-data"
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(1800)]
 
 
 def get(url: str = URL, timeout: float = 5) -> tuple[int, str]:
@@ -111,9 +111,16 @@ class Load:
 
 
 @pytest.fixture(scope="module")
-def demo(ansible, docker_client, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def demo(ansible, docker_client, base_image, agent_image, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The demo converged; the playbook builds the cartridge images on the local base, the agent
+    image comes from the ``agent_image`` fixture (the autoscaler role runs it, it builds none)."""
     state_dir = tmp_path_factory.mktemp("demo") / "state"
-    extra = {"stratos_state_dir": str(state_dir), "demo_port": PORT, "demo_wait_timeout": 240}
+    extra = {
+        "stratos_state_dir": str(state_dir),
+        "demo_port": PORT,
+        "demo_wait_timeout": 240,
+        "demo_base_image": base_image,
+    }
     _remove_leftovers(docker_client)
     first = ansible.run_playbook(DEMO, extra)
     assert first.rc == 0, first.output()

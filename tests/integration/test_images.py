@@ -41,13 +41,9 @@ def standard(name: str) -> tuple[Cartridge, Path]:
 
 
 @pytest.fixture(scope="module")
-def built(docker_client: docker.DockerClient, base_image: str) -> dict[str, images.ImageResult]:
-    """The three standard cartridge images, built (or found up to date) once per module."""
-    results = {}
-    for name in STANDARD:
-        cartridge, source_dir = standard(name)
-        results[name] = images.build_image(docker_client, cartridge, source_dir=source_dir, base=base_image)
-    return results
+def built(standard_images: dict[str, images.ImageResult]) -> dict[str, images.ImageResult]:
+    """The three standard cartridge images, built (or found up to date) once per session."""
+    return standard_images
 
 
 # --------------------------------------------------------------------------- helpers
@@ -133,6 +129,117 @@ def test_base_image_has_apt_sources_and_no_lists(docker_client: docker.DockerCli
     assert "bookworm-updates main" in output
     assert "deb http://deb.debian.org/debian-security bookworm-security main" in output
     assert output.strip().splitlines()[-1] == "0"
+
+
+def test_clean_images_lists_every_image_the_project_built_and_keeps_the_base(
+    docker_client: docker.DockerClient, base_image: str, docker_names: Callable[[str], str]
+) -> None:
+    """``images/clean-images.sh --dry-run`` (what ``make clean-images`` runs, without removing: other
+    suites share the engine) names a built cartridge tag, an untagged image Stratos built and a
+    plain ``stratos-test`` tag, never the base, and removes nothing."""
+    import io
+    import tarfile
+
+    tag = f"{docker_names('clean')}:1"
+    plain = f"{docker_names('clean')}:plain"
+    spec = {"name": "clean", "version": "1", "image": {"build": {"command": ["true"]}}}
+    dockerfile = f"FROM {base_image}\nLABEL {images.BUILD_HASH_LABEL}=stratos-test-untagged\n".encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    context.seek(0)
+    untagged = None
+    try:
+        built = images.build_image(docker_client, spec, base=base_image, tag=tag)
+        docker_client.images.get(base_image).tag(plain)
+        untagged, _ = docker_client.images.build(fileobj=context, custom_context=True, rm=True)
+        assert not untagged.tags
+        result = subprocess.run(
+            ["bash", str(REPO / "images" / "clean-images.sh"), "--dry-run"],
+            env={**os.environ, "STRATOS_BASE_IMAGE_TAG": base_image},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert f"clean-images: would remove {tag}" in lines
+        assert f"clean-images: would remove {plain}" in lines
+        assert f"clean-images: would remove untagged {untagged.id.removeprefix('sha256:')}" in lines
+        assert f"clean-images: would keep {base_image}" in lines
+        assert not any(base_image in line for line in lines if "would remove" in line)
+        for ref in (tag, plain, untagged.id, base_image):  # nothing removed
+            docker_client.images.get(ref)
+        assert docker_client.images.get(tag).id == built.image_id
+    finally:
+        for ref in (tag, plain, *([untagged.id] if untagged is not None else [])):
+            try:
+                docker_client.images.remove(ref)  # not forced: ``plain`` only untags the base
+            except Exception:
+                pass
+
+
+# --------------------------------------------------------------------------- the agent image
+
+
+def test_agent_image_up_to_date_builds_nothing_and_a_changed_source_rebuilds(
+    docker_client: docker.DockerClient,
+    base_image: str,
+    agent_image: str,
+    tmp_path: Path,
+    docker_names: Callable[[str], str],
+) -> None:
+    """The agent image's build hash is computed from its sources: up to date, the script builds
+    not even the wheel (what made every ``make images`` take seconds); one changed source file
+    rebuilds."""
+    import shutil
+    import sys
+
+    calls = tmp_path / "python-calls"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "STRATOS_BASE_IMAGE": base_image, "PYTHON": str(wrapper)}
+    env.pop("STRATOS_AGENT_IMAGE_TAG", None)
+    script = REPO / "images" / "build-agent-image.sh"
+    again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "is up to date" in again.stdout
+    assert "wheel" not in calls.read_text()
+
+    # A copy of the sources with one changed file, against a tag holding the current image.
+    copy = tmp_path / "repo"
+    for item in ("images", "stratos", "pulumi_stratos"):
+        shutil.copytree(REPO / item, copy / item, ignore=shutil.ignore_patterns("__pycache__"))
+    for item in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / item, copy / item)
+    with (copy / "stratos" / "__init__.py").open("a") as f:
+        f.write("# a changed source\n")
+    tag = f"{docker_names('agent')}:1"
+    docker_client.images.get(agent_image).tag(tag)
+    try:
+        rebuilt = subprocess.run(
+            ["bash", str(copy / "images" / "build-agent-image.sh")],
+            env={**env, "STRATOS_AGENT_IMAGE_TAG": tag},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert f"building {tag}" in rebuilt.stdout and "up to date" not in rebuilt.stdout
+        new = docker_client.images.get(tag)
+        assert new.id != docker_client.images.get(agent_image).id
+        assert (
+            new.labels["org.stratos.build-hash"]
+            != docker_client.images.get(agent_image).labels["org.stratos.build-hash"]
+        )
+    finally:
+        try:
+            docker_client.images.remove(tag)
+        except Exception:
+            pass
 
 
 # --------------------------------------------------------------------------- building
@@ -460,30 +567,11 @@ def test_push_to_a_registry_and_again_changes_nothing(
     docker_client: docker.DockerClient,
     base_image: str,
     built: dict[str, images.ImageResult],
+    registry_image: str,
     docker_names: Callable[[str], str],
 ) -> None:
-    # A registry from Debian's docker-registry package (without its htpasswd auth), built like a cartridge.
-    config = (
-        "version: 0.1\n"
-        "storage: {filesystem: {rootdirectory: /var/lib/docker-registry}}\n"
-        "http: {addr: ':5000'}\n"
-    )
-    registry_spec = {
-        "name": "registry",
-        "version": "2.8",
-        "image": {
-            "build": {
-                "packages": ["docker-registry"],
-                "files": [{"path": "/etc/docker/registry/stratos-test.yml", "content": config}],
-                "command": ["docker-registry", "serve", "/etc/docker/registry/stratos-test.yml"],
-                "expose": [5000],
-            }
-        },
-    }
-    registry_tag = "stratos/test-registry:2.8"
-    images.build_image(docker_client, registry_spec, base=base_image, tag=registry_tag)
     registry = docker_client.containers.run(
-        registry_tag, name=docker_names("registry"), detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
+        registry_image, name=docker_names("registry"), detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
     )
     wait_for("the registry", lambda: running(registry), timeout=20)
     address = f"127.0.0.1:{published_port(registry, '5000/tcp')}"

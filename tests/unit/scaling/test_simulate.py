@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import gzip
 from pathlib import Path
 
 import pytest
@@ -13,10 +13,11 @@ from stratos.model import AutoscalingPolicy, DeploymentPolicy, Thresholds
 from stratos.scaling.controllers import Action, HpaController, PredictiveController, Stratos41Controller
 from stratos.scaling.observations import Observations, Placement
 from stratos.scaling.simulate import SimulationConfig, simulate
-from stratos.scaling.traces import Trace, load_trace, synthetic
+from stratos.scaling.traces import REAL_TRACES, Trace, load_real, load_trace, synthetic, traces_dir
 
 REPO = Path(__file__).resolve().parents[3]
-TRACES = Path(os.environ.get("STRATOS_TRACES_DIR") or REPO / ".." / "shared" / "traces")
+# The traces shipped in the checkout (whatever $STRATOS_TRACES_DIR says): nothing outside it is read.
+TRACES = REPO / "stratos" / "scaling" / "trace_data"
 
 DEPLOYMENT = DeploymentPolicy(
     name="d",
@@ -25,14 +26,6 @@ DEPLOYMENT = DeploymentPolicy(
     ],
 )
 POLICY = AutoscalingPolicy(name="p", thresholds={"requests_in_flight": 80}, behaviour={"max_step": 10})
-
-
-def need_traces() -> Path:
-    if not TRACES.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the shared traces are missing: {TRACES}")
-        pytest.skip(f"the shared traces are not beside the repository: {TRACES}")
-    return TRACES
 
 
 class Fixed:
@@ -264,14 +257,44 @@ def test_timestamped_counts_fill_short_holes_and_cut_outages(tmp_path: Path) -> 
 
 
 def test_real_traces_load_in_their_formats() -> None:
-    traces = need_traces()
-    nasa = load_trace(traces / "nasa_http_1995_per_min.csv", start="1995-07-28 12:00", duration=5 * 86400)
+    nasa = load_trace(TRACES / "nasa_http_1995_per_min.csv.gz", start="1995-07-28 12:00", duration=5 * 86400)
+    assert nasa.name == "nasa_http_1995_per_min"
     assert any("missing rows from 1995-07-28 13:33" in n for n in nasa.notes)
     assert any("outage" in n for n in nasa.notes)
-    worldcup = load_trace(traces / "worldcup98_per_min.csv", start="1998-06-30 14:00", duration=3600)
+    worldcup = load_trace(TRACES / "worldcup98_per_min.csv.gz", start="1998-06-30 14:00", duration=3600)
     assert len(worldcup.rates) == 60 and worldcup.peak > 1000
-    alibaba = load_trace(traces / "alibaba_ms2021_6d9c26b9_per_min.txt")
+    alibaba = load_trace(TRACES / "alibaba_ms2021_6d9c26b9_per_min.txt.gz")
     assert len(alibaba.rates) == 711 and alibaba.step == 60
+
+
+def test_the_real_traces_ship_in_the_package_with_their_whole_benchmark_windows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STRATOS_TRACES_DIR", raising=False)
+    assert traces_dir() == TRACES.resolve()
+    assert (TRACES / "README.md").read_text().count("licence") >= 1
+    for name, (filename, _, length) in REAL_TRACES.items():
+        assert (TRACES / f"{filename}.gz").is_file(), name
+        trace = load_real(name)
+        assert trace.name == name and trace.notes == (), trace.notes  # no hole at the window's edges
+        if length is not None:
+            assert trace.duration == length  # the cut files hold the whole window
+
+
+def test_traces_dir_override_reads_plain_or_gzipped_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filename = REAL_TRACES["alibaba"][0]
+    shipped = gzip.decompress((TRACES / f"{filename}.gz").read_bytes())
+    (tmp_path / filename).write_bytes(shipped[: shipped.index(b"\n", 2000)] + b"\n")
+    monkeypatch.setenv("STRATOS_TRACES_DIR", str(tmp_path))
+    plain = load_real("alibaba")
+    assert 0 < len(plain.rates) < 711  # the override's (shorter) file, not the shipped one
+    monkeypatch.setenv("STRATOS_TRACES_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(
+        FileNotFoundError, match=r"real trace 'alibaba': neither .* in .*nowhere \(\$STRATOS_TRACES_DIR\)"
+    ):
+        load_real("alibaba")
 
 
 # --------------------------------------------------------------------------- the command
@@ -322,20 +345,19 @@ def test_cli_synthetic_trace_with_baselines_and_plot(
 @pytest.mark.parametrize(
     ("filename", "start"),
     [
-        ("nasa_http_1995_per_min.csv", "1995-07-13 08:00"),
-        ("worldcup98_per_min.csv", "1998-06-30 13:00"),
-        ("alibaba_ms2021_6d9c26b9_per_min.txt", "0"),
+        ("nasa_http_1995_per_min.csv.gz", "1995-07-13 08:00"),
+        ("worldcup98_per_min.csv.gz", "1998-06-30 13:00"),
+        ("alibaba_ms2021_6d9c26b9_per_min.txt.gz", "0"),
     ],
     ids=["nasa", "worldcup98", "alibaba"],
 )
 def test_cli_on_each_real_trace_draws_a_plot(
     definitions: tuple[Path, Path], tmp_path: Path, filename: str, start: str
 ) -> None:
-    traces = need_traces()
     policy, deployment = definitions
     png = tmp_path / f"{filename}.png"
     code = main(
-        ["simulate", "--policy", str(policy), "--deployment", str(deployment), "--trace", str(traces / filename),
+        ["simulate", "--policy", str(policy), "--deployment", str(deployment), "--trace", str(TRACES / filename),
          "--start", start, "--hours", "2", "--peak-members", "10", "--plot", str(png)]
     )  # fmt: skip
     assert code == 0
@@ -345,7 +367,7 @@ def test_cli_on_each_real_trace_draws_a_plot(
 def test_cli_real_trace_by_name(
     definitions: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("STRATOS_TRACES_DIR", str(need_traces()))
+    monkeypatch.delenv("STRATOS_TRACES_DIR", raising=False)  # the traces shipped with the package
     policy, deployment = definitions
     code = main(
         [
