@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratos import artifacts
-from stratos.agent import autoscale, observe, reconcile, rollout, status
+from stratos.agent import autoscale, observe, reconcile, rollout, status, webhook
 from stratos.agent import health as healthlib
 from stratos.agent import metrics as metricslib
 from stratos.agent.events import Event, EventStore
@@ -192,6 +192,8 @@ class Agent:
 
     def _tick(self, now: float) -> TickResult:
         definitions = self.store.load()
+        if not self.config.dry_run:
+            webhook.publish(self.store, definitions)  # what a separate HTTP process checks pushes against
         observed = self._observe_members(definitions)
         self._probe(definitions, observed.values(), now)
         if not self.config.dry_run:
