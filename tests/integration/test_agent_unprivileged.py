@@ -343,6 +343,23 @@ def test_the_http_side_runs_apart_and_a_signed_push_to_it_becomes_a_release(
     assert not any(store.agent_dir.joinpath("triggers").iterdir())  # the request was taken
     assert request(port, "POST", f"/hooks/git/{app}", body, **headers)[0] == 409  # a replay
 
+    # The HTTP side may ask for a sync, never a rollback: a forged rollback request is refused.
+    v1 = git("rev-parse", "HEAD~1", cwd=work)
+    forge = (
+        "from stratos.agent import rollout; from stratos.store import StateStore; "
+        f"rollout.request_rollback(StateStore({str(store.root)!r}), {app!r}, 's', {v1!r}, 'forged')"
+    )
+    code, out = side.exec_run(["python", "-c", forge])
+    assert code == 0, out
+    wait(
+        "the agent refusing the HTTP side's rollback",
+        lambda: "refused: a rollback written by uid 10002" in agent.logs(tail=50).decode(errors="replace"),
+        30,
+        logs,
+    )
+    assert not any(store.agent_dir.joinpath("triggers").iterdir())
+    assert events("rollback") == []
+
     # Inside the HTTP side: uid 10002; no Docker socket or proxy to reach; no git credential, no
     # generated secret, no definition, no database to read; the webhook table is readable.
     secrets = store.root / "secrets" / app
