@@ -13,7 +13,7 @@ description:
   - Creates, updates or removes the container that runs the Stratos agent on the managed host's
     Docker Engine. The agent keeps each subscription between its min and max members, replaces failed
     members, rolls out new commits and writes its view to C(<state_dir>/agent/status.json).
-  - The container runs C(stratos agent --state-dir <state_dir> --interval <interval>) from O(image),
+  - The container runs C(stratos agent --state-dir <state_dir> --interval <interval> --metrics-port 0) from O(image),
     with the restart policy O(restart), O(state_dir) bind-mounted at the same path and the host's network
     (so it reaches members on every partition network and the load balancers' loopback-bound ports).
   - It runs as the image's unprivileged user C(stratos) (uid and gid 10001), on a read-only root file
@@ -200,13 +200,13 @@ container:
       type: list
       elements: str
       returned: always
-      sample: [agent, --state-dir, /var/lib/stratos, --interval, "5"]
+      sample: [agent, --state-dir, /var/lib/stratos, --interval, "5", --metrics-port, "0"]
     companions:
       description: The containers that come with the agent (its Docker proxy, its HTTP side) and what was
         (or would be) done with each.
       type: dict
       returned: always
-      sample: {stratos-agent-docker-proxy: create, stratos-agent-http: none}
+      sample: {stratos-agent-docker-proxy: create, stratos-agent-http: create}
 """
 
 import traceback
