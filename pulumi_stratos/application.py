@@ -63,6 +63,9 @@ class Application(pulumi.ComponentResource):
             docker_access=agent_args.get("docker_access") or "proxy",
             proxy_dir=agent_args.get("proxy_dir"),
             proxy_image=agent_args.get("proxy_image"),
+            http_split=agent_args.get("http_split"),
+            http_bind=agent_args.get("http_bind") or agent_container.DEFAULT_HTTP_BIND,
+            http_port=int(agent_args.get("http_port") or agent_container.DEFAULT_HTTP_PORT),
         )
         first_np, first_endpoint = definitions.first_endpoint(
             valid, valid.deployment_policies[app.subscriptions[0].deployment_policy]
@@ -254,7 +257,7 @@ def _agent_containers(
                 network_mode="none",
                 read_only=True,
                 capabilities=docker.ContainerCapabilitiesArgs(
-                    drops=["ALL"], adds=["CHOWN", "DAC_READ_SEARCH"]
+                    drops=["ALL"], adds=list(agent_container.OWNER_CAPS)
                 ),
                 security_opts=["no-new-privileges"],
                 volumes=_mounts([f"{spec.state_dir}:{spec.state_dir}:rw"]),
@@ -264,7 +267,7 @@ def _agent_containers(
                 opts=child,
             )
         )
-    return docker.Container(
+    agent = docker.Container(
         f"{name}-agent",
         name=spec.name,
         image=spec.image_ref,
@@ -290,3 +293,32 @@ def _agent_containers(
         ),
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=before)),
     )
+    http = agent_container.desired_http(spec)
+    if http is not None:
+        # The webhook, /metrics and /status: no Docker access, uid 10002, <state>/agent read-only
+        # but for triggers/ and http/ (docs/security.md).
+        docker.Container(
+            f"{name}-agent-http",
+            name=http["name"],
+            image=http["image"],
+            command=http["command"],
+            restart=spec.restart,
+            must_run=True,
+            network_mode=http["network_mode"],
+            user=http["user"],
+            read_only=http["read_only"],
+            tmpfs=http["tmpfs"],
+            capabilities=docker.ContainerCapabilitiesArgs(drops=http["cap_drop"]),
+            security_opts=http["security_opt"],
+            volumes=_mounts(http["mounts"]),
+            envs=[f"{k}={v}" for k, v in http["environment"].items()],
+            labels=_support.container_labels(
+                {
+                    agent_container.ROLE_LABEL: agent_container.HTTP_ROLE,
+                    agent_container.CONFIG_HASH_LABEL: agent_container.http_config_hash(http),
+                    labels.APPLICATION: app_name,
+                }
+            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[agent, *before])),
+        )
+    return agent

@@ -7,7 +7,7 @@ container the core's agent driver describes (:func:`stratos.drivers.agent_contai
 ``stratos agent --state-dir …`` as uid 10001 on a read-only root file system, with the state
 directory and its Docker proxy's socket mounted, host network), restarted by systemd, its image
 pulled before each start; before it, the unit (re)starts the agent's Docker proxy and gives the state
-directory to the agent's uid.
+directory to the agent's uid; after it, it starts the agent's HTTP side (``<name>-http``, uid 10002).
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def owner_run_command(spec: agent_container.AgentSpec) -> list[str] | None:
         return None
     owner = agent_container.owner_command(spec)
     command = ["/usr/bin/docker", "run", "--rm", "--network", "none", "--user", "0:0", "--read-only"]
-    command += ["--cap-drop", "ALL", "--cap-add", "CHOWN", "--cap-add", "DAC_READ_SEARCH"]
+    command += ["--cap-drop", "ALL"]
+    for cap in agent_container.OWNER_CAPS:
+        command += ["--cap-add", cap]
     command += ["--security-opt", "no-new-privileges", "--volume", f"{spec.state_dir}:{spec.state_dir}:rw"]
     return command + ["--entrypoint", owner[0], spec.image_ref, *owner[1:]]
 
@@ -87,6 +89,22 @@ def agent_run_command(spec: agent_container.AgentSpec, network_partition: str) -
     return command + [spec.image_ref, *want["command"]]
 
 
+def http_run_command(spec: agent_container.AgentSpec) -> list[str] | None:
+    """``docker run`` of the agent's HTTP side (``None`` without the split)."""
+    want = agent_container.desired_http(spec)
+    if want is None:
+        return None
+    command = ["/usr/bin/docker", "run", "--detach", "--restart", "unless-stopped", "--name", want["name"]]
+    command += ["--network", want["network_mode"], *_confinement(want)]
+    for mount in want["mounts"]:
+        command += ["--volume", mount]
+    for key, value in want["environment"].items():
+        command += ["--env", f"{key}={value}"]
+    command += ["--label", f"{agent_container.ROLE_LABEL}={agent_container.HTTP_ROLE}"]
+    command += ["--label", f"{agent_container.CONFIG_HASH_LABEL}={agent_container.http_config_hash(want)}"]
+    return command + [spec.image_ref, *want["command"]]
+
+
 def agent_unit(spec: agent_container.AgentSpec, network_partition: str) -> str:
     """The systemd unit that keeps the agent container running."""
     docker = "/usr/bin/docker"
@@ -104,6 +122,7 @@ def agent_unit(spec: agent_container.AgentSpec, network_partition: str) -> str:
             f"ExecStartPre=-{docker} rm --force {spec.name}",
             *_proxy_lines(spec),
             "ExecStart=" + shlex.join(agent_run_command(spec, network_partition)),
+            *_http_lines(spec),
             f"ExecStop={docker} stop --time {agent_container.STOP_TIMEOUT} {spec.name}",
             "Restart=always",
             "RestartSec=5",
@@ -113,6 +132,19 @@ def agent_unit(spec: agent_container.AgentSpec, network_partition: str) -> str:
             "",
         ]
     )
+
+
+def _http_lines(spec: agent_container.AgentSpec) -> list[str]:
+    """The HTTP side starts with the agent and goes with it."""
+    run = http_run_command(spec)
+    if run is None:
+        return []
+    name = f"{spec.name}-http"
+    return [
+        f"ExecStartPost=-/usr/bin/docker rm --force {name}",
+        "ExecStartPost=" + shlex.join(run),
+        f"ExecStopPost=-/usr/bin/docker rm --force {name}",
+    ]
 
 
 def _proxy_lines(spec: agent_container.AgentSpec) -> list[str]:

@@ -385,6 +385,12 @@ class Agent(TypedDict):
     """Host directory of the Docker proxy's socket (default /run/stratos-docker-proxy/<container name>; required with docker_access external)."""
     proxy_image: NotRequired[str]
     """Image of the Docker proxy (default: the haproxy cartridge's image)."""
+    http_split: NotRequired[bool]
+    """Serve the webhook, /metrics and /status from a container of their own, <container name>-http (uid 10002, no Docker access, only <state>/agent mounted); default true unless docker_access is socket."""
+    http_bind: NotRequired[str]
+    """Address the webhook, /metrics and /status listen on, on the host's network (default 127.0.0.1)."""
+    http_port: NotRequired[int]
+    """Port of the webhook, /metrics and /status (default 9464)."""
     docker_host: NotRequired[pulumi.Input[str]]
     """Docker endpoint of the agent's host (default: the first partition of the first subscription's deployment policy; required for openstack: its NetworkPartition's docker_host)."""
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as _secrets
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -136,9 +137,13 @@ class StateStore:
             ("lb", 0o755),
             ("releases", 0o755),
             ("agent", 0o750),
+            # Written by a separate HTTP process in the agent's group (docs/security.md).
+            ("agent/triggers", 0o770),
+            ("agent/http", 0o770),
         ):
             (self.root / sub).mkdir(exist_ok=True)
-            os.chmod(self.root / sub, mode)
+            # Keep a setgid bit given from outside (the definitions' group, for an unprivileged agent).
+            os.chmod(self.root / sub, mode | (os.stat(self.root / sub).st_mode & stat.S_ISGID))
 
     # ---------------------------------------------------------------- definitions
     def iter_files(self) -> Iterator[Path]:

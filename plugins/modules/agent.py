@@ -13,7 +13,7 @@ description:
   - Creates, updates or removes the container that runs the Stratos agent on the managed host's
     Docker Engine. The agent keeps each subscription between its min and max members, replaces failed
     members, rolls out new commits and writes its view to C(<state_dir>/agent/status.json).
-  - The container runs C(stratos agent --state-dir <state_dir> --interval <interval>) from O(image),
+  - The container runs C(stratos agent --state-dir <state_dir> --interval <interval> --metrics-port 0) from O(image),
     with the restart policy O(restart), O(state_dir) bind-mounted at the same path and the host's network
     (so it reaches members on every partition network and the load balancers' loopback-bound ports).
   - It runs as the image's unprivileged user C(stratos) (uid and gid 10001), on a read-only root file
@@ -23,6 +23,15 @@ description:
     runs HAProxy (from O(proxy_image)) in front of O(docker_socket) with an allow-list of the Docker API
     calls the agent makes, and only its socket, in O(proxy_dir), is mounted into the agent.
     See C(docs/security.md) in the Stratos sources for what remains root-equivalent.
+  - The webhook, C(/metrics) and C(/status) are served on O(http_bind):O(http_port) by a third container,
+    C(<name>-http) (O(http_split)), running C(stratos agent-http) as uid 10002 in the agent's group,
+    read-only, with no capability and no Docker access; only C(<state_dir>/agent) is mounted into it,
+    read-only but for C(agent/triggers) (its requests to the agent) and C(agent/http) (the webhook replay
+    window). It reads no definition and no secret file; the agent publishes what a webhook is checked
+    against (repository, branch and webhook secret of each subscription) in C(<state_dir>/agent/hooks).
+  - A webhook secret file (C(artifact.credentials.webhook_secret_file)), like the git credentials, must
+    be readable by the agent's uid 10001 inside its container, for example under C(<state_dir>/secrets),
+    which is given to that uid.
   - The container carries the labels C(org.stratos.role=agent) and C(org.stratos.config-hash), the
     hash of its configuration. A container with the same hash, made from the image O(image) resolves
     to now, is left alone; otherwise it is recreated (the agent adopts the members that exist, so a
@@ -112,6 +121,25 @@ options:
       - The image the proxy runs (HAProxy 2.6 or later). Defaults to the haproxy cartridge's image,
         which C(make images) builds.
     type: str
+  http_split:
+    description:
+      - Serve the webhook, C(/metrics) and C(/status) from the container C(<name>-http) (see above), and
+        run the agent with C(--metrics-port 0).
+      - V(false) lets the agent serve them itself, as uid 10001 with its Docker access.
+      - Defaults to V(true), but V(false) with O(docker_access=socket) (a root agent writes files the HTTP
+        side's uid cannot read); V(true) with O(docker_access=socket) is refused.
+    type: bool
+  http_bind:
+    description:
+      - The address (on the host's network) the webhook, C(/metrics) and C(/status) listen on. C(/metrics)
+        and C(/status) are unauthenticated; a webhook proves itself by its signature.
+    type: str
+    default: 127.0.0.1
+  http_port:
+    description:
+      - The port of the webhook, C(/metrics) and C(/status) (1 to 65535).
+    type: int
+    default: 9464
 """
 
 EXAMPLES = r"""
@@ -123,6 +151,11 @@ EXAMPLES = r"""
   stratos.paas.agent:
     image: stratos/agent:0.1.0
     interval: 2
+
+- name: Take webhooks on every address, port 9500 (the HTTP side, uid 10002, answers them)
+  stratos.paas.agent:
+    http_bind: 0.0.0.0
+    http_port: 9500
 
 - name: Stop and remove the agent (members and state stay)
   stratos.paas.agent:
@@ -167,13 +200,13 @@ container:
       type: list
       elements: str
       returned: always
-      sample: [agent, --state-dir, /var/lib/stratos, --interval, "5"]
+      sample: [agent, --state-dir, /var/lib/stratos, --interval, "5", --metrics-port, "0"]
     companions:
       description: The containers that come with the agent (its Docker proxy, its HTTP side) and what was
         (or would be) done with each.
       type: dict
       returned: always
-      sample: {stratos-agent-docker-proxy: create, stratos-agent-http: none}
+      sample: {stratos-agent-docker-proxy: create, stratos-agent-http: create}
 """
 
 import traceback
@@ -211,6 +244,9 @@ def run(module, client):
             docker_access=params["docker_access"],
             proxy_dir=params["proxy_dir"],
             proxy_image=params["proxy_image"],
+            http_split=params["http_split"],
+            http_bind=params["http_bind"],
+            http_port=params["http_port"],
         )
         change = plan_agent(client, spec)
     if module.check_mode:
@@ -253,6 +289,9 @@ def main():
         docker_access=dict(type="str", choices=["proxy", "external", "socket"], default="proxy"),
         proxy_dir=dict(type="path"),
         proxy_image=dict(type="str"),
+        http_split=dict(type="bool"),
+        http_bind=dict(type="str", default="127.0.0.1"),
+        http_port=dict(type="int", default=9464),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_AGENT_DRIVER:

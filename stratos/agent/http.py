@@ -31,9 +31,11 @@ as a process of its own (``stratos agent-http``), which is what a privilege spli
 process is the only one that listens, reads ``status.json`` and the metrics snapshot
 (``<state>/agent/metrics.prom``) that the agent writes atomically each tick, and hands pushes to
 the agent as request files in ``<state>/agent/triggers/`` (the agent wakes for them within 0.25 s).
-It needs no Docker socket and no database: read access to the definitions, the webhook secret
-files and those two files, and write access to ``triggers/`` and the replay window file
-(``<state>/agent/webhooks.json``).
+It needs no Docker socket, no database, no definitions and no secret file: read access to
+``<state>/agent`` (those two files and the webhook table the agent publishes in ``hooks/``,
+:func:`stratos.agent.webhook.publish`), and write access to ``triggers/`` and ``http/`` (the replay
+window, ``<state>/agent/http/webhooks.json``). The agent container's driver runs it so
+(docs/security.md).
 
 Why the loopback by default: ``/metrics`` and ``/status`` are unauthenticated (a webhook proves
 itself by its signature); whoever needs them from outside puts a proxy in front.
@@ -103,6 +105,9 @@ class Context:
     wake: Callable[[], None] | None = None
     clock: Callable[[], float] = time.time
     replays: webhook.ReplayGuard = field(default_factory=lambda: webhook.ReplayGuard(None))
+    #: Check webhooks against the table the agent publishes (:func:`stratos.agent.webhook.publish`)
+    #: rather than the definitions and secret files, which a separate HTTP process cannot read.
+    published: bool = False
 
     @classmethod
     def in_process(
@@ -143,7 +148,13 @@ class Context:
             except FileNotFoundError:
                 return None
 
-        return cls(store, exposition, clock=clock, replays=webhook.ReplayGuard(webhook.replay_file(store)))
+        return cls(
+            store,
+            exposition,
+            clock=clock,
+            replays=webhook.ReplayGuard(webhook.replay_file(store)),
+            published=True,
+        )
 
 
 # --------------------------------------------------------------------------- the WSGI application
@@ -224,6 +235,7 @@ class App:
             wake=self.context.wake,
             replays=self.context.replays,
             now=self.context.clock(),
+            published=self.context.published,
         )
         return _json(answer, status)
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratos import artifacts
-from stratos.agent import autoscale, observe, reconcile, rollout, status, watch
+from stratos.agent import autoscale, observe, reconcile, rollout, status, watch, webhook
 from stratos.agent import health as healthlib
 from stratos.agent import metrics as metricslib
 from stratos.agent.events import Event, EventStore, SafeEventStore
@@ -393,6 +393,8 @@ class Agent:
     def _tick(self, now: float) -> TickResult:
         definitions = self._load()
         self._definitions = definitions
+        if not self.config.dry_run:
+            webhook.publish(self.store, definitions)  # what a separate HTTP process checks pushes against
         observed = self._observe_members(definitions)
         self._probe(definitions, observed.values(), now)
         if not self.config.dry_run:

@@ -419,8 +419,13 @@ def has_requests(store: StateStore) -> bool:
         return False
 
 
-def take_requests(store: StateStore) -> dict[Key, list[Request]]:
-    """The requests waiting, removed from the directory."""
+def take_requests(store: StateStore, owner: int | None = None) -> dict[Key, list[Request]]:
+    """The requests waiting, removed from the directory.
+
+    A ``rollback`` is taken only from a file owned by ``owner`` (default: this process's uid; root's
+    ``stratos rollback`` gives its file to the agent): the HTTP side, another uid, may ask for a sync
+    and nothing else (docs/security.md)."""
+    owner = os.geteuid() if owner is None else owner
     found: dict[Key, list[Request]] = {}
     directory = triggers_dir(store)
     try:
@@ -433,6 +438,7 @@ def take_requests(store: StateStore) -> dict[Key, list[Request]]:
             continue
         path = directory / name
         try:
+            written_by = path.stat().st_uid
             data = json.loads(path.read_text())
             path.unlink()
         except (OSError, ValueError) as exc:
@@ -440,6 +446,9 @@ def take_requests(store: StateStore) -> dict[Key, list[Request]]:
             path.unlink(missing_ok=True)
             continue
         kind: Literal["sync", "rollback"] = "sync" if match["kind"] == "sync" else "rollback"
+        if kind == "rollback" and written_by != owner:
+            log.warning("request %s refused: a rollback written by uid %d, not the agent's", name, written_by)
+            continue
         sha = data.get("sha") if isinstance(data.get("sha"), str) else None
         found.setdefault((match["app"], match["alias"]), []).append(
             Request(

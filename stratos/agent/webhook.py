@@ -22,7 +22,7 @@ bind a delivery to the URL it was posted to and to the moment it was sent:
 - **replays**: a verified delivery is remembered for :data:`REPLAY_WINDOW` seconds by its delivery id
   (``X-GitHub-Delivery``, ``X-Gitea-Delivery``, ``X-Gogs-Delivery``, ``X-Gitlab-Event-UUID``) and by the
   SHA-256 of its body (the id is not signed: a replayed body with a new id is still a replay), per
-  application, in ``<state>/agent/webhooks.json`` (:class:`ReplayGuard`, bounded to
+  application, in ``<state>/agent/http/webhooks.json`` (:class:`ReplayGuard`, bounded to
   :data:`REPLAY_MAX` entries). A second delivery is 409 and writes nothing.
 
 A verified, fresh push (``X-GitHub-Event: push``, ``X-Gitea-Event: push``, ``X-Gitlab-Event: Push
@@ -34,6 +34,13 @@ and change nothing.
 :func:`check_push` decides (reads the definitions and the secret files, writes nothing);
 :func:`handle_push`, which the agent's HTTP server calls (:mod:`stratos.agent.http`), checks the
 replay window and carries it out.
+
+**The HTTP side in a process of its own** (``stratos agent-http``, another uid, docs/security.md)
+reads neither the definitions nor the secret files: the agent *publishes* what a webhook needs each
+tick (:func:`publish`), one file per application with an artifact, ``<state>/agent/hooks/<app>.json``
+(0640, the agent's group): each subscription's alias, repository URL, branch and webhook secret, and
+nothing else (no git credential, no generated secret). ``check_push(..., published=True)`` decides
+from those files. A changed definition or secret reaches the HTTP side at the agent's next tick.
 """
 
 from __future__ import annotations
@@ -42,10 +49,12 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -131,12 +140,93 @@ def _payload(h: Mapping[str, str], body: bytes) -> dict[str, Any]:
     return data
 
 
-def _secret(path: str) -> str | None:
+def _secret(path: str, *, quiet: bool = False) -> str | None:
     try:
         return Path(path).read_text().rstrip("\r\n")
-    except OSError as exc:
-        log.warning("webhook secret %s cannot be read: %s", path, exc.strerror)
+    except (OSError, UnicodeDecodeError) as exc:
+        if not quiet:
+            log.warning("webhook secret %s cannot be read: %s", path, getattr(exc, "strerror", None) or exc)
         return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a webhook of one subscription is checked against."""
+
+    alias: str
+    url: str
+    branch: str
+    secret: str | None
+
+
+def targets(ds: DefinitionSet, application: str, *, quiet: bool = False) -> list[Target]:
+    """The subscriptions of ``application`` with an artifact, their secrets read from their files."""
+    app = ds.applications.get(application)
+    found = []
+    for sub in app.subscriptions if app is not None else []:
+        if sub.artifact is None:
+            continue
+        creds = sub.artifact.credentials
+        secret = None
+        if creds is not None and creds.webhook_secret_file:
+            secret = _secret(creds.webhook_secret_file, quiet=quiet) or None
+        found.append(Target(sub.alias, sub.artifact.url, sub.artifact.branch, secret))
+    return found
+
+
+def hooks_dir(store: StateStore) -> Path:
+    """Where the agent publishes, per application, what its webhook is checked against."""
+    return store.agent_dir / "hooks"
+
+
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def publish(store: StateStore, ds: DefinitionSet) -> None:
+    """Write ``hooks/<app>.json`` for every application with an artifact (only when it changed),
+    remove the others. Best effort: a failure is logged, never raised (the tick goes on)."""
+    try:
+        directory = hooks_dir(store)
+        directory.mkdir(mode=0o750, exist_ok=True)
+        wanted: dict[str, str] = {}
+        for name in ds.applications:
+            found = targets(ds, name, quiet=True)
+            if found and _APP_NAME.match(name):
+                data = {"version": 1, "application": name, "subscriptions": [asdict(t) for t in found]}
+                wanted[f"{name}.json"] = json.dumps(data, sort_keys=True) + "\n"
+        for entry in os.listdir(directory):
+            if entry.endswith(".json") and entry not in wanted:
+                (directory / entry).unlink(missing_ok=True)
+        for entry, text in wanted.items():
+            path = directory / entry
+            try:
+                if path.read_text() == text:
+                    continue
+            except OSError:
+                pass
+            atomic_write_text(path, text, STATE)
+    except Exception:  # noqa: BLE001 - the webhook table must never stop reconciling
+        log.exception("publishing the webhook table in %s failed", hooks_dir(store))
+
+
+def published_targets(store: StateStore, application: str) -> list[Target] | str:
+    """The targets the agent published for ``application`` (``[]``: none), or why they cannot be read."""
+    directory = hooks_dir(store)
+    if not directory.is_dir():
+        return "the agent has not published its webhook table yet (it does so each tick)"
+    if not _APP_NAME.match(application):
+        return []
+    try:
+        data = json.loads((directory / f"{application}.json").read_text())
+        return [
+            Target(str(t["alias"]), str(t["url"]), str(t["branch"]), t["secret"] or None)
+            for t in data["subscriptions"]
+        ]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        log.warning("webhook table of %s unreadable: %s", application, exc)
+        return f"the webhook table of '{application}' is unreadable"
 
 
 def check_push(
@@ -146,24 +236,26 @@ def check_push(
     store: StateStore,
     *,
     definitions: DefinitionSet | None = None,
+    published: bool = False,
 ) -> Result:
-    """(HTTP status, JSON answer, trigger or None). Reads; writes nothing."""
-    try:
-        ds = definitions if definitions is not None else store.load()
-    except StratosError:
-        return 503, {"error": "the stored definitions are invalid; the agent does not act on them"}, None
-    app = ds.applications.get(application)
-    subs = [s for s in app.subscriptions if s.artifact is not None] if app is not None else []
+    """(HTTP status, JSON answer, trigger or None). Reads; writes nothing.
+
+    ``published``: decide from the table the agent publishes (:func:`publish`), not the definitions.
+    """
+    if published:
+        found = published_targets(store, application)
+        if isinstance(found, str):
+            return 503, {"error": found}, None
+        subs = found
+    else:
+        try:
+            ds = definitions if definitions is not None else store.load()
+        except StratosError:
+            return 503, {"error": "the stored definitions are invalid; the agent does not act on them"}, None
+        subs = targets(ds, application)
     if not subs:
         return 404, {"error": f"no application '{application}' with an artifact"}, None
-    secrets: list[tuple[str, str]] = []
-    for sub in subs:
-        assert sub.artifact is not None
-        creds = sub.artifact.credentials
-        if creds is not None and creds.webhook_secret_file:
-            secret = _secret(creds.webhook_secret_file)
-            if secret:
-                secrets.append((sub.alias, secret))
+    secrets = [(t.alias, t.secret) for t in subs if t.secret]
     if not secrets:
         return (
             403,
@@ -199,7 +291,7 @@ def check_push(
         return 202, {"ignored": f"ref {ref!r} is not a branch"}, None
     branch = ref.removeprefix("refs/heads/")
     named = _repositories(payload)
-    ours = [s for s in subs if s.alias in verified and s.artifact and _repo_key(s.artifact.url) in named]
+    ours = [s for s in subs if s.alias in verified and _repo_key(s.url) in named]
     if not ours:
         shown = ", ".join(sorted(named)) or "no repository"
         return (
@@ -217,8 +309,8 @@ def check_push(
     return 202, {"accepted": True, "subscriptions": list(matching), "branch": branch, "sha": sha}, trigger
 
 
-def _branch_of(subs: Sequence[Any], verified: Sequence[str], branch: str) -> list[str]:
-    return [s.alias for s in subs if s.alias in verified and s.artifact.branch == branch]
+def _branch_of(subs: Sequence[Target], verified: Sequence[str], branch: str) -> list[str]:
+    return [s.alias for s in subs if s.alias in verified and s.branch == branch]
 
 
 def _repo_key(url: str) -> str:
@@ -267,7 +359,9 @@ def delivery_keys(headers: Mapping[str, str], body: bytes) -> list[str]:
 
 
 def replay_file(store: StateStore) -> Path:
-    return store.agent_dir / "webhooks.json"
+    """``<state>/agent/http/webhooks.json``: in a directory of its own, the only one besides
+    ``triggers/`` that a separate HTTP process writes (docs/security.md)."""
+    return store.agent_dir / "http" / "webhooks.json"
 
 
 class ReplayGuard:
@@ -328,10 +422,12 @@ def handle_push(
     wake: Callable[[], None] | None = None,
     replays: ReplayGuard | None = None,
     now: float | None = None,
+    published: bool = False,
 ) -> tuple[int, dict[str, Any]]:
     """What the agent's HTTP server calls: check, refuse a replay, then write the sync request and
-    wake the loop (``wake``: an agent in the same process; a separate one polls the requests)."""
-    status, answer, trigger = check_push(headers, body, application, store)
+    wake the loop (``wake``: an agent in the same process; a separate one polls the requests).
+    ``published``: check against the table the agent publishes (a separate HTTP process)."""
+    status, answer, trigger = check_push(headers, body, application, store, published=published)
     if status >= 400:
         log.warning("webhook for %s refused (%s): %s", application, status, answer.get("error"))
         return status, answer

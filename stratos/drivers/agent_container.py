@@ -22,6 +22,14 @@ image's ``/var/run/docker.sock`` points. ``docker_access: external`` mounts a di
 ``docker.sock`` of a proxy the user runs; ``docker_access: socket`` mounts the engine's socket and runs
 the agent as root, as before (root-equivalent; see docs/security.md).
 
+The webhook, ``/metrics`` and ``/status`` are served by a third container, ``<name>-http``
+(:func:`desired_http`, on unless ``http_split`` is false or ``docker_access`` is ``socket``): the same
+image running ``stratos agent-http`` as uid :data:`HTTP_UID` in the agent's group, read-only, no
+capability, no Docker access, with ``<state>/agent`` mounted read-only (status, metrics snapshot and
+the webhook table the agent publishes, which holds the webhook secrets and nothing else secret) and
+only ``agent/triggers`` and ``agent/http`` (the replay window) writable. The agent then serves no
+HTTP (``--metrics-port 0``).
+
 The state directory is bind-mounted at the same path (so paths in definitions and status files mean
 the same inside and out) and given to the agent's uid before the agent starts (a one-shot container
 from the agent image, :func:`owner_command`). The agent keeps the host's network: it probes members on
@@ -32,6 +40,7 @@ balancers' loopback-bound ports. The Docker client is always passed in.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import time
 from dataclasses import dataclass, field
@@ -72,11 +81,18 @@ HTTP_UID = 10002
 #: Where the image's ``/var/run/docker.sock`` points: the directory with the proxy's socket.
 PROXY_MOUNT = docker_proxy.LISTEN_DIR
 DOCKER_ACCESS = ("proxy", "external", "socket")
-#: The HTTP side's command (``stratos agent-http …``): another helper is writing it; until it exists the
-#: split stays off (``http_split``).
+#: The HTTP side's command (``stratos agent-http …``, :func:`stratos.agent.http.run`).
 HTTP_COMMAND = "agent-http"
 HTTP_SHARED = "agent"
+#: The directories below ``<state>/agent`` that the HTTP side writes (group-writable, 0770): request
+#: files for the agent, and the webhook replay window.
+HTTP_WRITABLE = ("triggers", "http")
+DEFAULT_HTTP_BIND = "127.0.0.1"
+DEFAULT_HTTP_PORT = 9464
 TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m"}
+#: The one-shot owner container's capabilities (:func:`owner_command`): chown and chgrp anything,
+#: traverse any directory, chmod files it does not own (the definitions' group read and setgid bits).
+OWNER_CAPS = ("CHOWN", "DAC_READ_SEARCH", "FOWNER")
 
 #: Seconds the Docker proxy gets to open its socket.
 PROXY_START_TIMEOUT = 15.0
@@ -113,8 +129,11 @@ class AgentSpec:
       ``docker.sock`` of a proxy run by someone else) or ``socket`` (the engine's socket, agent as root).
     - ``proxy_dir``: the host directory of the proxy's socket; default ``/run/stratos-docker-proxy/<name>``.
     - ``proxy_image``: the image the proxy runs; ``None`` means the haproxy cartridge's image.
-    - ``http_split``: serve the webhook, /metrics and /status from a second container (no Docker access,
-      its own uid), ``<name>-http``; off until ``stratos agent-http`` exists.
+    - ``http_split``: serve the webhook, /metrics and /status from a container of their own, ``<name>-http``
+      (no Docker access, its own uid); ``None`` (default) means on unless ``docker_access`` is ``socket``
+      (a root agent's files are not readable by the HTTP side's group).
+    - ``http_bind``, ``http_port``: where the webhook, /metrics and /status are served (the host's
+      network; default the loopback, 9464), by the HTTP side or, without the split, the agent.
     """
 
     name: str = DEFAULT_NAME
@@ -127,10 +146,27 @@ class AgentSpec:
     docker_access: str = "proxy"
     proxy_dir: str | None = None
     proxy_image: str | None = None
-    http_split: bool = False
+    http_split: bool | None = None
+    http_bind: str = DEFAULT_HTTP_BIND
+    http_port: int = DEFAULT_HTTP_PORT
 
     def __post_init__(self) -> None:
         problems = []
+        if self.http_split and self.docker_access == "socket":
+            problems.append(
+                "http_split: cannot be true with docker_access 'socket' (the agent runs as root there, and "
+                "its files are not readable by the HTTP side); set it false or use the proxy"
+            )
+        if (
+            isinstance(self.http_port, bool)
+            or not isinstance(self.http_port, int)
+            or not (1 <= self.http_port <= 65535)
+        ):
+            problems.append(f"http_port ({self.http_port!r}): must be an integer from 1 to 65535")
+        try:
+            ipaddress.ip_address(self.http_bind)
+        except ValueError:
+            problems.append(f"http_bind ({self.http_bind!r}): must be an IP address, such as 127.0.0.1")
         if self.docker_access not in DOCKER_ACCESS:
             problems.append(
                 f"docker_access ({self.docker_access!r}): must be one of {', '.join(DOCKER_ACCESS)}"
@@ -164,9 +200,27 @@ class AgentSpec:
     def image_ref(self) -> str:
         return self.image or default_image()
 
+    @property
+    def split(self) -> bool:
+        """Whether the HTTP side runs in ``<name>-http`` (see ``http_split``)."""
+        return self.docker_access != "socket" if self.http_split is None else self.http_split
+
     def command(self) -> list[str]:
         command = ["agent", "--state-dir", self.state_dir, "--interval", _number(self.interval)]
-        return command + (["--metrics-port", "0"] if self.http_split else [])
+        if self.split:
+            return [*command, "--metrics-port", "0"]
+        return [*command, "--bind", self.http_bind, "--metrics-port", str(self.http_port)]
+
+    def http_command(self) -> list[str]:
+        return [
+            HTTP_COMMAND,
+            "--state-dir",
+            self.state_dir,
+            "--bind",
+            self.http_bind,
+            "--port",
+            str(self.http_port),
+        ]
 
     @property
     def proxy_dir_ref(self) -> str:
@@ -230,22 +284,23 @@ def desired(spec: AgentSpec) -> dict[str, Any]:
 
 
 def desired_http(spec: AgentSpec) -> dict[str, Any] | None:
-    """The HTTP side's container (``None`` unless ``http_split``): no Docker access, its own uid,
-    only ``<state_dir>/agent`` (status, triggers) mounted."""
-    if not spec.http_split:
+    """The HTTP side's container (``None`` without the split): no Docker access, its own uid, only
+    ``<state_dir>/agent`` mounted, read-only, but for ``triggers/`` and ``http/``."""
+    if not spec.split:
         return None
     shared = f"{spec.state_dir.rstrip('/')}/{HTTP_SHARED}"
+    writable = [f"{shared}/{sub}:{shared}/{sub}:rw" for sub in HTTP_WRITABLE]
     return {
         "name": f"{spec.name}-http",
         "image": spec.image_ref,
-        "command": [HTTP_COMMAND, "--state-dir", spec.state_dir],
+        "command": spec.http_command(),
         "network_mode": "host",
         "user": f"{HTTP_UID}:{AGENT_GID}",
         "read_only": True,
         "tmpfs": dict(TMPFS),
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
-        "mounts": [f"{shared}:{shared}:rw"],
+        "mounts": sorted([f"{shared}:{shared}:ro", *writable]),
         "environment": {"STRATOS_STATE_DIR": spec.state_dir, "HOME": "/tmp"},
     }
 
@@ -255,13 +310,18 @@ def owner_command(spec: AgentSpec) -> list[str]:
 
     The agent writes its database, status, releases, secrets and link files, and ``StateStore.ensure``
     sets the modes of the top-level directories, so it owns those; the definitions' and load balancers'
-    files stay whoever wrote them (they are world-readable, the agent only reads them).
+    files stay whoever wrote them. The definitions (0640) are given to the agent's group, and their
+    directories made setgid, so that a definition written later by root on the host is readable by the
+    agent too. ``agent/triggers`` and ``agent/http`` are made group-writable (0770) for the HTTP side.
     """
     root = spec.state_dir.rstrip("/") or "/"
     subs = [f"{root}/{sub}" for sub in ("definitions", "lb", "agent", "releases", "secrets", "links")]
     script = (
         'set -e; owner="$1"; shift; for d in "$@"; do mkdir -p "$d"; done; '
-        'chown "$owner" "$1" "$2" "$3"; shift 3; chown -R "$owner" "$@"'
+        'defs="$2"; agent="$4"; mkdir -p "$agent/triggers" "$agent/http"; '
+        'chown "$owner" "$1" "$2" "$3"; shift 3; chown -R "$owner" "$@"; '
+        'chgrp -R "${owner#*:}" "$defs"; find "$defs" -type d -exec chmod g+rxs {} +; '
+        'find "$defs" -type f -exec chmod g+r {} +; chmod 0770 "$agent/triggers" "$agent/http"'
     )
     return ["/bin/sh", "-c", script, "stratos-owner", f"{AGENT_UID}:{AGENT_GID}", root, *subs]
 
@@ -472,6 +532,11 @@ def companions(spec: AgentSpec) -> dict[str, tuple[str, str | None]]:
     }
 
 
+def http_config_hash(summary: dict[str, Any]) -> str:
+    """The config-hash label of the HTTP side's container made from ``desired_http``'s summary."""
+    return _hash(summary)
+
+
 def _hash(summary: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(summary, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -679,7 +744,7 @@ def _give_state_dir(client: docker.DockerClient, spec: AgentSpec) -> None:
         network_mode="none",
         read_only=True,
         cap_drop=["ALL"],
-        cap_add=["CHOWN", "DAC_READ_SEARCH"],
+        cap_add=list(OWNER_CAPS),
         security_opt=["no-new-privileges"],
         volumes=[f"{spec.state_dir}:{spec.state_dir}:rw"],
         labels={ROLE_LABEL: "agent-owner"},

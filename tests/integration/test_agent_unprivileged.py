@@ -1,12 +1,19 @@
 """The agent container as the drivers make it, on the real Docker Engine: uid 10001, read-only root file
 system, no capability, no Docker socket; its Docker calls go through the allow-list proxy, and it still
 starts, lists and replaces members (a one-member application of a tiny cartridge) and writes its status
-into the state directory it was given."""
+into the state directory it was given. Its HTTP side runs in a container of its own (uid 10002, no
+Docker access, only ``<state>/agent`` mounted): a signed push posted there becomes a release by the
+agent, ``/status`` and ``/metrics`` answer from it, and it can read no git credential nor generated
+secret of the state directory."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
 import json
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -74,6 +81,22 @@ def platform(
     app = f"t{uuid.uuid4().hex[:6]}"
     store = StateStore(tmp_path / "state")
     store.ensure()
+    # The followed repository, in <state>/git (the default file:// root), readable by the agent.
+    bare, work = store.root / "git" / "web.git", tmp_path / "web-work"
+    git("init", "-q", "--bare", "-b", "main", str(bare))
+    git("clone", "-q", str(bare), str(work))
+    commit(work, "v1")
+    # What an operator gives the agent (under secrets/, which is given to uid 10001): the webhook
+    # secret, a git token; and a secret the platform generated for a member (a MySQL password).
+    secrets = store.root / "secrets" / app
+    for path, text in (
+        (secrets / "webhook.secret", HOOK_SECRET),
+        (secrets / "git.token", "a-git-token"),
+        (secrets / "s" / "MYSQL_PASSWORD", "a-mysql-password"),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(text + "\n")
+        path.chmod(0o600)
     docs = [
         sleeper(base_image),
         {
@@ -92,7 +115,20 @@ def platform(
             "kind": "Application",
             "name": app,
             "subscriptions": [
-                {"alias": "s", "cartridge": "sleeper", "min": 1, "max": 1, "deployment_policy": "one"}
+                {
+                    "alias": "s",
+                    "cartridge": "sleeper",
+                    "min": 1,
+                    "max": 1,
+                    "deployment_policy": "one",
+                    "artifact": {
+                        "url": f"file://{bare}",
+                        # Only a webhook (or a restart) fetches within the test's time.
+                        "poll_interval": 3600,
+                        "health_path": None,
+                        "credentials": {"webhook_secret_file": str(secrets / "webhook.secret")},
+                    },
+                }
             ],
         },
     ]
@@ -107,6 +143,7 @@ def platform(
         interval=1,
         restart="no",
         proxy_dir=str(tmp_path / "proxy"),
+        http_port=free_port(),
     )
     try:
         yield store, spec, app
@@ -117,6 +154,51 @@ def platform(
             all=True, filters={"label": dockerlib.label_filter(labels)}
         ):
             container.remove(force=True)
+
+
+HOOK_SECRET = "a-webhook-secret"
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def commit(work: Path, version: str) -> str:
+    (work / "VERSION").write_text(version + "\n")
+    git("add", "-A", cwd=work)
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", version, cwd=work)
+    # The bare repository belongs to the agent's uid while the agent reads it (git refuses a
+    # repository of another owner), to root while root pushes to it.
+    bare = Path(git("config", "remote.origin.url", cwd=work))
+    give(bare, 0, 0)
+    git("push", "-q", "origin", "HEAD:main", cwd=work)
+    give(bare, ac.AGENT_UID, ac.AGENT_GID)
+    return git("rev-parse", "HEAD", cwd=work)
+
+
+def give(repository: Path, uid: int, gid: int) -> None:
+    for path in (repository.parent, repository, *repository.rglob("*")):
+        os.chown(path, uid, gid)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def request(port: int, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except OSError:
+        return 0, b""
+    finally:
+        conn.close()
 
 
 def wait(what: str, check: Callable[[], Any], timeout: float, logs: Callable[[], str]) -> Any:
@@ -182,3 +264,140 @@ def test_the_unprivileged_agent_runs_members_through_the_proxy(
 
     # Nothing to do when asked again.
     assert ac.ensure_agent(docker_client, spec).changed is False
+
+
+def test_the_http_side_runs_apart_and_a_signed_push_to_it_becomes_a_release(
+    docker_client: docker.DockerClient, platform: tuple[StateStore, ac.AgentSpec, str]
+) -> None:
+    store, spec, app = platform
+    change = ac.ensure_agent(docker_client, spec)
+    assert dict(change.companions)[f"{spec.name}-http"] == "create"
+    agent = docker_client.containers.get(spec.name)
+    side = docker_client.containers.get(f"{spec.name}-http")
+
+    def logs() -> str:
+        return (
+            "agent:\n"
+            + agent.logs(tail=30).decode(errors="replace")
+            + "\nhttp side:\n"
+            + (side.logs(tail=20).decode(errors="replace"))
+        )
+
+    # The HTTP side: its own uid in the agent's group, read-only, no capability, no Docker at all.
+    attrs = side.attrs
+    assert attrs["Config"]["User"] == "10002:10001"
+    assert (attrs["HostConfig"]["ReadonlyRootfs"], attrs["HostConfig"]["CapDrop"]) == (True, ["ALL"])
+    agent_dir = str(store.agent_dir)
+    assert sorted(attrs["HostConfig"]["Binds"]) == [
+        f"{agent_dir}/http:{agent_dir}/http:rw",
+        f"{agent_dir}/triggers:{agent_dir}/triggers:rw",
+        f"{agent_dir}:{agent_dir}:ro",
+    ]
+    # The agent serves no HTTP of its own.
+    assert agent.attrs["Config"]["Cmd"][-2:] == ["--metrics-port", "0"]
+
+    port = spec.http_port
+    wait("/status from the HTTP side", lambda: request(port, "GET", "/status")[0] == 200, 60, logs)
+    status, body = request(port, "GET", "/status")
+    assert json.loads(body)["tick"]["ok"], body
+    status, body = request(port, "GET", "/metrics")
+    assert status == 200 and b"# TYPE" in body, body[:200]
+
+    # The first release (v1) comes from the first fetch; v2 only from the webhook (poll: 1 h).
+    def events(kind: str) -> list[dict[str, Any]]:
+        probe = (
+            "import json, sys; from stratos.agent.events import EventStore; "
+            f"e = EventStore({str(store.database)!r}).events({app!r}); "
+            "print(json.dumps([{'kind': x.kind, 'details': x.details} for x in e]))"
+        )
+        code, out = agent.exec_run(["python", "-c", probe])
+        assert code == 0, out
+        return [e for e in json.loads(out) if e["kind"] == kind]
+
+    wait("the first release", lambda: events("release"), 60, logs)
+    work = store.root.parent / "web-work"
+    sha = commit(work, "v2")
+    payload = {
+        "ref": "refs/heads/main",
+        "after": sha,
+        "repository": {"clone_url": f"file://{store.root}/git/web.git"},
+    }
+    body = json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": f"d-{sha[:8]}",
+        "X-Hub-Signature-256": "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest(),
+    }
+    wrong = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    assert request(port, "POST", f"/hooks/git/{app}", body, **wrong)[0] == 401
+    posted = time.monotonic()
+    status, answer = request(port, "POST", f"/hooks/git/{app}", body, **headers)
+    assert status == 202, answer
+    released = wait(
+        "a release of the pushed commit by the agent",
+        lambda: [e for e in events("release") if sha[:12] in json.dumps(e)],
+        60,
+        logs,
+    )
+    seconds = time.monotonic() - posted
+    assert "webhook (github)" in json.dumps(released[-1]), released
+    memory = side.stats(stream=False)["memory_stats"].get("usage", 0) / 2**20
+    print(f"\nsplit figures: push to release seen {seconds:.2f} s; HTTP side memory {memory:.1f} MiB")
+    assert not any(store.agent_dir.joinpath("triggers").iterdir())  # the request was taken
+    assert request(port, "POST", f"/hooks/git/{app}", body, **headers)[0] == 409  # a replay
+
+    # The HTTP side may ask for a sync, never a rollback: a forged rollback request is refused.
+    v1 = git("rev-parse", "HEAD~1", cwd=work)
+    forge = (
+        "from stratos.agent import rollout; from stratos.store import StateStore; "
+        f"rollout.request_rollback(StateStore({str(store.root)!r}), {app!r}, 's', {v1!r}, 'forged')"
+    )
+    code, out = side.exec_run(["python", "-c", forge])
+    assert code == 0, out
+    wait(
+        "the agent refusing the HTTP side's rollback",
+        lambda: "refused: a rollback written by uid 10002" in agent.logs(tail=50).decode(errors="replace"),
+        30,
+        logs,
+    )
+    assert not any(store.agent_dir.joinpath("triggers").iterdir())
+    assert events("rollback") == []
+
+    # Inside the HTTP side: uid 10002; no Docker socket or proxy to reach; no git credential, no
+    # generated secret, no definition, no database to read; the webhook table is readable.
+    secrets = store.root / "secrets" / app
+    targets = {
+        "docker.sock": "/var/run/docker.sock",
+        "proxy": f"{spec.proxy_dir_ref}/docker.sock",
+        "token": str(secrets / "git.token"),
+        "mysql": str(secrets / "s" / "MYSQL_PASSWORD"),
+        "hook-file": str(secrets / "webhook.secret"),
+        "definition": str(store.definition_path("Application", app)),
+        "database": str(store.database),
+    }
+    probe = (
+        "import json, os, socket, sys\n"
+        "result = {'uid': os.getuid(), 'gid': os.getgid()}\n"
+        f"for name, path in {targets!r}.items():\n"
+        "    try:\n"
+        "        if name in ('docker.sock', 'proxy'):\n"
+        "            s = socket.socket(socket.AF_UNIX); s.connect(path); result[name] = 'connected'\n"
+        "        else:\n"
+        "            open(path, 'rb').read(1); result[name] = 'read'\n"
+        "    except OSError as e:\n"
+        "        result[name] = type(e).__name__\n"
+        f"result['table'] = bool(open({str(store.agent_dir / 'hooks' / (app + '.json'))!r}).read())\n"
+        "print(json.dumps(result))\n"
+    )
+    code, out = side.exec_run(["python", "-c", probe])
+    assert code == 0, out
+    seen = json.loads(out)
+    print("inside the HTTP side:", seen)
+    assert (seen.pop("uid"), seen.pop("gid"), seen.pop("table")) == (10002, 10001, True)
+    assert seen["database"] == "PermissionError", seen
+    for name in ("docker.sock", "proxy", "token", "mysql", "hook-file", "definition"):
+        assert seen[name] in ("FileNotFoundError", "PermissionError", "ConnectionRefusedError"), seen
+    # The agent itself could read its token and webhook secret (as an operator would give them).
+    code, out = agent.exec_run(["cat", str(secrets / "git.token")])
+    assert (code, out.strip()) == (0, b"a-git-token")

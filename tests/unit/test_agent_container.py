@@ -14,9 +14,15 @@ from stratos.drivers import agent_container as ac
 from stratos.drivers import docker_proxy
 from stratos.errors import NotFoundError, StratosError
 
+# Most tests look at the agent and its proxy alone; the HTTP side (on by default) has its own below.
 SPEC = ac.AgentSpec(
-    image="stratos/agent:test", state_dir="/srv/stratos", interval=5, proxy_image="stratos/haproxy:test"
+    image="stratos/agent:test",
+    state_dir="/srv/stratos",
+    interval=5,
+    proxy_image="stratos/haproxy:test",
+    http_split=False,
 )
+SPLIT = replace(SPEC, http_split=None)
 PROXY = "stratos-agent-docker-proxy"
 IMAGE_ID = "sha256:" + "a" * 64
 OLD_IMAGE_ID = "sha256:" + "b" * 64
@@ -120,7 +126,17 @@ class _Images:
 
 def test_command_and_summary() -> None:
     want = ac.desired(replace(SPEC, interval=2.5, environment={"B": "2", "A": "1"}))
-    assert want["command"] == ["agent", "--state-dir", "/srv/stratos", "--interval", "2.5"]
+    assert want["command"] == [
+        "agent",
+        "--state-dir",
+        "/srv/stratos",
+        "--interval",
+        "2.5",
+        "--bind",
+        "127.0.0.1",
+        "--metrics-port",
+        "9464",
+    ]
     assert want["network_mode"] == "host"
     assert want["restart"] == "unless-stopped"
     assert want["mounts"] == [
@@ -131,7 +147,7 @@ def test_command_and_summary() -> None:
 
 
 def test_integral_interval_is_written_without_decimals() -> None:
-    assert ac.desired(SPEC)["command"][-1] == "5"
+    assert ac.desired(SPEC)["command"][4] == "5"
 
 
 def test_default_image_follows_the_package_version() -> None:
@@ -171,6 +187,13 @@ def test_the_hash_is_stable() -> None:
         ({"proxy_dir": "run/x"}, "proxy_dir ('run/x'): must be an absolute path"),
         ({"docker_access": "external"}, "proxy_dir: is required with docker_access 'external'"),
         ({"state_dir": "/root/stratos"}, "state_dir ('/root/stratos'): must not be below /root"),
+        (
+            {"http_split": True, "docker_access": "socket"},
+            "http_split: cannot be true with docker_access 'socket'",
+        ),
+        ({"http_port": 0}, "http_port (0): must be an integer from 1 to 65535"),
+        ({"http_port": 70000}, "http_port (70000): must be an integer from 1 to 65535"),
+        ({"http_bind": "localhost; rm"}, "http_bind ('localhost; rm'): must be an IP address"),
     ],
     ids=[
         "empty-name",
@@ -183,6 +206,10 @@ def test_the_hash_is_stable() -> None:
         "relative-proxy-dir",
         "external-without-dir",
         "state-dir-below-root",
+        "split-with-socket",
+        "port-zero",
+        "port-too-big",
+        "bind-not-an-address",
     ],
 )
 def test_invalid_specs_name_the_field(changes: dict[str, Any], message: str) -> None:
@@ -364,7 +391,8 @@ def test_ensure_creates_the_proxy_gives_the_state_dir_then_starts_the_agent_unpr
     assert owner["remove"] is True and owner["network_mode"] == "none" and owner["user"] == "0:0"
     assert owner["volumes"] == ["/srv/stratos:/srv/stratos:rw"]
     assert "10001:10001" in owner["command"] and "/srv/stratos/agent" in owner["command"]
-    assert kwargs["command"] == ["agent", "--state-dir", "/srv/stratos", "--interval", "5"]
+    assert owner["cap_add"] == ["CHOWN", "DAC_READ_SEARCH", "FOWNER"]
+    assert kwargs["command"][:5] == ["agent", "--state-dir", "/srv/stratos", "--interval", "5"]
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
     assert kwargs["network_mode"] == "host"
     assert kwargs["user"] == "10001:10001"
@@ -489,22 +517,64 @@ def test_external_access_mounts_the_given_proxy_directory_and_runs_no_proxy() ->
     assert spec.proxy() is None
 
 
-def test_the_http_side_is_off_by_default_and_when_on_has_no_docker_access_and_its_own_uid() -> None:
+def http_attrs(spec: ac.AgentSpec = SPLIT, *, status: str = "running") -> dict:
+    want = ac.desired_http(spec)
+    assert want is not None
+    return {
+        "Name": f"/{want['name']}",
+        "Image": IMAGE_ID,
+        "State": {"Status": status},
+        "Config": {"Labels": {ac.ROLE_LABEL: ac.HTTP_ROLE, ac.CONFIG_HASH_LABEL: ac.http_config_hash(want)}},
+        "HostConfig": {},
+    }
+
+
+def test_the_http_side_is_on_by_default_with_no_docker_access_its_own_uid_and_agent_dir_read_only() -> None:
+    assert ac.AgentSpec().split is True
     assert ac.desired(SPEC)["http"] is None
-    spec = replace(SPEC, http_split=True)
-    want = ac.desired(spec)
+    want = ac.desired(SPLIT)
     assert want["command"][-2:] == ["--metrics-port", "0"]
     http = want["http"]
-    assert http["command"][0] == ac.HTTP_COMMAND
+    assert http["command"] == [
+        "agent-http",
+        "--state-dir",
+        "/srv/stratos",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "9464",
+    ]
     assert http["user"] == "10002:10001"
-    assert http["mounts"] == ["/srv/stratos/agent:/srv/stratos/agent:rw"]
-    assert (http["read_only"], http["cap_drop"]) == (True, ["ALL"])
-    client = FakeClient({SPEC.name: container_attrs(SPEC), PROXY: proxy_attrs()}, dict(IMAGES))
-    change = ac.ensure_agent(client, spec)  # type: ignore[arg-type]
+    assert http["mounts"] == [
+        "/srv/stratos/agent/http:/srv/stratos/agent/http:rw",
+        "/srv/stratos/agent/triggers:/srv/stratos/agent/triggers:rw",
+        "/srv/stratos/agent:/srv/stratos/agent:ro",
+    ]
+    assert (http["read_only"], http["cap_drop"], http["network_mode"]) == (True, ["ALL"], "host")
+    client = FakeClient({SPLIT.name: container_attrs(SPLIT), PROXY: proxy_attrs(SPLIT)}, dict(IMAGES))
+    change = ac.ensure_agent(client, SPLIT)  # type: ignore[arg-type]
     assert dict(change.companions)["stratos-agent-http"] == "create"
-    assert client.calls[-1] == "run stratos-agent-http from stratos/agent:test"
+    assert client.calls == ["run stratos-agent-http from stratos/agent:test"]
     assert client.runs[-1]["user"] == "10002:10001"
     assert not any("docker" in v for v in client.runs[-1]["volumes"])
+    # Running as described: nothing to do; the split turned off removes it.
+    client.containers_by_name["stratos-agent-http"] = http_attrs()
+    assert ac.plan_agent(client, SPLIT).changed is False  # type: ignore[arg-type]
+    off = ac.plan_agent(client, SPEC)  # type: ignore[arg-type]
+    assert dict(off.companions)["stratos-agent-http"] == "remove"
+
+
+def test_the_http_port_and_bind_go_to_the_http_side_or_without_the_split_to_the_agent() -> None:
+    split = replace(SPLIT, http_bind="0.0.0.0", http_port=9500)
+    assert ac.desired(split)["http"]["command"][-4:] == ["--bind", "0.0.0.0", "--port", "9500"]
+    assert ac.desired(replace(split, http_split=False))["command"][-4:] == [
+        "--bind",
+        "0.0.0.0",
+        "--metrics-port",
+        "9500",
+    ]
+    # A root agent (the engine's socket) writes files the HTTP side could not read: no split by default.
+    assert ac.desired(replace(SPLIT, docker_access="socket"))["http"] is None
 
 
 def test_every_privilege_setting_changes_the_hash() -> None:
@@ -517,9 +587,11 @@ def test_every_privilege_setting_changes_the_hash() -> None:
             replace(SPEC, proxy_dir="/run/y"),
             replace(SPEC, proxy_image="stratos/haproxy:other"),
             replace(SPEC, http_split=True),
+            replace(SPEC, http_port=9500),
+            replace(SPEC, http_bind="127.0.0.2"),
         )
     }
-    assert len(hashes) == 6
+    assert len(hashes) == 8
 
 
 def test_owner_command_gives_the_agent_its_directories_only() -> None:
@@ -537,3 +609,7 @@ def test_owner_command_gives_the_agent_its_directories_only() -> None:
         "/srv/stratos/links",
     ]
     assert 'chown "$owner" "$1" "$2" "$3"; shift 3; chown -R "$owner" "$@"' in command[2]
+    # The definitions' group becomes the agent's (setgid directories keep it for later files), and the
+    # HTTP side's two directories are group-writable.
+    assert 'chgrp -R "${owner#*:}" "$defs"; find "$defs" -type d -exec chmod g+rxs {} +' in command[2]
+    assert 'chmod 0770 "$agent/triggers" "$agent/http"' in command[2]

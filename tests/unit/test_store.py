@@ -78,3 +78,18 @@ def test_updating_an_app_into_a_proxy_port_clash_is_refused(tmp_path: Path, seed
     blog["subscriptions"][0]["lb_cluster"] = "web"
     with pytest.raises(ValidationError, match="proxy_port 8080 must be unique per LB cluster; 'shop/web'"):
         store.plan_put(parse_definition(blog))
+
+
+def test_ensure_makes_the_http_sides_directories_group_writable_and_keeps_a_setgid_bit(
+    tmp_path: Path,
+) -> None:
+    import stat as st
+
+    store = StateStore(tmp_path / "state")
+    store.ensure()
+    (store.root / "definitions").chmod(0o2755)  # given to the agent's group from outside
+    store.ensure()
+    assert (store.root / "definitions").stat().st_mode & 0o7777 == 0o2755
+    for sub in ("triggers", "http"):
+        assert st.S_IMODE((store.agent_dir / sub).stat().st_mode) == 0o770
+    assert st.S_IMODE(store.agent_dir.stat().st_mode) == 0o750

@@ -242,6 +242,12 @@ def test_agent_http_hands_a_signed_push_to_the_agent_as_a_request_file(
     }
     proc, address = spawn_agent_http(store)
     try:
+        # It reads no definition: until the agent publishes its webhook table, it cannot check.
+        status, _, answer = fetch(address, "POST", "/hooks/git/shop", body, **headers)
+        assert status == 503 and "not published" in json.loads(answer)["error"]
+        webhook.publish(store, store.load())  # what the agent does each tick
+        # Nor the secret file: the table holds the secret (the HTTP side cannot read the file).
+        secret.unlink()
         status, _, answer = fetch(address, "POST", "/hooks/git/shop", body, **headers)
         assert (status, json.loads(answer)["subscriptions"]) == (202, ["web"])
         assert list(rollout.take_requests(store)) == [("shop", "web")]

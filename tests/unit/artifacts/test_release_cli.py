@@ -124,3 +124,20 @@ def test_a_request_written_by_root_is_given_to_the_agent_directorys_owner(
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     rollout.request_sync(store, "shop", ["web"], "cli")
     assert chowned == []
+
+
+def test_a_rollback_request_from_another_uid_is_refused_a_sync_is_taken(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The HTTP side (uid 10002) writes into triggers/ too: it may ask for a sync, never a rollback."""
+    rollout.request_sync(store, "shop", ["web"], "webhook (github)")
+    rollout.request_rollback(store, "shop", "web", "a" * 40, "forged")
+    other = os.geteuid() + 1  # the agent, seen from a file written by someone else
+    requests = rollout.take_requests(store, owner=other)
+    assert [(r.kind, r.source) for r in requests[("shop", "web")]] == [("sync", "webhook (github)")]
+    assert "shop.web.rollback refused: a rollback written by uid" in caplog.text
+    assert not rollout.has_requests(store)  # the refused one is removed too
+    # Written by the agent's own uid, a rollback is taken.
+    rollout.request_rollback(store, "shop", "web", "a" * 40, "stratos rollback")
+    ((request,),) = rollout.take_requests(store).values()
+    assert request.kind == "rollback"

@@ -225,6 +225,7 @@ CASES: list[tuple[str, str, dict[str, str], bytes, int, tuple[str, ...]]] = [
     [c[1:] for c in CASES],
     ids=[c[0] for c in CASES],
 )
+@pytest.mark.parametrize("published", [False, True], ids=["definitions", "published-table"])
 def test_check_push(
     store: StateStore,
     application: str,
@@ -232,8 +233,13 @@ def test_check_push(
     body: bytes,
     status: int,
     aliases: tuple[str, ...],
+    published: bool,
 ) -> None:
-    code, answer, trigger = webhook.check_push(headers, body, application, store)
+    """The same answers from the definitions and from the table the agent publishes for a separate
+    HTTP process."""
+    if published:
+        webhook.publish(store, store.load())
+    code, answer, trigger = webhook.check_push(headers, body, application, store, published=published)
     assert code == status, answer
     assert (trigger.subscriptions if trigger else ()) == aliases
     assert SECRET not in json.dumps(answer)
@@ -342,3 +348,47 @@ def test_requests_round_trip_and_bad_files_are_dropped(store: StateStore) -> Non
     assert (rollout.triggers_dir(store) / "shop.web.sync.tmp").exists()
     assert not (rollout.triggers_dir(store) / "shop.db.sync").exists()
     assert (rollout.triggers_dir(store) / "shop.web.sync.tmp").read_text().startswith("ignored")
+
+
+# --------------------------------------------------------------------------- the published table
+
+
+def test_the_published_table_holds_routes_and_webhook_secrets_only(store: StateStore) -> None:
+    ds = store.load()
+    webhook.publish(store, ds)
+    directory = webhook.hooks_dir(store)
+    assert sorted(p.name for p in directory.iterdir()) == ["open.json", "other.json", "shop.json"]
+    shop = directory / "shop.json"
+    assert shop.stat().st_mode & 0o777 == 0o640
+    data = json.loads(shop.read_text())
+    assert data["subscriptions"] == [
+        {"alias": "web", "branch": "main", "secret": SECRET, "url": SHOP},
+        {"alias": "admin", "branch": "release", "secret": SECRET, "url": ADMIN},
+    ]
+    # An artifact without a webhook secret is listed (its webhook is 403, not 404), with no secret.
+    assert json.loads((directory / "open.json").read_text())["subscriptions"][0]["secret"] is None
+    # Unchanged: not rewritten (same inode); an application gone: its file goes.
+    inode = shop.stat().st_ino
+    webhook.publish(store, ds)
+    assert shop.stat().st_ino == inode
+    del ds.applications["other"]
+    webhook.publish(store, ds)
+    assert sorted(p.name for p in directory.iterdir()) == ["open.json", "shop.json"]
+
+
+def test_the_published_table_answers_before_publication_and_for_odd_names(store: StateStore) -> None:
+    headers = {"X-Hub-Signature-256": hub(BODY)}
+    code, answer, _ = webhook.check_push(headers, BODY, "shop", store, published=True)
+    assert code == 503 and "not published" in answer["error"]
+    webhook.publish(store, store.load())
+    for name in ("../shop", "shop/../../x", ".hidden", "nope"):
+        assert webhook.check_push(headers, BODY, name, store, published=True)[0] == 404
+    (webhook.hooks_dir(store) / "shop.json").write_text("{not json")
+    code, answer, _ = webhook.check_push(headers, BODY, "shop", store, published=True)
+    assert code == 503 and "unreadable" in answer["error"]
+
+
+def test_publishing_never_raises(store: StateStore, caplog: pytest.LogCaptureFixture) -> None:
+    webhook.hooks_dir(store).write_text("a file where the directory should be")
+    webhook.publish(store, store.load())  # logged, not raised
+    assert "publishing the webhook table" in caplog.text

@@ -231,6 +231,14 @@ def test_openstack_cloud_init_installs_docker_and_starts_the_agent_on_the_first_
     assert "--network none" in proxy_run and "--cap-add CHOWN --cap-add FOWNER" in proxy_run
     assert any("chown" in line and "--network none" in line for line in before)
     assert before.index(proxy_run) < len(before) - 1
+    # After it, the HTTP side: uid 10002, no Docker access, <state>/agent read-only.
+    after = [line for line in unit["content"].splitlines() if line.startswith("ExecStartPost=")]
+    http_run = next(line for line in after if "--name stratos-agent-http" in line)
+    assert (
+        "--user 10002:10001 --read-only" in http_run and "docker" not in http_run.split("/usr/bin/docker")[1]
+    )
+    assert "--volume /var/lib/stratos/agent:/var/lib/stratos/agent:ro" in http_run
+    assert http_run.endswith("agent-http --state-dir /var/lib/stratos --bind 127.0.0.1 --port 9464")
     second_config = yaml.safe_load(second)
     assert "write_files" not in second_config and "docker.io" in second_config["packages"]
     assert ["systemctl", "enable", "--now", "stratos-agent.service"] not in second_config["runcmd"]
@@ -460,6 +468,7 @@ def test_application_agent_container_and_protected_volume() -> None:
         ("stratos:index:Application", "shop", "stratos-test-test"),
         ("pulumi:providers:docker", "shop-docker-local-p2", "shop"),
         ("docker:index/container:Container", "shop-agent", "shop"),
+        ("docker:index/container:Container", "shop-agent-http", "shop"),
         ("docker:index/container:Container", "shop-docker-proxy", "shop"),
         ("docker:index/container:Container", "shop-state-owner", "shop"),
         ("docker:index/volume:Volume", "shop-db-data", "shop"),
@@ -494,8 +503,36 @@ def test_application_agent_container_and_protected_volume() -> None:
         (v["hostPath"], v["containerPath"]) for v in proxy.inputs["volumes"]
     }
     assert label_map(proxy)["org.stratos.role"] == "docker-proxy"
+    # The webhook, /metrics and /status: uid 10002, no Docker access, <state>/agent read-only but
+    # for triggers/ and http/; the agent itself serves no HTTP.
+    assert want["command"][-2:] == ["--metrics-port", "0"]
+    http = rec.named("shop-agent-http")
+    assert http.provider_name == "shop-docker-local-p2"
+    assert http.inputs["name"] == "stratos-agent-http"
+    assert http.inputs["command"] == [
+        "agent-http",
+        "--state-dir",
+        "/var/lib/stratos",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "9464",
+    ]
+    assert (http.inputs["user"], http.inputs["readOnly"], http.inputs["networkMode"]) == (
+        "10002:10001",
+        True,
+        "host",
+    )
+    assert http.inputs["capabilities"] == {"drops": ["ALL"]}
+    assert {(v["hostPath"], v["containerPath"], v.get("readOnly")) for v in http.inputs["volumes"]} == {
+        ("/var/lib/stratos/agent", "/var/lib/stratos/agent", True),
+        ("/var/lib/stratos/agent/http", "/var/lib/stratos/agent/http", False),
+        ("/var/lib/stratos/agent/triggers", "/var/lib/stratos/agent/triggers", False),
+    }
+    assert label_map(http)["org.stratos.role"] == "agent-http"
     owner = rec.named("shop-state-owner")
     assert owner.inputs["attach"] is True
+    assert owner.inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN", "DAC_READ_SEARCH", "FOWNER"]}
     assert owner.inputs["command"][-7:-6] == ["/var/lib/stratos"]
     labels = label_map(agent)
     assert labels["org.stratos.role"] == "agent"
@@ -530,6 +567,8 @@ def test_application_volumes_unprotected_on_request_and_agent_settings() -> None
         state_dir="/srv/stratos",
         interval=2,
         environment={"STRATOS_BASE_IMAGE": "b"},
+        http_bind="127.0.0.2",
+        http_port=9500,
     )
     rec = run(
         lambda: (
@@ -540,7 +579,34 @@ def test_application_volumes_unprotected_on_request_and_agent_settings() -> None
     assert (volume.protect, volume.retain_on_delete) == (False, False)
     container = rec.named("shop-agent")
     assert container.inputs["image"] == "stratos/agent:dev"
-    assert container.inputs["command"] == ["agent", "--state-dir", "/srv/stratos", "--interval", "2"]
+    assert container.inputs["command"] == [
+        "agent",
+        "--state-dir",
+        "/srv/stratos",
+        "--interval",
+        "2",
+        "--metrics-port",
+        "0",
+    ]
+    assert rec.named("shop-agent-http").inputs["command"] == [
+        "agent-http",
+        "--state-dir",
+        "/srv/stratos",
+        "--bind",
+        "127.0.0.2",
+        "--port",
+        "9500",
+    ]
+    # Without the split the agent serves HTTP itself, where it was asked to, and no HTTP side runs.
+    unsplit = ps.Agent(state_dir="/srv/stratos", http_split=False, http_port=9500)
+    rec2 = run(lambda: ps.Application("shop", seed_application(agent=unsplit)).agent_container_id)
+    assert rec2.named("shop-agent").inputs["command"][-4:] == [
+        "--bind",
+        "127.0.0.1",
+        "--metrics-port",
+        "9500",
+    ]
+    assert not [r for r in rec2.resources if r.name == "shop-agent-http"]
     assert sorted(container.inputs["envs"]) == [
         "HOME=/tmp",
         "STRATOS_BASE_IMAGE=b",
