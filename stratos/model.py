@@ -33,8 +33,6 @@ from pydantic import (
     model_validator,
 )
 
-from stratos import settings
-
 # Every pattern is matched with fullmatch(): "$" would accept a trailing newline.
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _MEMORY = re.compile(r"([0-9]{1,9})(\.[0-9]{1,6})?([kmgtKMGT]?)")
@@ -151,13 +149,9 @@ def _relative_source(value: str) -> str:
         raise ValueError("must not be empty")
     if ".." in pure.parts:
         raise ValueError("must stay inside the definition's directory (no '..')")
-    if pure.is_absolute():
-        root = settings.files_root()
-        if root is None or not pure.is_relative_to(PurePosixPath(root)):
-            raise ValueError(
-                "must be a path relative to the definition's directory (an absolute path only "
-                "inside the directory the STRATOS_FILES_ROOT setting names)"
-            )
+    # Where the file may be (inside the definition's directory, or STRATOS_FILES_ROOT) is checked
+    # where that directory is known: validation.check_sources on load, the image build, and the
+    # cartridge module, which stores sources as absolute paths once they were checked.
     return value
 
 

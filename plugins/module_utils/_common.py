@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import traceback
+from pathlib import Path
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -25,7 +26,7 @@ try:
     from stratos.errors import Problem, StratosError, ValidationError
     from stratos.model import KINDS, Name
     from stratos.store import StateStore
-    from stratos.validation import parse_definition, read_documents
+    from stratos.validation import parse_definition, read_documents, source_file
 except ImportError:
     HAS_STRATOS = False
     STRATOS_IMPORT_ERROR = traceback.format_exc()
@@ -219,7 +220,7 @@ def read_body(params, kind):
         raise ValidationError(problems)
     data["kind"], data["name"] = kind, name
     if base is not None:
-        data = absolute_file_sources(data, base)
+        data = absolute_file_sources(data, base, source, at)
     return data
 
 
@@ -234,21 +235,31 @@ def _read_one_document(path, at):
     return dict(docs[0].data)
 
 
-def absolute_file_sources(data, base):
-    """Make a cartridge's relative ``image.build.files[].src`` absolute against ``base``.
+def absolute_file_sources(data, base, source="", at=""):
+    """Make a cartridge's ``image.build.files[].src`` absolute against ``base``, the directory of
+    the definition's file, once each was checked to stay inside it (or STRATOS_FILES_ROOT).
 
-    The stored definition must not depend on where the module read it from.
+    The stored definition must not depend on where the module read it from. Raises ValidationError
+    naming the field when a source leaves its directory or is not a file.
     """
     image = data.get("image")
     build = image.get("build") if isinstance(image, dict) else None
     files = build.get("files") if isinstance(build, dict) else None
     if not isinstance(files, list):
         return data
-    fixed = []
-    for entry in files:
-        if isinstance(entry, dict) and isinstance(entry.get("src"), str) and not os.path.isabs(entry["src"]):
-            entry = dict(entry, src=os.path.normpath(os.path.join(base, entry["src"])))
+    fixed, problems = [], []
+    for i, entry in enumerate(files):
+        if isinstance(entry, dict) and isinstance(entry.get("src"), str):
+            try:
+                source_file(Path(base), entry["src"])
+            except ValueError as exc:
+                field = "%s.image.build.files[%d].src" % (at, i)
+                problems.append(Problem(source, field, str(exc), entry["src"]))
+            if not os.path.isabs(entry["src"]):
+                entry = dict(entry, src=os.path.normpath(os.path.join(base, entry["src"])))
         fixed.append(entry)
+    if problems:
+        raise ValidationError(problems)
     data = dict(data)
     data["image"] = dict(image, build=dict(build, files=fixed))
     return data

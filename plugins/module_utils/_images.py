@@ -110,8 +110,14 @@ def find_cartridge(params):
                 "or use builtin or src)" % (name, store.definitions_dir)
             )
         path = str(store.definition_path("Cartridge", name))
-        # Stored definitions hold absolute file sources; the directory only satisfies the builder.
-        return parse_definition(yaml.safe_load(text), path), os.path.dirname(path)
+        cartridge = parse_definition(yaml.safe_load(text), path)
+        # Stored definitions hold absolute file sources, checked when the cartridge module stored
+        # them (inside the directory of the file they came from): the build reads them from there.
+        build = cartridge.image.build
+        sources = [f.src for f in build.files if f.src] if build is not None else []
+        if sources and all(os.path.isabs(src) for src in sources):
+            return cartridge, os.path.commonpath([os.path.dirname(src) for src in sources])
+        return cartridge, os.path.dirname(path)
     if params["builtin"] is not None:
         path = str(stratos_builtin.cartridge_file(params["builtin"]))
     else:

@@ -310,12 +310,14 @@ def owner_command(spec: AgentSpec) -> list[str]:
 
     The agent writes its database, status, releases, secrets and link files, and ``StateStore.ensure``
     sets the modes of the top-level directories, so it owns those; the definitions' and load balancers'
-    files stay whoever wrote them. The definitions (0640) are given to the agent's group, and their
+    files stay whoever wrote them; ``git/`` (the ``file://`` root) is given to the agent, since git
+    refuses to read a repository another uid owns. The definitions (0640) are given to the agent's group, and their
     directories made setgid, so that a definition written later by root on the host is readable by the
     agent too. ``agent/triggers`` and ``agent/http`` are made group-writable (0770) for the HTTP side.
     """
     root = spec.state_dir.rstrip("/") or "/"
-    subs = [f"{root}/{sub}" for sub in ("definitions", "lb", "agent", "releases", "secrets", "links")]
+    # git/: the file:// root (the demo's repository); git refuses a repository another uid owns.
+    subs = [f"{root}/{sub}" for sub in ("definitions", "lb", "agent", "releases", "secrets", "links", "git")]
     script = (
         'set -e; owner="$1"; shift; for d in "$@"; do mkdir -p "$d"; done; '
         'defs="$2"; agent="$4"; mkdir -p "$agent/triggers" "$agent/http"; '

@@ -666,10 +666,25 @@ def _hostile_repository(root: Path) -> Path:
     return bare
 
 
+def _settled_release(platform: Platform, quiet: float = 3.0, timeout: float = 60.0) -> object:
+    """The release the status shows once it stayed the same for ``quiet`` seconds (a rollout the
+    previous step asked for runs in its own worker and may still be switching)."""
+    deadline = time.monotonic() + timeout
+    last, since = platform.status().get("release"), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = platform.status().get("release")
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return last
+    raise AssertionError(f"the status release did not settle within {timeout:g}s (last {last!r})")
+
+
 def test_a_hostile_commit_writes_nothing_outside_and_changes_nothing(platform: Platform) -> None:
     before = platform.store.load().applications[platform.app].subscription("web").artifact
     assert before is not None
-    served = platform.status().get("release")
+    served = _settled_release(platform)
     bare = _hostile_repository(platform.root)
     mark = time.time()
     try:

@@ -607,6 +607,7 @@ def test_owner_command_gives_the_agent_its_directories_only() -> None:
         "/srv/stratos/releases",
         "/srv/stratos/secrets",
         "/srv/stratos/links",
+        "/srv/stratos/git",  # the file:// root: git reads no repository another uid owns
     ]
     assert 'chown "$owner" "$1" "$2" "$3"; shift 3; chown -R "$owner" "$@"' in command[2]
     # The definitions' group becomes the agent's (setgid directories keep it for later files), and the

@@ -533,7 +533,7 @@ def test_application_agent_container_and_protected_volume() -> None:
     owner = rec.named("shop-state-owner")
     assert owner.inputs["attach"] is True
     assert owner.inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN", "DAC_READ_SEARCH", "FOWNER"]}
-    assert owner.inputs["command"][-7:-6] == ["/var/lib/stratos"]
+    assert owner.inputs["command"][-8:-7] == ["/var/lib/stratos"]
     labels = label_map(agent)
     assert labels["org.stratos.role"] == "agent"
     assert labels["org.stratos.config-hash"] == agent_container.config_hash(spec)
