@@ -36,6 +36,7 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -82,14 +83,22 @@ def run_git(args: Sequence[str], env: Mapping[str, str]) -> bytes:
     The whole command may take ``STRATOS_GIT_TIMEOUT`` seconds (default 120), then it is killed."""
     timeout = settings.git_timeout()
     try:
-        done = subprocess.run(
+        # A session of its own: on a timeout, its remote helper (git-remote-https, ssh) goes too,
+        # rather than living on with the connection (curl's connect timeout is 300 s).
+        with subprocess.Popen(
             ["git", *args],
             env={**os.environ, **_BASE_ENV, **env},
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        ) as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except BaseException:  # the timeout, or this thread interrupted
+                _kill_group(proc)
+                raise
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     except subprocess.TimeoutExpired:
         raise DriverError(
             f"git {_verb(args)}: no result within {timeout:g} s (STRATOS_GIT_TIMEOUT): "
@@ -102,6 +111,15 @@ def run_git(args: Sequence[str], env: Mapping[str, str]) -> bytes:
         message = [line.strip() for line in lines if line.strip() and line.strip() not in _BOILERPLATE]
         raise DriverError(f"git {_verb(args)} failed: {_redact(' '.join(message[-3:]))}")
     return done.stdout
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill git and every process of its session (remote helpers, ssh), then reap git."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    proc.wait()
 
 
 def _verb(args: Sequence[str]) -> str:

@@ -319,6 +319,9 @@ class AgentServer:
     def close(self) -> None:
         """Stop accepting, close every connection, stop the workers; frees the port."""
         server = self.server
+        # The workers first, while the event loop still runs: a worker ending a request wakes the
+        # loop through the trigger, which must not be closed (or its descriptor reused) under it.
+        server.task_dispatcher.shutdown(timeout=5)
         if self._thread is not None and self._thread.is_alive():
             # Close from the event loop's own thread (the trigger runs the thunk there).
             server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
@@ -326,7 +329,6 @@ class AgentServer:
             self._thread = None
         else:
             wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown(timeout=5)
 
 
 def is_loopback(bind: str) -> bool:
@@ -369,12 +371,13 @@ def run(
     """
     _warn_unless_loopback(bind)
     limits = limits or Limits()
-    server = AgentServer(App(Context.from_files(store), limits), bind, port, limits).start()
-    log.info("serving /metrics, /status and /hooks/git/<application> on %s (from files)", server.url)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
+        # Before the server announces its address: a SIGTERM from then on is a clean stop.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = AgentServer(App(Context.from_files(store), limits), bind, port, limits).start()
+    log.info("serving /metrics, /status and /hooks/git/<application> on %s (from files)", server.url)
     try:
         stop.wait()
     finally:

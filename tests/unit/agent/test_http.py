@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -161,6 +163,60 @@ def test_close_frees_the_port(context: Context) -> None:
     again = agenthttp.serve(context, "127.0.0.1", port)
     assert fetch(again.address, "GET", "/healthz")[0] == 200
     again.close()
+
+
+def test_close_lets_a_request_in_progress_end_before_the_loop_closes(
+    context: Context, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler still running when close() begins ends first: its worker wakes the event loop
+    through the trigger, which must still be open (once closed, its descriptor may be another file's)."""
+    srv = agenthttp.serve(context, "127.0.0.1", 0)
+    running, go = threading.Event(), threading.Event()
+
+    def handle_push(*args: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        running.set()
+        go.wait(10)
+        return 202, {}
+
+    monkeypatch.setattr(webhook, "handle_push", handle_push)
+    # Whichever close() reaches first frees the handler: the workers' stop, or the trigger's close
+    # (which then waits for the worker to wake the loop, as a slower close_all would).
+    server, woke = srv.server, threading.Event()
+    set_count, close_trigger, pull = (
+        server.task_dispatcher.set_thread_count,
+        server.trigger.close,
+        server.pull_trigger,
+    )
+
+    def close_then_wait() -> None:
+        close_trigger()
+        go.set()
+        woke.wait(5)
+
+    def pull_and_tell() -> None:
+        try:
+            pull()
+        finally:
+            if go.is_set():
+                woke.set()
+
+    monkeypatch.setattr(server.task_dispatcher, "set_thread_count", lambda n: (go.set(), set_count(n))[1])
+    monkeypatch.setattr(server.trigger, "close", close_then_wait)
+    monkeypatch.setattr(server, "pull_trigger", pull_and_tell)
+    client = threading.Thread(target=lambda: fetch_quietly(srv.address), daemon=True)
+    client.start()
+    assert running.wait(10)
+    srv.close()
+    client.join(15)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []  # before: "Exception when servicing" (a write to the closed trigger)
+
+
+def fetch_quietly(address: tuple[str, int]) -> None:
+    try:
+        fetch(address, "POST", "/hooks/git/shop", b"{}")
+    except OSError:
+        pass  # the server went away mid-answer: not what this test looks at
 
 
 @pytest.mark.parametrize(

@@ -124,3 +124,33 @@ def test_a_bad_timeout_setting_is_refused_by_name(
         StratosError, match=r"STRATOS_GIT_TIMEOUT \(.*\): must be a number of seconds from 1 to 86400"
     ):
         artifacts.fetch(store, "shop", "web", Artifact(url="https://127.0.0.1:9/r.git"))
+
+
+def test_a_timed_out_fetch_leaves_no_process_holding_the_connection(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git is killed with its remote helper (git-remote-https would otherwise wait out curl's own
+    300 s connect timeout, holding the connection, once per poll): the remote sees the close."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(30)
+    monkeypatch.setenv("STRATOS_GIT_TIMEOUT", "2")
+    url = f"https://127.0.0.1:{server.getsockname()[1]}/r.git"
+    try:
+        error = fetch_error(store, Artifact(url=url))
+        assert "no result within 2 s (STRATOS_GIT_TIMEOUT)" in error
+        conn = server.accept()[0]  # the connection git made (queued in the backlog)
+        conn.settimeout(30)  # a bound for a failing run only: a closed peer answers at once
+        try:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except TimeoutError:
+                    pytest.fail("a process of the killed git still holds the connection")
+                if not data:
+                    break  # EOF: nobody holds it any more
+        finally:
+            conn.close()
+    finally:
+        server.close()
