@@ -47,7 +47,7 @@ from pathlib import Path
 
 from stratos import settings
 from stratos.errors import DriverError, StratosError
-from stratos.model import PLAINTEXT_TRANSPORTS, Artifact, Credentials, git_transport, redact_url
+from stratos.model import PLAINTEXT_TRANSPORTS, Artifact, Credentials, git_transport, redact_text, redact_url
 from stratos.store import StateStore
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -109,7 +109,7 @@ def run_git(args: Sequence[str], env: Mapping[str, str]) -> bytes:
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").strip().splitlines()
         message = [line.strip() for line in lines if line.strip() and line.strip() not in _BOILERPLATE]
-        raise DriverError(f"git {_verb(args)} failed: {_redact(' '.join(message[-3:]))}")
+        raise DriverError(f"git {_verb(args)} failed: {redact_text(' '.join(message[-3:]))}")
     return done.stdout
 
 
@@ -127,7 +127,7 @@ def _verb(args: Sequence[str]) -> str:
     rest = list(args)
     while rest and rest[0] in ("-c", "--git-dir", "--work-tree"):
         rest = rest[2:]
-    return _redact(rest[0]) if rest else ""
+    return redact_text(rest[0]) if rest else ""
 
 
 @dataclass(frozen=True)
@@ -596,8 +596,3 @@ def _credentials(
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _redact(text: str) -> str:
-    """Every URL in ``text`` with its credentials hidden (:func:`stratos.model.redact_url`)."""
-    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+", lambda m: redact_url(m[0]), text)

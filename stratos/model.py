@@ -665,17 +665,34 @@ def git_transport(url: str) -> str:
     return "ssh" if _SCP.match(url) else ""
 
 
+# What may stand between a URL's scheme and the last "@" of its authority: anything but "/" in a
+# single value (a value may not be valid yet, spaces included), anything but "/" and white space in
+# running text (a log line, a diff), so that one URL's redaction does not run into the next words.
+_SCHEME = r"([a-zA-Z][a-zA-Z0-9+.-]*://)"
+_USERINFO_IN_VALUE = re.compile(_SCHEME + r"([^/]*)@")
+_USERINFO_IN_TEXT = re.compile(_SCHEME + r"([^/\s]*)@")
+
+
+def _hide_userinfo(match: re.Match[str]) -> str:
+    scheme, userinfo = match[1], match[2]
+    if scheme != "ssh://":
+        return scheme + "***@"
+    user = userinfo.split(":", 1)[0]
+    return scheme + user + (":***" if ":" in userinfo else "") + "@"
+
+
 def redact_url(url: str) -> str:
     """``url`` with what may be a secret before its ``@`` hidden: a password always, and for
     anything but ssh (where a user name is normal: ``ssh://git@host``) the user name too, since
-    ``https://TOKEN@host`` is how a token is often written."""
-    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/?#@]*)@", url)
-    if not match:
-        return url
-    scheme, userinfo = match[1], match[2]
-    user = userinfo.split(":", 1)[0]
-    shown = f"{user}:***" if scheme == "ssh://" and ":" in userinfo else user if scheme == "ssh://" else "***"
-    return scheme + shown + "@" + url[match.end() :]
+    ``https://TOKEN@host`` is how a token is often written. The one redaction of the code base:
+    :func:`redact_text` applies it to every URL of a text."""
+    return _USERINFO_IN_VALUE.sub(_hide_userinfo, url)
+
+
+def redact_text(text: str) -> str:
+    """Every URL in ``text`` (an error message, a diff) with its credentials hidden as
+    :func:`redact_url` hides them."""
+    return _USERINFO_IN_TEXT.sub(_hide_userinfo, text)
 
 
 def _git_url(value: str) -> str:

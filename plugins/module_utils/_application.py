@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import traceback
 
@@ -39,6 +38,7 @@ try:
     from stratos.drivers import haproxy, members
     from stratos.drivers.network import docker_endpoints
     from stratos.errors import Problem, StratosError, ValidationError
+    from stratos.model import redact_text, redact_url
     from stratos.store import StateStore
     from stratos.validation import parse_definition
 except ImportError:
@@ -58,9 +58,6 @@ APP_OPTIONS = dict(
 
 #: Seconds between two looks at the agent's status or at Docker.
 POLL = 1.0
-
-# Whatever is before "@" in a URL (a token, user:password) is shown as ***@, ssh's user name excepted.
-_URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]+)@")
 
 
 class NotDone(Exception):
@@ -387,15 +384,8 @@ def _plan_purge(store, app, pool):
 
 
 def _redact(text):
-    return _URL_CREDENTIALS.sub(_hide_userinfo, text) if isinstance(text, str) else text
-
-
-def _hide_userinfo(match):
-    """ssh://git@ keeps its user name (not a secret); anything else before '@' may be a token."""
-    scheme, userinfo = match.group(1), match.group(2)
-    if scheme.lower() == "ssh://":
-        return f"{scheme}{userinfo.split(':', 1)[0]}{':***' if ':' in userinfo else ''}@"
-    return f"{scheme}***@"
+    """Credentials in the URLs of ``text`` hidden (the core's one redaction), other values as they are."""
+    return redact_text(text) if isinstance(text, str) else text
 
 
 def redacted_definition(definition):
@@ -406,6 +396,6 @@ def redacted_definition(definition):
     for sub in definition.get("subscriptions") or []:
         artifact = sub.get("artifact") if isinstance(sub, dict) else None
         if isinstance(artifact, dict) and isinstance(artifact.get("url"), str):
-            sub = dict(sub, artifact=dict(artifact, url=_redact(artifact["url"])))
+            sub = dict(sub, artifact=dict(artifact, url=redact_url(artifact["url"])))
         subs.append(sub)
     return dict(definition, subscriptions=subs) if subs else definition

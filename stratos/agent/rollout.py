@@ -1198,7 +1198,7 @@ class Rollouts:
                     *key,
                     "fetch_failed",
                     reasons=[message],
-                    details={"url": _safe_url(artifact.url)},
+                    details={"url": redact_url(artifact.url)},
                 )
             return None
         if key in self._fetch_errors:
@@ -1275,10 +1275,6 @@ def annotate_status(data: dict[str, Any], releases: Mapping[Key, Mapping[str, An
         sub["release_message"] = info.get("release_message")
         sub["degraded"] = info.get("degraded")
         sub["notes"] = list(sub.get("notes") or []) + [n for n in info.get("notes") or [] if n]
-
-
-def _safe_url(url: str) -> str:
-    return redact_url(url)
 
 
 # --------------------------------------------------------------------------- the command line's side

@@ -144,18 +144,3 @@ def test_credentials_never_reach_a_command_line(repo: Path, store: StateStore, t
     assert f"-i {key}" in clone_env["GIT_SSH_COMMAND"]
     assert "UserKnownHostsFile=" in clone_env["GIT_SSH_COMMAND"]
     assert not Path(clone_env["GIT_ASKPASS"]).exists()  # removed after the sync
-
-
-@pytest.mark.parametrize(
-    ("text", "redacted"),
-    [
-        ("https://user:secret@host/repo.git", "https://***@host/repo.git"),
-        ("fatal: 'https://TOKEN@host/repo.git' failed", "fatal: 'https://***@host/repo.git' failed"),
-        ("ssh://git:secret@host/repo.git", "ssh://git:***@host/repo.git"),
-        ("ssh://git@host/repo.git", "ssh://git@host/repo.git"),
-        ("https://host/repo.git", "https://host/repo.git"),
-    ],
-    ids=["password-in-url", "token-as-user-name", "ssh-password", "ssh-user", "plain-url"],
-)
-def test_urls_are_redacted(text: str, redacted: str) -> None:
-    assert artifacts._redact(text) == redacted
