@@ -13,7 +13,13 @@ import pulumi_openstack as openstack
 from pulumi_stratos import _support, definitions
 from pulumi_stratos.inputs import CartridgeArgs, Glance
 from stratos.errors import Problem, ValidationError
-from stratos.images import BuildContext, CartridgeImage, render_build
+from stratos.images import (
+    CARTRIDGE_LABEL,
+    CARTRIDGE_VERSION_LABEL,
+    BuildContext,
+    CartridgeImage,
+    render_build,
+)
 from stratos.model import Cartridge as CartridgeDefinition
 from stratos.store import dump_definition
 
@@ -84,8 +90,8 @@ class Cartridge(pulumi.ComponentResource):
                 image_source_url=glance.get("image_source_url"),
                 visibility=glance.get("visibility") or "private",
                 properties={
-                    "org.stratos.cartridge": spec.name,
-                    "org.stratos.cartridge-version": spec.version,
+                    CARTRIDGE_LABEL: spec.name,
+                    CARTRIDGE_VERSION_LABEL: spec.version,
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[image if context else remote]),
             )

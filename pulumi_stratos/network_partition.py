@@ -13,6 +13,7 @@ import pulumi_openstack as openstack
 from pulumi_stratos import _support, cloudinit, definitions
 from pulumi_stratos.inputs import NetworkPartitionArgs
 from stratos.drivers import agent_container
+from stratos.drivers import docker as labels
 from stratos.drivers.network import desired_network, docker_endpoints
 from stratos.model import NetworkPartition as NetworkPartitionDefinition
 from stratos.model import OpenStackSpec
@@ -162,7 +163,7 @@ class NetworkPartition(pulumi.ComponentResource):
                 key_pair=s.openstack.key_pair,
                 networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
                 user_data=s.user_data(spec, agent=i == 0),
-                metadata={"org.stratos.network-partition": spec.name, "org.stratos.host": str(i)},
+                metadata={labels.NETWORK_PARTITION: spec.name, labels.HOST: str(i)},
                 opts=child,
             )
             floating = openstack.networking.FloatingIp(

@@ -34,16 +34,17 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from stratos import model, settings
+from stratos.drivers import docker as labels
 from stratos.errors import ImageBuildError
 from stratos.validation import source_file
 
 if TYPE_CHECKING:
     import docker
 
-BUILD_HASH_LABEL = "org.stratos.build-hash"
-BASE_IMAGE_LABEL = "org.stratos.base-image"
-CARTRIDGE_LABEL = "org.stratos.cartridge"
-CARTRIDGE_VERSION_LABEL = "org.stratos.cartridge-version"
+BUILD_HASH_LABEL = labels.BUILD_HASH
+BASE_IMAGE_LABEL = labels.BASE_IMAGE
+CARTRIDGE_LABEL = labels.CARTRIDGE
+CARTRIDGE_VERSION_LABEL = labels.CARTRIDGE_VERSION
 
 #: Seconds one build may take before the Docker API call gives up (apt on a slow mirror is slow).
 DEFAULT_BUILD_TIMEOUT = 1800

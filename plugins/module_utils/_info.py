@@ -44,6 +44,21 @@ except ImportError:
 else:
     HAS_INFO_DEPS = True
     INFO_DEPS_IMPORT_ERROR = None
+    # The container labels returned. Not dockerlib.CONFIG: the agent container's configuration, whose
+    # environment may hold what an operator considers secret.
+    _LABELS = (
+        dockerlib.ROLE,
+        dockerlib.STATE_ID,
+        dockerlib.APPLICATION,
+        dockerlib.SUBSCRIPTION,
+        dockerlib.CARTRIDGE,
+        dockerlib.NETWORK_PARTITION,
+        dockerlib.PARTITION,
+        dockerlib.MEMBER_ID,
+        dockerlib.REVISION,
+        dockerlib.LB_CLUSTER,
+        dockerlib.CONFIG_HASH,
+    )
 
 KIND_CHOICES = [
     "Cartridge",
@@ -59,22 +74,6 @@ INFO_SPEC = dict(
     kind=dict(type="str", choices=KIND_CHOICES),
     name=dict(type="str"),
     live=dict(type="bool", default=True),
-)
-
-# The container labels returned. Not org.stratos.config: the agent container's configuration, whose
-# environment may hold what an operator considers secret.
-_LABELS = (
-    "org.stratos.role",
-    "org.stratos.state-id",
-    "org.stratos.application",
-    "org.stratos.subscription",
-    "org.stratos.cartridge",
-    "org.stratos.network-partition",
-    "org.stratos.partition",
-    "org.stratos.member-id",
-    "org.stratos.revision",
-    "org.stratos.lb-cluster",
-    "org.stratos.config-hash",
 )
 
 
@@ -226,7 +225,7 @@ def _containers(module, store, name):
             try:
                 with dockerlib.docker_errors("listing the containers on %s" % endpoint):
                     containers = pool.get(endpoint).containers.list(
-                        all=True, filters={"label": ["org.stratos.role"]}
+                        all=True, filters={"label": [dockerlib.ROLE]}
                     )
             except StratosError as exc:
                 module.warn("containers not listed: %s" % exc)

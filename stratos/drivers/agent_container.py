@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from stratos import settings
+from stratos.drivers import docker as labels
 from stratos.drivers import docker_proxy
 from stratos.errors import DriverError, NotFoundError, StratosError
 
@@ -58,10 +59,10 @@ if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
-ROLE_LABEL = "org.stratos.role"
-CONFIG_HASH_LABEL = "org.stratos.config-hash"
+ROLE_LABEL = labels.ROLE
+CONFIG_HASH_LABEL = labels.CONFIG_HASH
 #: The summary the container was made from (canonical JSON), so ``--diff`` shows what was asked for.
-CONFIG_LABEL = "org.stratos.config"
+CONFIG_LABEL = labels.CONFIG
 AGENT_ROLE = "agent"
 
 DEFAULT_NAME = "stratos-agent"

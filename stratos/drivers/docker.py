@@ -9,7 +9,13 @@ Labels (the agent adopts what carries them instead of starting duplicates):
 - ``org.stratos.application``, ``org.stratos.subscription`` (the alias), ``org.stratos.cartridge``,
   ``org.stratos.network-partition``, ``org.stratos.partition``, ``org.stratos.member-id``;
 - ``org.stratos.revision``: the hash of the definitions that shaped the member;
-- ``org.stratos.lb-cluster`` and ``org.stratos.config-hash`` on a load balancer container.
+- ``org.stratos.lb-cluster`` and ``org.stratos.config-hash`` on a load balancer container (the
+  agent's containers carry ``org.stratos.config-hash`` and ``org.stratos.config`` too);
+- ``org.stratos.build-hash``, ``org.stratos.base-image``, ``org.stratos.cartridge`` and
+  ``org.stratos.cartridge-version`` on a cartridge image (and its Glance copy);
+- ``org.stratos.host`` (with ``org.stratos.network-partition``) on an OpenStack host.
+
+This is the one place that spells them: everything else uses these constants.
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ MEMBER_ID = "org.stratos.member-id"
 REVISION = "org.stratos.revision"
 LB_CLUSTER = "org.stratos.lb-cluster"
 CONFIG_HASH = "org.stratos.config-hash"
+CONFIG = "org.stratos.config"
+BUILD_HASH = "org.stratos.build-hash"
+BASE_IMAGE = "org.stratos.base-image"
+CARTRIDGE_VERSION = "org.stratos.cartridge-version"
+HOST = "org.stratos.host"
 
 ROLE_MEMBER = "member"
 ROLE_LB = "lb"

@@ -25,11 +25,12 @@ import docker
 import docker.errors
 import yaml
 
+from stratos.drivers.docker import NETWORK_PARTITION
 from stratos.errors import DriverError
 from stratos.model import NetworkPartition
 
 #: The label that marks a network as owned by a network partition (its value: the partition's name).
-LABEL = "org.stratos.network-partition"
+LABEL = NETWORK_PARTITION
 
 Action = Literal["create", "recreate", "remove", "none"]
 
