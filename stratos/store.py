@@ -30,7 +30,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -265,9 +264,3 @@ def _concerns(problem: Problem, kind: str, name: str) -> bool:
     return problem.path.startswith(f"{KINDS[kind][1]}/{name}.") or problem.path.startswith(
         f"{KINDS[kind][1]}/{name}"
     )
-
-
-def load_yaml_definition(data: dict[str, Any], source: str = "") -> Spec:
-    from stratos.validation import parse_definition
-
-    return parse_definition(data, source)

@@ -311,12 +311,6 @@ def build_set(
     return result
 
 
-def validate_set(definitions: DefinitionSet) -> None:
-    problems = check_references(definitions)
-    if problems:
-        raise ValidationError(problems)
-
-
 # --------------------------------------------------------------------------- pydantic errors
 
 

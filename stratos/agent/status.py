@@ -16,7 +16,6 @@ Shape::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
 from typing import Any
 
 from stratos.agent.reconcile import SubscriptionView
@@ -73,7 +72,3 @@ from stratos.status import (  # noqa: E402,F401
     wait_ready,
     write_status,
 )
-
-
-def as_plain(view: SubscriptionView) -> dict[str, Any]:
-    return asdict(view)
