@@ -315,11 +315,15 @@ class FileSpec(Spec):
     """
 
     path: FilePath
+    """Absolute path of the file in the image."""
     src: Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_relative_source)] | None = (
         None
     )
+    """File it is copied from, relative to the definition's directory (or inside STRATOS_FILES_ROOT); exactly one of src or content."""
     content: Annotated[str, Field(strict=True, max_length=1 << 20)] | None = None
+    """The file's content, inline; exactly one of src or content."""
     mode: Annotated[str, Field(pattern=r"^0?[0-7]{3,4}$", strict=True)] = "0644"
+    """Permission bits, octal (default 0644)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> FileSpec:
@@ -339,26 +343,38 @@ class ImageBuild(Spec):
     """How to build a cartridge image from a Debian base."""
 
     base: ImageRef | None = None
+    """Base image of the build (default: the STRATOS_BASE_IMAGE setting, debian:bookworm-slim)."""
     packages: Annotated[
         list[Annotated[str, Field(strict=True), AfterValidator(_package)]], Items(0, 1024)
     ] = []
+    """Debian packages installed, optionally pinned as name=version."""
     files: Annotated[list[FileSpec], Items()] = []
+    """Files placed in the image."""
     run: Annotated[
         list[Annotated[str, Field(strict=True, max_length=MAX_TEXT), AfterValidator(_run_command)]], Items()
     ] = []
+    """Shell commands run at build time, in order, after the packages and files."""
     command: Annotated[list[Line], Items()] = []
+    """The image's command (CMD)."""
     entrypoint: Annotated[list[Line], Items()] | None = None
+    """The image's entrypoint (ENTRYPOINT; none: the base image's)."""
     workdir: AbsPath | None = None
+    """Working directory of the image (WORKDIR)."""
     env: Environment = {}
+    """Environment of the image (ENV)."""
     expose: Annotated[list[Port], Items()] = []
+    """Ports the image exposes (EXPOSE)."""
     tag: ImageRef | None = None
+    """Tag of the built image (default: stratos/cartridge-<name>:<version>)."""
 
 
 class ImageSpec(Spec):
     """A ready image reference, or a build."""
 
     ref: ImageRef | None = None
+    """A ready image reference; exactly one of ref or build."""
     build: ImageBuild | None = None
+    """How to build the image; exactly one of ref or build."""
 
     @model_validator(mode="after")
     def _one_way(self) -> ImageSpec:
@@ -369,21 +385,32 @@ class ImageSpec(Spec):
 
 class CartridgePort(Spec):
     name: Name
+    """Name of the port (exports refer to it as port.<name>)."""
     protocol: Literal["http", "tcp"] = "http"
+    """http or tcp (default http)."""
     port: Port
+    """Port the members listen on."""
     proxy_port: Port | None = None
+    """Port of the load balancer's listener in front of it (an LB cluster serving the cartridge must have a listener proxy_port -> port)."""
 
 
 class HealthCheck(Spec):
     """An http path or a tcp connect on the first port. Times are seconds (finite, bounded)."""
 
     http: UriPath | None = None
+    """Path of an http GET that must answer 2xx; exactly one of http or tcp."""
     tcp: Bool = False
+    """Check with a tcp connect instead (default false)."""
     port: Port | None = None
+    """Port checked (default: the cartridge's first port)."""
     interval: Timeout = 5
+    """Seconds between two probes (default 5)."""
     timeout: Annotated[float, _NUMBER, _finite_seconds(0, 600)] = 3
+    """Seconds a probe may take (default 3)."""
     retries: Annotated[int, _NUMBER, Count(1, 100)] = 3
+    """Consecutive failures that make a member unhealthy (default 3)."""
     start_period: Annotated[float, _NUMBER, _finite_seconds(0, MAX_TIMEOUT, inclusive=True)] = 10
+    """Seconds after a start during which failures do not count, unless the member passed once (default 10)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> HealthCheck:
@@ -394,17 +421,23 @@ class HealthCheck(Spec):
 
 class Volume(Spec):
     name: Name
+    """Name of the volume (a DNS label), unique within the cartridge."""
     mount_path: MountPath
+    """Absolute path the volume is mounted at in the members."""
     keep_on_termination: Bool = True
+    """Keep the data when the members are removed (default true)."""
 
 
 class Persistence(Spec):
     volumes: Annotated[list[Volume], Items(0, 64)] = []
+    """Data volumes of each member."""
 
 
 class Limits(Spec):
     cpus: Annotated[float, _NUMBER, _finite_seconds(0, MAX_CPUS)] | None = None
+    """CPUs a member may use (none: no limit)."""
     memory: Annotated[str, Field(strict=True), AfterValidator(_memory)] | None = None
+    """Memory a member may use, such as 256m or 1g (none: no limit)."""
 
 
 class Cartridge(Spec):
@@ -412,21 +445,37 @@ class Cartridge(Spec):
 
     kind: Literal["Cartridge"] = "Cartridge"
     name: Name
+    """Name of the cartridge (subscriptions refer to it by this name)."""
     display_name: Annotated[Line, Field(max_length=255)] | None = None
+    """Human-readable name."""
     description: Text = ""
+    """What the cartridge is."""
     version: Annotated[str, Field(strict=True), AfterValidator(_tag)] = "1.0"
+    """Version, the image tag's default (default 1.0)."""
     category: Literal["framework", "data", "load-balancer"] = "framework"
+    """framework, data or load-balancer (default framework)."""
     image: ImageSpec
+    """The runtime image: a ready reference or a build."""
     ports: Annotated[list[CartridgePort], Items(0, 64)] = []
+    """Ports of the members."""
     health_check: HealthCheck | None = None
+    """How member health is probed (none: running is healthy)."""
     environment: Environment = {}
+    """Environment of the members (a subscription's environment goes over it)."""
     deployment_dir: MountPath | None = None
+    """Directory the application's code is served from in the members (Stratos 4.1's deployment.baseDir; releases are mounted at /srv/stratos/app)."""
     persistence: Persistence = Persistence()
+    """Data volumes of the members."""
     limits: Limits = Limits()
+    """Resource limits of each member."""
     secrets: Annotated[list[Name], Items(0, 64)] = []
+    """Names of secrets generated once per subscription, kept on the host and mounted into the members."""
     exports: Environment = {}
+    """Values linked subscriptions receive: templates of {member.hostname}, {env.NAME}, {secret.NAME}, {port.NAME}, {app.name}, {subscription.alias}."""
     reload: Literal["none", "restart"] = "none"
+    """How a new release goes live: none (switched in place after a canary) or restart (members replaced one at a time) (default none)."""
     scales: Bool = False
+    """Whether a data cartridge with persistence may run more than one member (default false)."""
 
     def image_tag(self) -> str:
         if self.image.ref:

@@ -154,3 +154,26 @@ def test_same_default(typed: Any, core: type[BaseModel], name: str) -> None:
         if isinstance(default, bool | int | float | str) and not (isinstance(default, str) and not default):
             # A scalar default is always stated, and stated right.
             assert stated == [_shown(default)], f"{text!r} must state 'default {_shown(default)}'"
+
+
+SPECS = sorted(
+    (
+        value
+        for value in vars(model).values()
+        if isinstance(value, type) and issubclass(value, model.Spec) and value is not model.Spec
+    ),
+    key=lambda cls: cls.__name__,
+)
+
+
+@pytest.mark.parametrize("core", SPECS, ids=[cls.__name__ for cls in SPECS])
+def test_every_model_field_is_described(core: type[BaseModel]) -> None:
+    """The model is the one source: every field (of every kind, mirrored in Pulumi or not) has a
+    description, and it states a scalar default right."""
+    for name, field in core.model_fields.items():
+        if name == "kind":
+            continue
+        assert field.description, f"{core.__name__}.{name} has no description"
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        if isinstance(default, bool | int | float | str) and default != "":
+            assert _stated_defaults(field.description) == [_shown(default)], f"{core.__name__}.{name}"
