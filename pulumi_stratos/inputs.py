@@ -64,7 +64,7 @@ class NetworkPartitionArgs(TypedDict):
     name: str
     """Name of the network partition definition (deployment policies and LB clusters refer to it by this name)."""
     provider: NotRequired[str]
-    """docker (existing Docker endpoints) or openstack (a network and Docker hosts made by this component); default docker."""
+    """docker (existing Docker endpoints) or openstack (a network and Docker hosts the Pulumi front end makes); default docker."""
     partitions: list[Partition]
     """The partitions (at least one)."""
     network: NotRequired[NetworkSettings]
@@ -135,7 +135,7 @@ class Behaviour(TypedDict):
     prediction_horizon: NotRequired[float]
     """How far ahead the load is predicted; about the time a new member takes to become healthy (default 60)."""
     smoothing_window: NotRequired[int]
-    """How many samples the smoothing and the derivative fit look at, 2-100 (default 4)."""
+    """How many samples the smoothing and the derivative fit look at, 2-100 (default 40: 10 minutes at the default interval; the curvature term needs at least 5; see bench/results/policy_quality.txt for the trade-off)."""
     tolerance: NotRequired[float]
     """Relative band around 1.0 in which no scaling happens, [0, 1) (default 0.1)."""
     scale_up_stabilisation: NotRequired[float]
@@ -259,7 +259,7 @@ class LbClusterArgs(TypedDict):
     network_partition: NetworkPartitionArgs
     """The network partition the load balancer serves (the same value given to its NetworkPartition)."""
     type: NotRequired[str]
-    """Load balancer type: haproxy (the default and only one)."""
+    """Load balancer type: haproxy, the only one (default haproxy)."""
     algorithm: NotRequired[str]
     """roundrobin, leastconn or source (default roundrobin)."""
     listeners: list[Listener]
@@ -315,19 +315,19 @@ class Artifact(TypedDict):
     allow_plaintext: NotRequired[bool]
     """Allow the plaintext http:// and git:// transports (default false)."""
     ssh_known_hosts: NotRequired[str]
-    """The ssh remote's host keys, known_hosts lines (else the agent's STRATOS_GIT_KNOWN_HOSTS)."""
+    """The ssh remote's host keys, known_hosts lines as ssh-keyscan prints them (else the file STRATOS_GIT_KNOWN_HOSTS names; a key is never trusted on first use)."""
     credentials: NotRequired[Credentials]
     """How to authenticate."""
     poll_interval: NotRequired[float]
-    """Seconds between fetches (default 15)."""
+    """Seconds between fetches; a webhook or stratos sync fetches at once (default 15)."""
     keep_releases: NotRequired[int]
-    """Releases kept on disk for rollback (default 5)."""
+    """Releases kept on disk for rollback, the current one included (default 5)."""
     health_path: NotRequired[str | None]
-    """Release check: path every member must answer 2xx on after a release (default /; None: off)."""
+    """Release check: path every member must answer 2xx on within health_timeout after a release goes live, else the agent switches back to the last good release (default /; None: off, the cartridge's own health check still decides liveness)."""
     health_timeout: NotRequired[float]
     """Seconds a release has to pass its check before the agent switches back (default 30)."""
     pin: NotRequired[str | None]
-    """A commit id to keep serving whatever the branch does."""
+    """A commit id to keep serving whatever the branch does (None: follow the branch)."""
 
 
 class Subscription(TypedDict):

@@ -296,7 +296,7 @@ def Items(low: int = 0, high: int = MAX_ITEMS) -> Any:  # noqa: N802
 class Spec(BaseModel):
     """Base of every model: unknown fields are errors."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
 
 # --------------------------------------------------------------------------- cartridge
@@ -315,11 +315,15 @@ class FileSpec(Spec):
     """
 
     path: FilePath
+    """Absolute path of the file in the image."""
     src: Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_relative_source)] | None = (
         None
     )
+    """File it is copied from, relative to the definition's directory (or inside STRATOS_FILES_ROOT); exactly one of src or content."""
     content: Annotated[str, Field(strict=True, max_length=1 << 20)] | None = None
+    """The file's content, inline; exactly one of src or content."""
     mode: Annotated[str, Field(pattern=r"^0?[0-7]{3,4}$", strict=True)] = "0644"
+    """Permission bits, octal (default 0644)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> FileSpec:
@@ -339,26 +343,38 @@ class ImageBuild(Spec):
     """How to build a cartridge image from a Debian base."""
 
     base: ImageRef | None = None
+    """Base image of the build (default: the STRATOS_BASE_IMAGE setting, debian:bookworm-slim)."""
     packages: Annotated[
         list[Annotated[str, Field(strict=True), AfterValidator(_package)]], Items(0, 1024)
     ] = []
+    """Debian packages installed, optionally pinned as name=version."""
     files: Annotated[list[FileSpec], Items()] = []
+    """Files placed in the image."""
     run: Annotated[
         list[Annotated[str, Field(strict=True, max_length=MAX_TEXT), AfterValidator(_run_command)]], Items()
     ] = []
+    """Shell commands run at build time, in order, after the packages and files."""
     command: Annotated[list[Line], Items()] = []
+    """The image's command (CMD)."""
     entrypoint: Annotated[list[Line], Items()] | None = None
+    """The image's entrypoint (ENTRYPOINT; none: the base image's)."""
     workdir: AbsPath | None = None
+    """Working directory of the image (WORKDIR)."""
     env: Environment = {}
+    """Environment of the image (ENV)."""
     expose: Annotated[list[Port], Items()] = []
+    """Ports the image exposes (EXPOSE)."""
     tag: ImageRef | None = None
+    """Tag of the built image (default: stratos/cartridge-<name>:<version>)."""
 
 
 class ImageSpec(Spec):
     """A ready image reference, or a build."""
 
     ref: ImageRef | None = None
+    """A ready image reference; exactly one of ref or build."""
     build: ImageBuild | None = None
+    """How to build the image; exactly one of ref or build."""
 
     @model_validator(mode="after")
     def _one_way(self) -> ImageSpec:
@@ -369,21 +385,32 @@ class ImageSpec(Spec):
 
 class CartridgePort(Spec):
     name: Name
+    """Name of the port (exports refer to it as port.<name>)."""
     protocol: Literal["http", "tcp"] = "http"
+    """http or tcp (default http)."""
     port: Port
+    """Port the members listen on."""
     proxy_port: Port | None = None
+    """Port of the load balancer's listener in front of it (an LB cluster serving the cartridge must have a listener proxy_port -> port)."""
 
 
 class HealthCheck(Spec):
     """An http path or a tcp connect on the first port. Times are seconds (finite, bounded)."""
 
     http: UriPath | None = None
+    """Path of an http GET that must answer 2xx; exactly one of http or tcp."""
     tcp: Bool = False
+    """Check with a tcp connect instead (default false)."""
     port: Port | None = None
+    """Port checked (default: the cartridge's first port)."""
     interval: Timeout = 5
+    """Seconds between two probes (default 5)."""
     timeout: Annotated[float, _NUMBER, _finite_seconds(0, 600)] = 3
+    """Seconds a probe may take (default 3)."""
     retries: Annotated[int, _NUMBER, Count(1, 100)] = 3
+    """Consecutive failures that make a member unhealthy (default 3)."""
     start_period: Annotated[float, _NUMBER, _finite_seconds(0, MAX_TIMEOUT, inclusive=True)] = 10
+    """Seconds after a start during which failures do not count, unless the member passed once (default 10)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> HealthCheck:
@@ -394,17 +421,23 @@ class HealthCheck(Spec):
 
 class Volume(Spec):
     name: Name
+    """Name of the volume (a DNS label), unique within the cartridge."""
     mount_path: MountPath
+    """Absolute path the volume is mounted at in the members."""
     keep_on_termination: Bool = True
+    """Keep the data when the members are removed (default true)."""
 
 
 class Persistence(Spec):
     volumes: Annotated[list[Volume], Items(0, 64)] = []
+    """Data volumes of each member."""
 
 
 class Limits(Spec):
     cpus: Annotated[float, _NUMBER, _finite_seconds(0, MAX_CPUS)] | None = None
+    """CPUs a member may use (none: no limit)."""
     memory: Annotated[str, Field(strict=True), AfterValidator(_memory)] | None = None
+    """Memory a member may use, such as 256m or 1g (none: no limit)."""
 
 
 class Cartridge(Spec):
@@ -412,21 +445,37 @@ class Cartridge(Spec):
 
     kind: Literal["Cartridge"] = "Cartridge"
     name: Name
+    """Name of the cartridge (subscriptions refer to it by this name)."""
     display_name: Annotated[Line, Field(max_length=255)] | None = None
+    """Human-readable name."""
     description: Text = ""
+    """What the cartridge is."""
     version: Annotated[str, Field(strict=True), AfterValidator(_tag)] = "1.0"
+    """Version, the image tag's default (default 1.0)."""
     category: Literal["framework", "data", "load-balancer"] = "framework"
+    """framework, data or load-balancer (default framework)."""
     image: ImageSpec
+    """The runtime image: a ready reference or a build."""
     ports: Annotated[list[CartridgePort], Items(0, 64)] = []
+    """Ports of the members."""
     health_check: HealthCheck | None = None
+    """How member health is probed (none: running is healthy)."""
     environment: Environment = {}
+    """Environment of the members (a subscription's environment goes over it)."""
     deployment_dir: MountPath | None = None
+    """Directory the application's code is served from in the members (Stratos 4.1's deployment.baseDir; releases are mounted at /srv/stratos/app)."""
     persistence: Persistence = Persistence()
+    """Data volumes of the members."""
     limits: Limits = Limits()
+    """Resource limits of each member."""
     secrets: Annotated[list[Name], Items(0, 64)] = []
+    """Names of secrets generated once per subscription, kept on the host and mounted into the members."""
     exports: Environment = {}
+    """Values linked subscriptions receive: templates of {member.hostname}, {env.NAME}, {secret.NAME}, {port.NAME}, {app.name}, {subscription.alias}."""
     reload: Literal["none", "restart"] = "none"
+    """How a new release goes live: none (switched in place after a canary) or restart (members replaced one at a time) (default none)."""
     scales: Bool = False
+    """Whether a data cartridge with persistence may run more than one member (default false)."""
 
     def image_tag(self) -> str:
         if self.image.ref:
@@ -440,42 +489,59 @@ class Cartridge(Spec):
 
 class Partition(Spec):
     name: Name
+    """Name of the partition (a DNS label), unique within its network partition."""
     endpoint: Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_endpoint)] = (
         "unix:///var/run/docker.sock"
     )
+    """Docker endpoint of the partition: unix:///path, tcp://host:port or ssh://user@host (default unix:///var/run/docker.sock, the Docker host the agent runs on)."""
     region: ExternalName | None = None
+    """Free-form region label, recorded on members."""
     zone: ExternalName | None = None
+    """Free-form zone label, recorded on members."""
 
 
 class NetworkSpec(Spec):
     """The network members and the load balancer of a network partition share."""
 
     name: Name | None = None
+    """Name of the Docker network (default stratos-<network partition>)."""
     subnet: (
         Annotated[ipaddress.IPv4Network, BeforeValidator(_subnet_input), AfterValidator(_subnet)] | None
     ) = None
+    """IPv4 subnet of the network, such as 10.10.0.0/24 (for OpenStack: of the Neutron subnet, default 10.20.0.0/24)."""
 
 
 class OpenStackSpec(Spec):
     """Settings for an OpenStack network partition (used by the Pulumi front end)."""
 
     flavor: ExternalName = "m1.small"
+    """Nova flavor of the Docker hosts (default m1.small)."""
     image: ExternalName = "debian-12"
+    """Glance image of the Docker hosts, a Debian 12 cloud image with cloud-init (default debian-12)."""
     key_pair: ExternalName | None = None
+    """Nova key pair installed for SSH (the Docker provider reaches the hosts over ssh://)."""
     external_network: ExternalName = "public"
+    """Name of the external network: the router's gateway and the floating IPs' pool (default public)."""
     hosts: Annotated[int, _NUMBER, Count(1, 100)] = 1
+    """Number of Docker hosts (default 1); the first one runs the agent."""
     admin_cidr: Annotated[str, Field(strict=True, max_length=64), AfterValidator(_ip_network_text)] = (
         "0.0.0.0/0"
     )
+    """Addresses allowed to reach SSH on the hosts (default 0.0.0.0/0)."""
 
 
 class NetworkPartition(Spec):
     kind: Literal["NetworkPartition"] = "NetworkPartition"
     name: Name
+    """Name of the network partition definition (deployment policies and LB clusters refer to it by this name)."""
     provider: Literal["docker", "openstack"] = "docker"
+    """docker (existing Docker endpoints) or openstack (a network and Docker hosts the Pulumi front end makes); default docker."""
     partitions: Annotated[list[Partition], Items(1, 64)]
+    """The partitions (at least one)."""
     network: NetworkSpec = NetworkSpec()
+    """The network members and the load balancer share."""
     openstack: OpenStackSpec | None = None
+    """Settings of an openstack network partition."""
 
     def network_name(self) -> str:
         return self.network.name or f"stratos-{self.name}"
@@ -486,19 +552,26 @@ class NetworkPartition(Spec):
 
 class PartitionRef(Spec):
     name: Name
+    """Name of a partition of the network partition."""
     max: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 1
+    """At most this many members of a subscription in this partition (default 1)."""
 
 
 class NetworkPartitionRef(Spec):
     name: Name
+    """Name of a network partition."""
     algorithm: Literal["round-robin", "one-after-another"] = "round-robin"
+    """round-robin or one-after-another: how new members are spread over the partitions (default round-robin)."""
     partitions: Annotated[list[PartitionRef], Items(1, 64)]
+    """The partitions used (at least one)."""
 
 
 class DeploymentPolicy(Spec):
     kind: Literal["DeploymentPolicy"] = "DeploymentPolicy"
     name: Name
+    """Name of the deployment policy."""
     network_partitions: Annotated[list[NetworkPartitionRef], Items(1, 64)]
+    """The network partitions used, in order (at least one)."""
 
     def capacity(self) -> int:
         return sum(p.max for np in self.network_partitions for p in np.partitions)
@@ -511,8 +584,11 @@ class Thresholds(Spec):
     """Targets per member. At least one must be set."""
 
     requests_in_flight: Annotated[float, _NUMBER, _finite_seconds(0, MAX_REQUESTS)] | None = None
+    """Requests in flight per member (measured at the load balancer)."""
     memory_consumption: Percent | None = None
+    """Memory use per member, percent of its limit (0-100]."""
     load_average: Percent | None = None
+    """CPU load per member, percent (0-100]."""
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Thresholds:
@@ -524,34 +600,32 @@ class Thresholds(Spec):
 
 
 class Behaviour(Spec):
-    """How the agent turns measurements into member counts. Times are seconds.
-
-    - evaluation_interval: how often metrics are sampled and a decision is taken.
-    - prediction_horizon: how far ahead the load is predicted; about the time a new member
-      takes to become healthy.
-    - smoothing_window: how many samples the smoothing and the derivative fit look at (default 40:
-      10 minutes at the default interval; the curvature term needs at least 5; see
-      bench/results/policy_quality.txt for the trade-off).
-    - tolerance: relative band around 1.0 in which no scaling happens.
-    - scale_up_stabilisation / scale_down_stabilisation: the highest (for down: lowest change)
-      recommendation over this window is used; scale-down waits this long.
-    - max_step: at most this many members are added in one decision.
-    """
+    """How the agent turns measurements into member counts. Times are seconds."""
 
     evaluation_interval: Timeout = 15
+    """How often metrics are sampled and a decision is taken (default 15)."""
     prediction_horizon: Delay = 60
+    """How far ahead the load is predicted; about the time a new member takes to become healthy (default 60)."""
     smoothing_window: Annotated[int, _NUMBER, Count(2, 100)] = 40
+    """How many samples the smoothing and the derivative fit look at, 2-100 (default 40: 10 minutes at the default interval; the curvature term needs at least 5; see bench/results/policy_quality.txt for the trade-off)."""
     tolerance: Annotated[float, _NUMBER, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.1
+    """Relative band around 1.0 in which no scaling happens, [0, 1) (default 0.1)."""
     scale_up_stabilisation: Delay = 0
+    """The highest recommendation over this window is used when scaling up (default 0)."""
     scale_down_stabilisation: Delay = 300
+    """Scale-down waits this long and uses the lowest change over the window (default 300)."""
     max_step: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 4
+    """At most this many members are added in one decision (default 4)."""
 
 
 class AutoscalingPolicy(Spec):
     kind: Literal["AutoscalingPolicy"] = "AutoscalingPolicy"
     name: Name
+    """Name of the autoscaling policy."""
     thresholds: Thresholds
+    """Targets per member."""
     behaviour: Behaviour = Behaviour()
+    """Tuning of the scaling loop."""
 
 
 # --------------------------------------------------------------------------- LB cluster
@@ -564,9 +638,13 @@ class Listener(Spec):
     """
 
     proxy_port: Port
+    """Port HAProxy listens on."""
     port: Port
+    """Port of the members behind it."""
     protocol: Literal["http", "tcp"] = "http"
+    """http or tcp (default http)."""
     publish: Port | None = None
+    """Host port the LB container publishes proxy_port on (default proxy_port)."""
 
     def host_port(self) -> int:
         return self.publish or self.proxy_port
@@ -574,15 +652,21 @@ class Listener(Spec):
 
 class LbHealthCheck(Spec):
     enabled: Bool = True
+    """Check members (default true)."""
     #: seconds between two checks of a member (HAProxy ``inter``; rendered in milliseconds)
     interval: Annotated[float, _NUMBER, Field(ge=0.01, le=MAX_TIMEOUT, allow_inf_nan=False)] = 2
+    """Seconds between checks (default 2)."""
     fall: Annotated[int, _NUMBER, Count(1, 100)] = 2
+    """Failed checks before a member is taken out (default 2)."""
     rise: Annotated[int, _NUMBER, Count(1, 100)] = 1
+    """Passed checks before a member is put back (default 1)."""
 
 
 class Sticky(Spec):
     enabled: Bool = False
+    """Keep a client on one member (default false)."""
     cookie: Annotated[str, Field(strict=True), AfterValidator(_cookie)] = "STRATOSID"
+    """Name of the cookie (default STRATOSID)."""
 
 
 def _loopback(value: str) -> str:
@@ -604,9 +688,13 @@ class Stats(Spec):
     address of the host only."""
 
     enabled: Bool = False
+    """Serve the statistics page (default false)."""
     port: Port = 8404
+    """Its port (default 8404)."""
     bind: Annotated[IpAddress, AfterValidator(_loopback)] = "127.0.0.1"
+    """Host address it is published on: a loopback address (default 127.0.0.1)."""
     credentials_file: AbsPath | None = None
+    """Absolute path of a 0600 file holding ``user:password`` (required when enabled)."""
 
     @model_validator(mode="after")
     def _protected(self) -> Stats:
@@ -620,15 +708,25 @@ class Stats(Spec):
 class LbCluster(Spec):
     kind: Literal["LbCluster"] = "LbCluster"
     name: Name
+    """Name of the LB cluster definition (subscriptions refer to it by this name)."""
     network_partition: Name
+    """Name of the network partition the load balancer serves."""
     type: Literal["haproxy"] = "haproxy"
+    """Load balancer type: haproxy, the only one (default haproxy)."""
     algorithm: Literal["roundrobin", "leastconn", "source"] = "roundrobin"
+    """roundrobin, leastconn or source (default roundrobin)."""
     listeners: Annotated[list[Listener], Items(1, 64)]
+    """The listeners (at least one)."""
     health_check: LbHealthCheck = LbHealthCheck()
+    """Health checks of the members."""
     sticky: Sticky = Sticky()
+    """Session stickiness."""
     stats: Stats = Stats()
+    """Statistics page."""
     retries: Annotated[int, _NUMBER, Count(0, 100)] = 3
+    """Times a failed connection is retried on another member (default 3)."""
     bind_address: IpAddress = "0.0.0.0"
+    """Host address the listeners are published on (default 0.0.0.0)."""
 
 
 # --------------------------------------------------------------------------- application
@@ -638,9 +736,13 @@ class Credentials(Spec):
     """References to secrets, never the secrets themselves."""
 
     username: str | None = None
+    """User name for the git remote."""
     token_file: AbsPath | None = None
+    """Absolute path of a file holding an access token."""
     ssh_key_file: AbsPath | None = None
+    """Absolute path of an SSH private key."""
     webhook_secret_file: AbsPath | None = None
+    """Absolute path of the webhook's HMAC secret."""
 
 
 def _commit_id(value: str) -> str:
@@ -768,33 +870,31 @@ def _known_hosts(value: str) -> str:
 class Artifact(Spec):
     """The git branch a subscription's code comes from, and how releases of it are rolled out.
 
-    - url: ``https://``, ``ssh://`` or ``user@host:path``; no credentials in it (they are files,
-      see :class:`Credentials`); plaintext ``http://`` and ``git://`` only with ``allow_plaintext``;
-      ``file://`` only under ``<state>/git`` or the ``STRATOS_GIT_FILE_ROOT`` directory (checked
-      when fetching).
-    - branch: a branch name by the rules of ``git check-ref-format``.
-    - ssh_known_hosts: the host keys of an ssh remote (known_hosts lines, as ``ssh-keyscan``
-      prints them); else the file ``STRATOS_GIT_KNOWN_HOSTS`` names. A key is never trusted on
-      first use.
-    - poll_interval: seconds between two fetches (a webhook or ``stratos sync`` fetches at once).
-    - keep_releases: checked-out releases kept on the host (the current one included).
-    - health_path: the release check, an http GET of this path on every member that must answer
-      2xx within ``health_timeout`` seconds after a release goes live, else the agent switches back
-      to the last good release; ``null`` turns the release check off (the cartridge's own health
-      check, which does not depend on the code, still decides liveness).
-    - pin: a commit the agent keeps serving whatever the branch does (``null``: follow the branch).
+    ``url`` has no credentials in it (they are files, see :class:`Credentials`); a ``file://``
+    URL's directory is checked when fetching.
     """
 
     allow_plaintext: bool = False  # before url: its rule reads this one
+    """Allow the plaintext http:// and git:// transports (default false)."""
     url: Annotated[str, AfterValidator(_git_url)]
+    """Repository URL: https://, ssh:// or user@host:path, no credentials in it (http://, git://
+    with allow_plaintext; file:// under the agent's <state>/git or STRATOS_GIT_FILE_ROOT)."""
     branch: Annotated[str, AfterValidator(_branch)] = "main"
+    """Branch deployed (default main)."""
     ssh_known_hosts: Annotated[str, AfterValidator(_known_hosts)] | None = None
+    """The ssh remote's host keys, known_hosts lines as ssh-keyscan prints them (else the file STRATOS_GIT_KNOWN_HOSTS names; a key is never trusted on first use)."""
     credentials: Credentials | None = None
+    """How to authenticate."""
     poll_interval: Seconds = 15
+    """Seconds between fetches; a webhook or stratos sync fetches at once (default 15)."""
     keep_releases: Annotated[int, _NUMBER, Count(1, 100)] = 5
+    """Releases kept on disk for rollback, the current one included (default 5)."""
     health_path: UriPath | None = "/"
+    """Release check: path every member must answer 2xx on within health_timeout after a release goes live, else the agent switches back to the last good release (default /; None: off, the cartridge's own health check still decides liveness)."""
     health_timeout: Timeout = 30
+    """Seconds a release has to pass its check before the agent switches back (default 30)."""
     pin: Annotated[str, Field(strict=True), AfterValidator(_commit_id)] | None = None
+    """A commit id to keep serving whatever the branch does (None: follow the branch)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -818,32 +918,50 @@ class Artifact(Spec):
 
 class Subscription(Spec):
     alias: Name
+    """Name of the subscription within the application."""
     cartridge: Name
+    """Name of the cartridge."""
     min: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 1
+    """Members kept at least (default 1)."""
     max: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 1
+    """Members allowed at most (default 1)."""
     autoscaling_policy: Name | None = None
+    """Name of the autoscaling policy (none: the cluster stays at min)."""
     deployment_policy: Name
+    """Name of the deployment policy."""
     lb_cluster: Name | None = None
+    """Name of the LB cluster the members are served behind."""
     artifact: Artifact | None = None
+    """Git repository deployed to the members."""
     environment: Environment = {}
+    """Environment of the members, over the cartridge's."""
     links: Annotated[list[Name], Items(0, 64)] = []
+    """Aliases of subscriptions whose exports this one receives (started first)."""
 
 
 class Dependencies(Spec):
     startup_order: Annotated[list[Annotated[list[Name], Items(2, 64)]], Items(0, 64)] = []
+    """Chains of aliases, each started after the one before it."""
     scaling_dependents: Annotated[list[Annotated[list[Name], Items(2, 64)]], Items(0, 64)] = []
+    """Groups of aliases that scale together."""
     termination_behaviour: Literal["terminate-all", "terminate-dependents", "terminate-none"] = (
         "terminate-none"
     )
+    """terminate-all, terminate-dependents or terminate-none (default terminate-none)."""
 
 
 class Application(Spec):
     kind: Literal["Application"] = "Application"
     name: Name
+    """Name of the application definition."""
     description: Text = ""
+    """What the application is."""
     subscriptions: Annotated[list[Subscription], Items(1, 64)]
+    """The cartridges it uses (at least one)."""
     dependencies: Dependencies = Dependencies()
+    """Ordering between subscriptions."""
     network_partition_policy: Literal["one-after-another", "all-at-once"] = "one-after-another"
+    """one-after-another or all-at-once (default one-after-another)."""
 
     def subscription(self, alias: str) -> Subscription:
         for sub in self.subscriptions:
