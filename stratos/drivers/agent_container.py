@@ -54,6 +54,7 @@ from stratos import settings
 from stratos.drivers import docker as labels
 from stratos.drivers import docker_proxy
 from stratos.errors import DriverError, NotFoundError, StratosError
+from stratos.model import KINDS
 
 if TYPE_CHECKING:
     import docker
@@ -92,8 +93,9 @@ DEFAULT_HTTP_BIND = "127.0.0.1"
 DEFAULT_HTTP_PORT = 9464
 TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m"}
 #: The one-shot owner container's capabilities (:func:`owner_command`): chown and chgrp anything,
-#: traverse any directory, chmod files it does not own (the definitions' group read and setgid bits).
-OWNER_CAPS = ("CHOWN", "DAC_READ_SEARCH", "FOWNER")
+#: traverse any directory, chmod files it does not own (the definitions' group read and setgid bits), and
+#: keep a setgid bit on a group it is not in (FSETID: without it the kernel drops the bit silently).
+OWNER_CAPS = ("CHOWN", "DAC_READ_SEARCH", "FOWNER", "FSETID")
 
 #: Seconds the Docker proxy gets to open its socket.
 PROXY_START_TIMEOUT = 15.0
@@ -322,6 +324,7 @@ def owner_command(spec: AgentSpec) -> list[str]:
     script = (
         'set -e; owner="$1"; shift; for d in "$@"; do mkdir -p "$d"; done; '
         'defs="$2"; agent="$4"; mkdir -p "$agent/triggers" "$agent/http"; '
+        f"for k in {' '.join(sorted(plural for _, plural in KINDS.values()))}; do mkdir -p \"$defs/$k\"; done; "
         'chown "$owner" "$1" "$2" "$3"; shift 3; chown -R "$owner" "$@"; '
         'chgrp -R "${owner#*:}" "$defs"; find "$defs" -type d -exec chmod g+rxs {} +; '
         'find "$defs" -type f -exec chmod g+r {} +; chmod 0770 "$agent/triggers" "$agent/http"'

@@ -401,3 +401,41 @@ def test_the_http_side_runs_apart_and_a_signed_push_to_it_becomes_a_release(
     # The agent itself could read its token and webhook secret (as an operator would give them).
     code, out = agent.exec_run(["cat", str(secrets / "git.token")])
     assert (code, out.strip()) == (0, b"a-git-token")
+
+
+def test_definitions_root_writes_after_the_agent_started_stay_readable_by_the_agent(
+    docker_client: docker.DockerClient, platform: tuple[StateStore, ac.AgentSpec, str]
+) -> None:
+    """The Ansible modules run as root and write definitions (0640) while the agent (uid 10001)
+    runs: each new file must reach the agent's group through the setgid directories, or every tick
+    fails on a PermissionError (as the seed demo did: its application came after the agent)."""
+    store, spec, _ = platform
+    ac.ensure_agent(docker_client, spec)
+    agent = docker_client.containers.get(spec.name)
+
+    def logs() -> str:
+        return agent.logs(tail=40).decode(errors="replace")
+
+    def tick_after(moment: float) -> dict[str, Any]:
+        if not store.status_file.exists():
+            return {}
+        status = json.loads(store.status_file.read_text())
+        return status if status.get("time", 0) > moment else {}
+
+    wait("a first tick", lambda: tick_after(0), 30, logs)
+    written = time.time()
+    store.apply(
+        store.plan_put(
+            parse_definition(
+                {
+                    "kind": "DeploymentPolicy",
+                    "name": "later",
+                    "network_partitions": [{"name": "local", "partitions": [{"name": "p1", "max": 1}]}],
+                }
+            )
+        )
+    )
+    path = store.definition_path("DeploymentPolicy", "later")
+    assert path.stat().st_gid == ac.AGENT_GID, "a definition written by root belongs to the agent's group"
+    status = wait("a tick after the write", lambda: tick_after(written + 1), 30, logs)
+    assert status["tick"]["ok"], status["tick"]

@@ -391,7 +391,7 @@ def test_ensure_creates_the_proxy_gives_the_state_dir_then_starts_the_agent_unpr
     assert owner["remove"] is True and owner["network_mode"] == "none" and owner["user"] == "0:0"
     assert owner["volumes"] == ["/srv/stratos:/srv/stratos:rw"]
     assert "10001:10001" in owner["command"] and "/srv/stratos/agent" in owner["command"]
-    assert owner["cap_add"] == ["CHOWN", "DAC_READ_SEARCH", "FOWNER"]
+    assert owner["cap_add"] == ["CHOWN", "DAC_READ_SEARCH", "FOWNER", "FSETID"]
     assert kwargs["command"][:5] == ["agent", "--state-dir", "/srv/stratos", "--interval", "5"]
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
     assert kwargs["network_mode"] == "host"

@@ -532,7 +532,10 @@ def test_application_agent_container_and_protected_volume() -> None:
     assert label_map(http)["org.stratos.role"] == "agent-http"
     owner = rec.named("shop-state-owner")
     assert owner.inputs["attach"] is True
-    assert owner.inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN", "DAC_READ_SEARCH", "FOWNER"]}
+    assert owner.inputs["capabilities"] == {
+        "drops": ["ALL"],
+        "adds": ["CHOWN", "DAC_READ_SEARCH", "FOWNER", "FSETID"],
+    }
     assert owner.inputs["command"][-8:-7] == ["/var/lib/stratos"]
     labels = label_map(agent)
     assert labels["org.stratos.role"] == "agent"
