@@ -92,13 +92,6 @@ def outside_untouched(tmp_path: Path) -> None:
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore(tmp_path / "state")
-    s.ensure()
-    return s
-
-
 def test_the_old_extraction_would_escape_here(tmp_path: Path, store: StateStore) -> None:
     """The crafted tree does reach tmp_path when ``git archive``'s output is extracted without a
     check made at extraction time (what the old code did once its up-front check passed): the
