@@ -720,13 +720,25 @@ def _wait_for_socket(container: Container | None, socket: Path, timeout: float =
 def _create_http(client: docker.DockerClient, spec: AgentSpec) -> None:
     want = desired_http(spec)
     assert want is not None
+    _run_detached(client, spec, want, want["name"], want["network_mode"], _labels(HTTP_ROLE, _hash(want)))
+
+
+def _run_detached(
+    client: docker.DockerClient,
+    spec: AgentSpec,
+    want: dict[str, Any],
+    name: str,
+    network_mode: str,
+    labels: dict[str, str],
+) -> None:
+    """Start the long-running container ``want`` describes (the agent's or its HTTP side's)."""
     client.containers.run(
         spec.image_ref,
         command=want["command"],
-        name=want["name"],
+        name=name,
         detach=True,
         restart_policy={"Name": spec.restart} if spec.restart != "no" else None,
-        network_mode=want["network_mode"],
+        network_mode=network_mode,
         user=want["user"],
         read_only=want["read_only"],
         tmpfs=want["tmpfs"],
@@ -734,7 +746,7 @@ def _create_http(client: docker.DockerClient, spec: AgentSpec) -> None:
         security_opt=want["security_opt"],
         volumes=want["mounts"],
         environment=want["environment"],
-        labels=_labels(HTTP_ROLE, _hash(want)),
+        labels=labels,
     )
 
 
@@ -766,22 +778,8 @@ def _create(client: docker.DockerClient, spec: AgentSpec) -> None:
         )
     _give_state_dir(client, spec)
     want = desired(spec)
-    client.containers.run(
-        spec.image_ref,
-        command=want["command"],
-        name=spec.name,
-        detach=True,
-        restart_policy={"Name": spec.restart} if spec.restart != "no" else None,
-        network_mode="host",
-        user=want["user"],
-        read_only=want["read_only"],
-        tmpfs=want["tmpfs"],
-        cap_drop=want["cap_drop"],
-        security_opt=want["security_opt"],
-        volumes=want["mounts"],
-        environment=want["environment"],
-        labels={ROLE_LABEL: AGENT_ROLE, CONFIG_HASH_LABEL: config_hash(spec), CONFIG_LABEL: _canonical(spec)},
-    )
+    labels = {ROLE_LABEL: AGENT_ROLE, CONFIG_HASH_LABEL: config_hash(spec), CONFIG_LABEL: _canonical(spec)}
+    _run_detached(client, spec, want, spec.name, "host", labels)
 
 
 def ensure_agent(client: docker.DockerClient, spec: AgentSpec) -> AgentChange:

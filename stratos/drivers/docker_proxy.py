@@ -93,6 +93,14 @@ _CREATE = f"{_V}/containers/create$"
 _VOLUME = f"{_V}/volumes/create$"
 
 
+def _container_create(reason: str, pattern: str) -> BodyCheck:
+    return BodyCheck("container create", _CREATE, reason, pattern)
+
+
+def _volume_create(reason: str, pattern: str) -> BodyCheck:
+    return BodyCheck("volume create", _VOLUME, reason, pattern)
+
+
 def body_checks(state_dir: str) -> tuple[BodyCheck, ...]:
     """Refusals of create bodies (case-insensitive: the engine matches JSON keys so)."""
     # An opening quote is the first thing in the array or follows a comma.
@@ -102,36 +110,28 @@ def body_checks(state_dir: str) -> tuple[BodyCheck, ...]:
         # the patterns below would not see them. json.dumps never writes either.
         BodyCheck("create", _CREATE, "escaped ASCII in the body", r"\\(u00[2-7][0-9a-f]|/)"),
         BodyCheck("create", _VOLUME, "escaped ASCII in the body", r"\\(u00[2-7][0-9a-f]|/)"),
-        BodyCheck("container create", _CREATE, "privileged", r'"privileged"\s*:\s*true'),
-        BodyCheck(
-            "container create",
-            _CREATE,
+        _container_create("privileged", r'"privileged"\s*:\s*true'),
+        _container_create(
             "host or shared namespace",
             r'"(pidmode|ipcmode|utsmode|usernsmode|cgroupnsmode|networkmode)"\s*:\s*"(host|container:)',
         ),
-        BodyCheck("container create", _CREATE, "added capabilities", r'"capadd"\s*:\s*\[\s*[^\]\s]'),
-        BodyCheck(
-            "container create",
-            _CREATE,
+        _container_create("added capabilities", r'"capadd"\s*:\s*\[\s*[^\]\s]'),
+        _container_create(
             "devices",
             r'"(devices|devicerequests|devicecgrouprules)"\s*:\s*\[\s*[^\]\s]',
         ),
-        BodyCheck(
-            "container create",
-            _CREATE,
+        _container_create(
             "security options other than no-new-privileges",
             r'"securityopt"\s*:\s*\[([^\]]*,)?\s*"(?!no-new-privileges(:true)?")',
         ),
-        BodyCheck("container create", _CREATE, "mounts (use binds)", r'"mounts"\s*:\s*\[\s*[^\]\s]'),
-        BodyCheck("container create", _CREATE, "volumes-from", r'"volumesfrom"\s*:\s*\[\s*[^\]\s]'),
-        BodyCheck(
-            "container create",
-            _CREATE,
+        _container_create("mounts (use binds)", r'"mounts"\s*:\s*\[\s*[^\]\s]'),
+        _container_create("volumes-from", r'"volumesfrom"\s*:\s*\[\s*[^\]\s]'),
+        _container_create(
             "a bind mount outside the state directory",
             rf'"binds"\s*:\s*\[([^\]]*,)?\s*"((?!{state})/|[^"]*\.\.)',
         ),
-        BodyCheck("volume create", _VOLUME, "driver options", r'"driveropts"\s*:\s*\{\s*"'),
-        BodyCheck("volume create", _VOLUME, "a volume driver", r'"driver"\s*:\s*"(?!local")'),
+        _volume_create("driver options", r'"driveropts"\s*:\s*\{\s*"'),
+        _volume_create("a volume driver", r'"driver"\s*:\s*"(?!local")'),
     )
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from stratos.store import StateStore
+
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "seed-demo"
 
@@ -45,3 +47,11 @@ def seed_dir(tmp_path: Path) -> Path:
     (target / "php.yml").write_text(PHP)
     (target / "mysql.yml").write_text(MYSQL)
     return target
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    """An empty state store (its directories made) in the test's temporary directory."""
+    s = StateStore(tmp_path / "state")
+    s.ensure()
+    return s

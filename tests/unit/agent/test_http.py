@@ -27,13 +27,6 @@ SpawnAgentHttp = Callable[[StateStore], tuple[subprocess.Popen[str], tuple[str, 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore(tmp_path / "state")
-    s.ensure()
-    return s
-
-
-@pytest.fixture
 def context(store: StateStore) -> Context:
     return Context.in_process(
         store, metrics.Recorder(), events=EventStore(store.database), clock=lambda: 1234.0

@@ -117,13 +117,6 @@ def test_a_body_that_lies_or_is_too_large_is_refused_without_being_kept(
     assert after - before < 32 * 1024, f"the server grew by {(after - before) / 1024:.0f} MiB"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore(tmp_path / "state")
-    s.ensure()
-    return s
-
-
 def start(store: StateStore, limits: Limits) -> agenthttp.AgentServer:
     return agenthttp.serve(Context.in_process(store, metrics.Recorder()), "127.0.0.1", 0, limits)
 

@@ -44,13 +44,6 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore(tmp_path / "state")
-    s.ensure()
-    return s
-
-
 def artifact(repo: Path, **fields: object) -> Artifact:
     return Artifact.model_validate({"url": f"file://{repo}", **fields})
 

@@ -214,13 +214,6 @@ def test_generated_branch_names_agree_with_git() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore(tmp_path / "state")
-    s.ensure()
-    return s
-
-
-@pytest.fixture
 def repo(tmp_path: Path) -> Path:
     path = tmp_path / "app"
     path.mkdir()

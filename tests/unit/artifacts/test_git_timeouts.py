@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,13 +49,6 @@ def hung() -> Iterator[int]:
     for conn in held:
         conn.close()
     server.close()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore(tmp_path / "state")
-    s.ensure()
-    return s
 
 
 def fetch_error(store: StateStore, artifact: Artifact) -> str:

@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_rollout_executor import Clock, FakePool, Recorded, Site, commit, definitions, git, healthy, member
+from test_rollout_executor import (
+    Clock,
+    FakePool,
+    Recorded,
+    Site,
+    definitions,
+    git,
+    healthy,
+    member,
+    repo_and_store,
+)
 
 from stratos import artifacts
 from stratos.agent import rollout
@@ -90,13 +100,6 @@ def outside_untouched(tmp_path: Path) -> None:
     found = [p for p in tmp_path.rglob("pwned")]
     assert found == [], found
     assert not (tmp_path / "pwned").exists()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore(tmp_path / "state")
-    s.ensure()
-    return s
 
 
 def test_the_old_extraction_would_escape_here(tmp_path: Path, store: StateStore) -> None:
@@ -196,12 +199,7 @@ def test_a_normal_tree_with_inner_links_is_checked_out(
 
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[StateStore, Path, Clock, Recorded, rollout.Rollouts]:
-    repo = tmp_path / "app"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    commit(repo, "v1")
-    store = StateStore(tmp_path / "state")
-    store.ensure()
+    repo, store = repo_and_store(tmp_path)
     clock = Clock()
     recorded = Recorded()
     rollouts = rollout.Rollouts(

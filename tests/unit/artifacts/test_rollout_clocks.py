@@ -7,7 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_rollout_executor import Clock, FakePool, Recorded, Site, commit, definitions, git, healthy, member
+from test_rollout_executor import (
+    Clock,
+    FakePool,
+    Recorded,
+    Site,
+    commit,
+    definitions,
+    healthy,
+    member,
+    repo_and_store,
+)
 
 from stratos import artifacts
 from stratos.agent import rollout
@@ -55,12 +65,7 @@ class SteppingSite(Site):
 
 
 def rollouts_for(tmp_path: Path, when: str) -> tuple[StateStore, Path, Clocks, SteppingSite, Recorded, Any]:
-    repo = tmp_path / "app"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    commit(repo, "v1")
-    store = StateStore(tmp_path / "state")
-    store.ensure()
+    repo, store = repo_and_store(tmp_path)
     clocks = Clocks()
     site = SteppingSite(store, clocks, when)
     recorded = Recorded()

@@ -39,6 +39,17 @@ def commit(repo: Path, text: str) -> str:
     return git("rev-parse", "HEAD", cwd=repo)
 
 
+def repo_and_store(tmp_path: Path) -> tuple[Path, StateStore]:
+    """A git repository ``tmp_path/app`` with one commit (``v1``) and an empty state store."""
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git("init", "-q", "-b", "main", cwd=repo)
+    commit(repo, "v1")
+    store = StateStore(tmp_path / "state")
+    store.ensure()
+    return repo, store
+
+
 class Clock:
     def __init__(self) -> None:
         self.t = 1000.0
@@ -205,12 +216,7 @@ def member(n: int, revision: str = "r") -> members.ObservedMember:
 
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[StateStore, Path, Clock, Site, Recorded, FakePool, rollout.Rollouts]:
-    repo = tmp_path / "app"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    commit(repo, "v1")
-    store = StateStore(tmp_path / "state")
-    store.ensure()
+    repo, store = repo_and_store(tmp_path)
     clock = Clock()
     site = Site(store)
     recorded = Recorded()

@@ -14,35 +14,12 @@ import re
 from typing import Any
 
 import pytest
+from mirrors import MIRRORS
 from pulumi.provider.experimental.analyzer import Analyzer
 from pydantic import BaseModel
 
 from pulumi_stratos import inputs
 from stratos import model
-
-#: Pulumi typed value -> the core model it mirrors (matched explicitly: several names differ).
-MIRRORS: list[tuple[Any, type[BaseModel]]] = [
-    (inputs.Partition, model.Partition),
-    (inputs.NetworkSettings, model.NetworkSpec),
-    (inputs.OpenStackSettings, model.OpenStackSpec),
-    (inputs.NetworkPartitionArgs, model.NetworkPartition),
-    (inputs.PartitionRef, model.PartitionRef),
-    (inputs.NetworkPartitionRef, model.NetworkPartitionRef),
-    (inputs.DeploymentPolicy, model.DeploymentPolicy),
-    (inputs.Thresholds, model.Thresholds),
-    (inputs.Behaviour, model.Behaviour),
-    (inputs.AutoscalingPolicy, model.AutoscalingPolicy),
-    (inputs.Listener, model.Listener),
-    (inputs.LbHealthCheck, model.LbHealthCheck),
-    (inputs.Sticky, model.Sticky),
-    (inputs.Stats, model.Stats),
-    (inputs.LbClusterArgs, model.LbCluster),
-    (inputs.Credentials, model.Credentials),
-    (inputs.Artifact, model.Artifact),
-    (inputs.Subscription, model.Subscription),
-    (inputs.Dependencies, model.Dependencies),
-    (inputs.ApplicationArgs, model.Application),
-]
 
 #: Model fields a Pulumi input leaves out, with the reason.
 MODEL_ONLY = {

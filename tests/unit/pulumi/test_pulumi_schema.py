@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO
+from mirrors import MIRRORS
 from mocks import run
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.util import camel_case
 
 import pulumi_stratos as ps
 from pulumi_stratos import inputs
-from stratos import model
 
 VERSION = "0.1.0"
 
@@ -95,31 +95,6 @@ def test_definition_fields_are_plain_and_pulumi_settings_are_inputs(schema: dict
     assert lb["dockerHost"].get("plain") is None
     assert lb["securityGroupId"].get("plain") is None
     assert schema["types"]["stratos:index:Agent"]["properties"]["dockerHost"].get("plain") is None
-
-
-#: typed value -> the core model it mirrors
-MIRRORS = [
-    (inputs.Partition, model.Partition),
-    (inputs.NetworkSettings, model.NetworkSpec),
-    (inputs.OpenStackSettings, model.OpenStackSpec),
-    (inputs.NetworkPartitionArgs, model.NetworkPartition),
-    (inputs.PartitionRef, model.PartitionRef),
-    (inputs.NetworkPartitionRef, model.NetworkPartitionRef),
-    (inputs.DeploymentPolicy, model.DeploymentPolicy),
-    (inputs.Thresholds, model.Thresholds),
-    (inputs.Behaviour, model.Behaviour),
-    (inputs.AutoscalingPolicy, model.AutoscalingPolicy),
-    (inputs.Listener, model.Listener),
-    (inputs.LbHealthCheck, model.LbHealthCheck),
-    (inputs.Sticky, model.Sticky),
-    (inputs.Stats, model.Stats),
-    (inputs.LbClusterArgs, model.LbCluster),
-    (inputs.Credentials, model.Credentials),
-    (inputs.Artifact, model.Artifact),
-    (inputs.Subscription, model.Subscription),
-    (inputs.Dependencies, model.Dependencies),
-    (inputs.ApplicationArgs, model.Application),
-]
 
 
 @pytest.mark.parametrize(("typed", "core"), MIRRORS, ids=[t.__name__ for t, _ in MIRRORS])
