@@ -324,7 +324,7 @@ def owner_command(spec: AgentSpec) -> list[str]:
     script = (
         'set -e; owner="$1"; shift; for d in "$@"; do mkdir -p "$d"; done; '
         'defs="$2"; agent="$4"; mkdir -p "$agent/triggers" "$agent/http"; '
-        f"for k in {' '.join(sorted(plural for _, plural in KINDS.values()))}; do mkdir -p \"$defs/$k\"; done; "
+        f'for k in {" ".join(sorted(plural for _, plural in KINDS.values()))}; do mkdir -p "$defs/$k"; done; '
         'chown "$owner" "$1" "$2" "$3"; shift 3; chown -R "$owner" "$@"; '
         'chgrp -R "${owner#*:}" "$defs"; find "$defs" -type d -exec chmod g+rxs {} +; '
         'find "$defs" -type f -exec chmod g+r {} +; chmod 0770 "$agent/triggers" "$agent/http"'
