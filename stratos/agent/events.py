@@ -360,6 +360,8 @@ class SafeEventStore(EventStore):
                 target = move_aside(self.path, self.clock())
                 self.moved_aside.append(target)
                 log.error("%s is corrupt: moved aside to %s; a fresh one is created", self.path, target)
+            # 0600 before SQLite opens it, as EventStore does: its -wal and -shm take its mode.
+            fsutil.create_private(self.path, fsutil.SECRET, companions=("-wal", "-shm"))
             with closing(self._connect()) as db:
                 db.executescript(SCHEMA)
         except Exception as exc:  # noqa: BLE001 - the agent goes on without recording

@@ -17,7 +17,7 @@ import pytest
 from stratos import fsutil
 from stratos.agent import metrics, rollout
 from stratos.agent.autoscale import Autoscaler
-from stratos.agent.events import EventStore
+from stratos.agent.events import EventStore, SafeEventStore
 from stratos.status import write_status
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -128,11 +128,15 @@ def test_every_state_file_gets_its_mode(tmp_path: Path) -> None:
     }
 
 
-def test_agent_db_and_its_wal_are_0600_even_when_they_existed_open(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store_class", [EventStore, SafeEventStore], ids=["plain", "safe"])
+def test_agent_db_and_its_wal_are_0600_even_when_they_existed_open(
+    tmp_path: Path, store_class: type[EventStore]
+) -> None:
+    """The agent runs the best-effort SafeEventStore: it creates the file 0600 as EventStore does."""
     db = tmp_path / "agent" / "agent.db"
     old = os.umask(0o022)
     try:
-        EventStore(db).member_started("m", "shop", "web", "local/p1", 1.0)
+        store_class(db).member_started("m", "shop", "web", "local/p1", 1.0)
         assert mode(db) == 0o600  # created so
         db.chmod(0o644)
         # another connection (a crashed agent's, a reader's) keeps the -wal and -shm files
@@ -145,7 +149,7 @@ def test_agent_db_and_its_wal_are_0600_even_when_they_existed_open(tmp_path: Pat
             held.commit()
             for suffix in ("-wal", "-shm"):
                 Path(f"{db}{suffix}").chmod(0o644)
-            EventStore(db)  # the agent starts again
+            store_class(db)  # the agent starts again
             assert {p.name: mode(p) for p in db.parent.iterdir()} == {
                 "agent.db": 0o600,
                 "agent.db-wal": 0o600,
