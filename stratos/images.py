@@ -13,8 +13,9 @@ An image is up to date when its ``org.stratos.build-hash`` label equals the sha2
 Dockerfile, every file of the build context (name, mode, content) and the base image's id, so a
 rebuilt base image rebuilds every cartridge on top of it.
 
-The spec may be the pydantic :class:`stratos.model.ImageBuild` or any object or mapping with the
-same fields; the Docker client is always passed in (see :func:`docker_client`).
+The cartridge is a :class:`stratos.model.Cartridge` (or a mapping the model validates): the build
+keeps no rules of its own about a definition, it renders what the model accepted. The Docker
+client is always passed in (see :func:`docker_client`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import json
 import re
 import tarfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -35,8 +36,8 @@ import jinja2
 
 from stratos import model, settings
 from stratos.drivers import docker as labels
-from stratos.errors import ImageBuildError
-from stratos.validation import source_file
+from stratos.errors import ImageBuildError, Problem, ValidationError
+from stratos.validation import parse_definition, source_file
 
 if TYPE_CHECKING:
     import docker
@@ -50,12 +51,6 @@ CARTRIDGE_VERSION_LABEL = labels.CARTRIDGE_VERSION
 DEFAULT_BUILD_TIMEOUT = 1800
 
 _TEMPLATES = Path(__file__).parent / "templates"
-# The grammars are the model's (stratos.model), matched whole: the model refuses first, the build
-# checks again because it also takes plain mappings.
-_PACKAGE = model._PACKAGE
-_ENV_KEY = model._ENV_KEY
-_MODE = re.compile(r"0?[0-7]{3,4}")
-_IMAGE_REF = model._IMAGE_REF
 _REGISTRY = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
@@ -65,75 +60,21 @@ class ImagePushError(ImageBuildError):
     temporary = True
 
 
-# --------------------------------------------------------------------------- the spec, normalised
-
-
-@dataclass(frozen=True)
-class ImageFile:
-    """One file placed in the image."""
-
-    path: str
-    src: str | None = None
-    content: str | None = None
-    mode: str = "0644"
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    """The fields of ``image.build`` in a cartridge definition (mirror of ``model.ImageBuild``)."""
-
-    base: str | None = None
-    packages: tuple[str, ...] = ()
-    files: tuple[ImageFile, ...] = ()
-    run: tuple[str, ...] = ()
-    command: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] | None = None
-    workdir: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-    expose: tuple[int, ...] = ()
-    tag: str | None = None
-
-    @classmethod
-    def of(cls, spec: Any) -> BuildSpec:
-        """Accept a ``BuildSpec``, the pydantic ``ImageBuild`` or a plain mapping of the same fields."""
-        if isinstance(spec, BuildSpec):
-            return spec
-        entrypoint = _field(spec, "entrypoint", None)
-        return cls(
-            base=_field(spec, "base", None),
-            packages=tuple(_field(spec, "packages", ()) or ()),
-            files=tuple(
-                ImageFile(
-                    path=_field(f, "path", ""),
-                    src=_field(f, "src", None),
-                    content=_field(f, "content", None),
-                    mode=str(_field(f, "mode", "0644")),
-                )
-                for f in _field(spec, "files", ()) or ()
-            ),
-            run=tuple(_field(spec, "run", ()) or ()),
-            command=tuple(_field(spec, "command", ()) or ()),
-            entrypoint=None if entrypoint is None else tuple(entrypoint),
-            workdir=_field(spec, "workdir", None),
-            env=tuple((_field(spec, "env", None) or {}).items()),
-            expose=tuple(_field(spec, "expose", ()) or ()),
-            tag=_field(spec, "tag", None),
-        )
-
-
-def _field(obj: Any, name: str, default: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+# --------------------------------------------------------------------------- what to build
 
 
 @dataclass(frozen=True)
 class CartridgeImage:
-    """What to build for one cartridge: its identity, build spec and where its files live."""
+    """What to build for one cartridge: its identity, its validated build spec and where its files live.
+
+    The spec is the model's :class:`stratos.model.ImageBuild`: every rule of a build (package
+    names, paths, modes, environment, commands, references) is a validator there, so a definition
+    ``stratos validate`` accepts renders, and one it refuses never reaches the build.
+    """
 
     name: str
     version: str
-    build: BuildSpec
+    build: model.ImageBuild
     source_dir: Path | None = None
 
     @property
@@ -142,24 +83,37 @@ class CartridgeImage:
 
     @classmethod
     def of(cls, cartridge: Any, source_dir: str | Path | None = None) -> CartridgeImage:
-        """From a ``model.Cartridge`` (or its mapping) whose ``image`` is a ``build``."""
+        """From a ``model.Cartridge``, or a mapping the model validates (``kind`` may be left out).
+
+        Raises :class:`~stratos.errors.ValidationError` (the model's problems) for a mapping that
+        breaks a rule, :class:`~stratos.errors.ImageBuildError` for a cartridge with a ready image.
+        """
         if isinstance(cartridge, CartridgeImage):
             return cartridge
-        name = str(_field(cartridge, "name", ""))
-        image = _field(cartridge, "image", None)
-        build = _field(image, "build", None) if image is not None else None
+        if isinstance(cartridge, Mapping):
+            cartridge = as_cartridge(cartridge)
+        if not isinstance(cartridge, model.Cartridge):
+            raise TypeError(f"expected a model.Cartridge or a mapping, not {type(cartridge).__name__}")
+        build = cartridge.image.build
         if build is None:
-            ref = _field(image, "ref", None) if image is not None else None
             raise ImageBuildError(
-                f"cartridge '{name}': image.build is not set"
-                + (f" (image.ref is {ref!r}: a ready image, nothing to build)" if ref else "")
+                f"cartridge '{cartridge.name}': image.build is not set (image.ref is "
+                f"{cartridge.image.ref!r}: a ready image, nothing to build)"
             )
         return cls(
-            name=name,
-            version=str(_field(cartridge, "version", "1.0")),
-            build=BuildSpec.of(build),
+            name=cartridge.name,
+            version=cartridge.version,
+            build=build,
             source_dir=Path(source_dir) if source_dir is not None else None,
         )
+
+
+def as_cartridge(data: Mapping[str, Any], source: str = "") -> model.Cartridge:
+    """A cartridge mapping through the model (``kind: Cartridge`` unless it says otherwise)."""
+    definition = parse_definition({"kind": "Cartridge", **data}, source)
+    if not isinstance(definition, model.Cartridge):
+        raise ValidationError([Problem(source, "kind", "must be 'Cartridge'", data.get("kind"))])
+    return definition
 
 
 # --------------------------------------------------------------------------- rendering (pure)
@@ -219,37 +173,13 @@ def render_build(image: CartridgeImage, base: str | None = None) -> BuildContext
     """Render the Dockerfile and gather the context files of one cartridge image.
 
     ``base`` is the fallback when the spec names none; it defaults to the ``STRATOS_BASE_IMAGE``
-    setting (``debian:bookworm-slim`` unless set). Reads the ``src`` files, nothing else.
+    setting (``debian:bookworm-slim`` unless set). Reads the ``src`` files, nothing else. The spec
+    was validated by the model; what is checked here is what only the build knows: the base
+    image it was given and where the ``src`` files resolve to.
     """
     spec = image.build
     where = f"cartridge '{image.name}': image.build"
-    chosen_base = spec.base or base or settings.base_image()
-    _check_ref(chosen_base, f"{where}.base")
-    if spec.tag is not None:
-        _check_ref(spec.tag, f"{where}.tag")
-    # Both reach the Dockerfile's first line.
-    _check(model._dns_label, image.name, f"cartridge '{image.name}': name")
-    _check(model._tag, image.version, f"cartridge '{image.name}': version")
-
-    for i, package in enumerate(spec.packages):
-        if not _PACKAGE.fullmatch(package):
-            raise ImageBuildError(
-                f"{where}.packages[{i}] ({package!r}): must be a Debian package name, optionally =version"
-            )
-    for key, value in spec.env:
-        if not _ENV_KEY.fullmatch(key):
-            raise ImageBuildError(f"{where}.env ({key!r}): must be a variable name [A-Za-z_][A-Za-z0-9_]*")
-        _check(model._one_line, value, f"{where}.env.{key}")
-    for i, port in enumerate(spec.expose):
-        if not isinstance(port, int) or not 1 <= port <= 65535:
-            raise ImageBuildError(f"{where}.expose[{i}] ({port!r}): must be a port 1-65535")
-    if spec.workdir is not None:
-        _check(model._absolute, spec.workdir, f"{where}.workdir")
-    for i, part in enumerate(spec.command):
-        _check(model._one_line, part, f"{where}.command[{i}]")
-    for i, part in enumerate(spec.entrypoint or ()):
-        _check(model._one_line, part, f"{where}.entrypoint[{i}]")
-
+    chosen_base = spec.base or _argument(model._image_ref, base or settings.base_image(), f"{where}.base")
     files = tuple(_context_file(i, f, image.source_dir, where) for i, f in enumerate(spec.files))
     copies = [
         _json([cf.name, f.path]) for cf, f in zip(files, spec.files, strict=True)
@@ -261,9 +191,9 @@ def render_build(image: CartridgeImage, base: str | None = None) -> BuildContext
         base=chosen_base,
         labels=" ".join(f"{k}={_json(v)}" for k, v in labels.items()),
         packages=list(spec.packages),
-        env=[(k, _env_value(v)) for k, v in spec.env],
+        env=[(k, _env_value(v)) for k, v in spec.env.items()],
         files=copies,
-        run=[_run(cmd, f"{where}.run[{i}]") for i, cmd in enumerate(spec.run)],
+        run=[_run(cmd) for cmd in spec.run],
         workdir=spec.workdir,
         expose=" ".join(f"{p}" for p in spec.expose),
         entrypoint=None if spec.entrypoint is None else _json(list(spec.entrypoint)),
@@ -283,32 +213,24 @@ def _template() -> jinja2.Template:
     return env.get_template("Dockerfile.j2")
 
 
-def _context_file(index: int, f: ImageFile, source_dir: Path | None, where: str) -> ContextFile:
+def _context_file(index: int, f: model.FileSpec, source_dir: Path | None, where: str) -> ContextFile:
     at = f"{where}.files[{index}]"
-    pure = PurePosixPath(f.path)
-    if not f.path.startswith("/") or ".." in pure.parts or f.path.endswith("/"):
-        raise ImageBuildError(f"{at}.path ({f.path!r}): must be an absolute file path without '..'")
-    _check(model._one_line, f.path, f"{at}.path")
-    if not _MODE.fullmatch(f.mode):
-        raise ImageBuildError(f"{at}.mode ({f.mode!r}): must be octal such as 0644 or 0755")
-    if (f.src is None) == (f.content is None):
-        raise ImageBuildError(f"{at}: exactly one of 'src' or 'content' must be set")
     if f.content is not None:
         data = f.content.encode()
     else:
-        assert f.src is not None
+        assert f.src is not None  # the model: exactly one of src or content
         if source_dir is None:
             raise ImageBuildError(f"{at}.src ({f.src!r}): needs the cartridge definition's directory")
-        # The model's lexical rule (no '..', absolute only under STRATOS_FILES_ROOT), then the
-        # resolved path: a symbolic link never takes the build outside the definition's directory.
-        _check(model._relative_source, f.src, f"{at}.src")
+        # The rule validation.check_sources applies when definitions are loaded from files: the
+        # resolved path (symbolic links followed) stays inside the definition's directory.
         try:
             path = source_file(source_dir, f.src)
         except ValueError as exc:
             raise ImageBuildError(f"{at}.src ({f.src!r}): {exc}") from None
         data = path.read_bytes()
     # Numbered so two files with one basename never collide; the basename keeps the Dockerfile readable.
-    return ContextFile(name=f"files/{index:02d}-{pure.name}", mode=int(f.mode, 8), data=data)
+    name = PurePosixPath(f.path).name
+    return ContextFile(name=f"files/{index:02d}-{name}", mode=int(f.mode, 8), data=data)
 
 
 def _json(value: Any) -> str:
@@ -320,10 +242,7 @@ def _env_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
-def _run(command: str, at: str) -> str:
-    if not command.strip():
-        raise ImageBuildError(f"{at}: must not be empty")
-    _check(lambda v: model._control_chars(v, allowed="\n\t"), command, at)
+def _run(command: str) -> str:
     if "\n" in command.strip() or command.strip().endswith("\\"):
         # A trailing backslash would continue the RUN line into the next instruction.
         # Exec form keeps a multi-line script intact (JSON escapes the newlines).
@@ -331,15 +250,10 @@ def _run(command: str, at: str) -> str:
     return command.strip()
 
 
-def _check_ref(ref: str, at: str) -> None:
-    if len(ref) > 255 or not _IMAGE_REF.fullmatch(ref):
-        raise ImageBuildError(f"{at} ({ref!r}): must be an image reference such as debian:bookworm-slim")
-
-
-def _check(rule: Any, value: str, at: str) -> None:
-    """Apply one of the model's field rules; its message becomes the build error."""
+def _argument(rule: Callable[[str], str], value: str, at: str) -> str:
+    """An argument of the build (not of the definition) checked by the model's rule for its field."""
     try:
-        rule(value)
+        return rule(value)
     except ValueError as exc:
         raise ImageBuildError(f"{at} ({value[:80]!r}): {exc}") from None
 
@@ -447,7 +361,7 @@ def plan_image(
     image = CartridgeImage.of(cartridge, source_dir)
     context = render_build(image, base)
     target = tag or image.default_tag
-    _check_ref(target, f"cartridge '{image.name}': tag")
+    _argument(model._image_ref, target, f"cartridge '{image.name}': tag")
     push_ref = registry_ref(target, registry) if registry else None
     base_id = _image_id(client, context.base)
     existing = _existing(client, target)

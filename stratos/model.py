@@ -9,8 +9,10 @@ Hostile input. Every field is typed strictly: numbers and booleans are never rea
 every string that reaches a generated file (haproxy.cfg, a Dockerfile, an env or link file, a
 container label) is one line without control characters and follows the grammar of the place it
 goes to (an HAProxy URI or cookie name, a Docker image reference, a Debian package name, an IP
-address or network), and every list, mapping and string has an upper bound on its size. The
-image build (:mod:`stratos.images`) checks the same rules again; this model refuses first.
+address or network), and every list, mapping and string has an upper bound on its size. These
+validators are the only home of those rules: the image build (:mod:`stratos.images`) and the
+configuration renderers take the model and keep no rules of their own about a definition
+(``tests/unit/test_image_rules.py`` proves that the build refuses nothing the model accepts).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _COMMIT = re.compile(r"[0-9a-f]{7,40}")
 # Debian package names (policy 5.6.1), optionally pinned: ``pkg`` or ``pkg=1.2-3``.
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MODE = re.compile(r"0?[0-7]{3,4}")
 # A Docker image tag (distribution/reference grammar), also what a cartridge version becomes.
 _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 # distribution/reference: [domain[:port]/]path-component(/path-component)*[:tag][@digest]
@@ -322,7 +325,7 @@ class FileSpec(Spec):
     """File it is copied from, relative to the definition's directory (or inside STRATOS_FILES_ROOT); exactly one of src or content."""
     content: Annotated[str, Field(strict=True, max_length=1 << 20)] | None = None
     """The file's content, inline; exactly one of src or content."""
-    mode: Annotated[str, Field(pattern=r"^0?[0-7]{3,4}$", strict=True)] = "0644"
+    mode: Annotated[str, Field(strict=True), AfterValidator(_mode)] = "0644"
     """Permission bits, octal (default 0644)."""
 
     @model_validator(mode="after")
@@ -330,6 +333,12 @@ class FileSpec(Spec):
         if (self.src is None) == (self.content is None):
             raise ValueError("exactly one of 'src' or 'content' must be set")
         return self
+
+
+def _mode(value: str) -> str:
+    if not _MODE.fullmatch(value):
+        raise ValueError("must be octal permission bits such as 0644 or 0755")
+    return value
 
 
 def _run_command(value: str) -> str:

@@ -216,62 +216,7 @@ def test_context_files_come_from_src_or_content_with_their_modes(tmp_path: Path)
         assert dockerfile is not None and dockerfile.read().decode() == context.dockerfile
 
 
-ERROR_CASES = [
-    pytest.param(
-        {"packages": ["curl; rm -rf /"]},
-        r"packages\[0\] \('curl; rm -rf /'\): must be a Debian package",
-        id="package-injection",
-    ),
-    pytest.param({"packages": ["Apache2"]}, r"packages\[0\] \('Apache2'\)", id="package-uppercase"),
-    pytest.param({"env": {"BAD-NAME": "x"}}, r"env \('BAD-NAME'\): must be a variable name", id="env-key"),
-    pytest.param(
-        {"env": {"A": "two\nlines"}},
-        r"env\.A .*: must not contain control characters \(newline\)",
-        id="env-newline",
-    ),
-    pytest.param(
-        {"files": [{"path": "etc/x", "content": ""}]},
-        r"files\[0\]\.path \('etc/x'\): must be an absolute",
-        id="relative-path",
-    ),
-    pytest.param(
-        {"files": [{"path": "/etc/../x", "content": ""}]},
-        r"files\[0\]\.path \('/etc/\.\./x'\): must be an absolute file path without '\.\.'",
-        id="dotdot-path",
-    ),
-    pytest.param(
-        {"files": [{"path": "/x", "content": "", "mode": "rwx"}]}, r"files\[0\]\.mode \('rwx'\)", id="mode"
-    ),
-    pytest.param(
-        {"files": [{"path": "/x"}]}, r"files\[0\]: exactly one of 'src' or 'content'", id="no-source"
-    ),
-    pytest.param(
-        {"files": [{"path": "/x", "src": "missing.sh"}]},
-        r"files\[0\]\.src \('missing.sh'\): must name an existing regular file \(no such file",
-        id="missing-src",
-    ),
-    pytest.param({"run": ["  "]}, r"run\[0\]: must not be empty", id="empty-run"),
-    pytest.param({"workdir": "srv"}, r"workdir \('srv'\): must be an absolute path", id="relative-workdir"),
-    pytest.param(
-        {"base": "Not An Image"}, r"base \('Not An Image'\): must be an image reference", id="bad-base"
-    ),
-]
-
-
-@pytest.mark.parametrize(("build", "message"), ERROR_CASES)
-def test_render_errors_name_field_rule_and_value(tmp_path: Path, build: dict[str, Any], message: str) -> None:
-    with pytest.raises(
-        ImageBuildError,
-        match=r"cartridge 'demo': image\.build\." + message,
-    ):
-        render(cartridge(**build), tmp_path)
-
-
-def test_cartridge_with_image_ref_has_nothing_to_build() -> None:
-    with pytest.raises(
-        ImageBuildError, match=r"cartridge 'web': image\.build is not set \(image\.ref is 'nginx:1'"
-    ):
-        images.CartridgeImage.of({"name": "web", "image": {"ref": "nginx:1"}})
+# The build's refusals are the model's: tests/unit/test_image_rules.py.
 
 
 # --------------------------------------------------------------------------- hashing
