@@ -20,20 +20,20 @@ from typing import Any
 
 import pulumi
 import pydantic
-import yaml
 
 from pulumi_stratos import inputs
 from stratos import builtin, settings
+from stratos.documents import RawDocument, dump_definition, single_document
 from stratos.errors import Problem, ValidationError
 from stratos.model import (
     KINDS,
     Cartridge,
+    DefinitionModel,
     DeploymentPolicy,
     NetworkPartition,
-    Spec,
 )
-from stratos.store import StateStore, dump_definition
-from stratos.validation import DefinitionSet, RawDocument, build_set, parse_document
+from stratos.store import StateStore
+from stratos.validation import DefinitionSet, build_set, parse_document
 
 #: Args keys of each kind that are Pulumi settings, not fields of the definition.
 _PULUMI_ONLY: dict[str, frozenset[str]] = {
@@ -106,7 +106,7 @@ def _name_of(value: Any) -> Any:
     return value
 
 
-def parse(doc: RawDocument) -> Spec:
+def parse(doc: RawDocument) -> DefinitionModel:
     """One definition, field rules only; raises the core's ValidationError."""
     problems = deferred_problems(doc.data, doc.source, _prefix(doc))
     if problems:
@@ -197,15 +197,11 @@ def cartridge_source(args: Mapping[str, Any], source: str) -> CartridgeSource:
     else:
         text, where = str(args["definition_yaml"]), source
         source_dir = Path(str(args.get("source_dir") or Path.cwd()))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValidationError([Problem(where, key, f"is not valid YAML: {exc}", has_value=False)]) from exc
-    if isinstance(data, Mapping):
-        data = dict(data)
-        data.setdefault("kind", "Cartridge")
-        if args.get("image_ref") is not None:
-            data["image"] = {"ref": args["image_ref"]}
+    # The definitions' YAML rules (no aliases, no duplicate keys, bounded), as every file is read.
+    data = dict(single_document(text, where, key).data)
+    data.setdefault("kind", "Cartridge")
+    if args.get("image_ref") is not None:
+        data["image"] = {"ref": args["image_ref"]}
     return CartridgeSource(RawDocument(where, data), source_dir)
 
 

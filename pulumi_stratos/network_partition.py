@@ -16,7 +16,7 @@ from stratos.drivers import agent_container
 from stratos.drivers import docker as labels
 from stratos.drivers.network import desired_network, docker_endpoints
 from stratos.model import NetworkPartition as NetworkPartitionDefinition
-from stratos.model import OpenStackSpec
+from stratos.model import OpenStackSettings
 from stratos.store import dump_definition
 
 DEFAULT_OPENSTACK_SUBNET = "10.20.0.0/24"
@@ -193,7 +193,7 @@ def _optional(value: str) -> str | None:
 class OpenStackSettingsResolved:
     """The openstack settings of a partition with every default filled in (plain values)."""
 
-    def __init__(self, openstack_spec: OpenStackSpec, args: dict[str, Any], subnet: str) -> None:
+    def __init__(self, openstack_spec: OpenStackSettings, args: dict[str, Any], subnet: str) -> None:
         self.openstack = openstack_spec
         self.subnet = subnet
         self.ssh_user = str(args.get("ssh_user") or DEFAULT_SSH_USER)
@@ -204,7 +204,7 @@ class OpenStackSettingsResolved:
     @classmethod
     def of(cls, spec: NetworkPartitionDefinition, args: NetworkPartitionArgs) -> "OpenStackSettingsResolved":
         subnet = str(spec.network.subnet) if spec.network.subnet is not None else DEFAULT_OPENSTACK_SUBNET
-        return cls(spec.openstack or OpenStackSpec(), dict(args), subnet)
+        return cls(spec.openstack or OpenStackSettings(), dict(args), subnet)
 
     def user_data(self, spec: NetworkPartitionDefinition, *, agent: bool) -> str:
         return cloudinit.user_data(

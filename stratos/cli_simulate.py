@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stratos.errors import Problem, ValidationError
-from stratos.model import AutoscalingPolicy, DeploymentPolicy, Spec
+from stratos.model import AutoscalingPolicy, DefinitionModel, DeploymentPolicy
 from stratos.scaling.controllers import Controller, HpaController, PredictiveController, Stratos41Controller
 from stratos.scaling.simulate import SimulationConfig, SimulationResult, simulate
 from stratos.scaling.traces import REAL_TRACES, SYNTHETIC, Trace, load_real, load_trace, synthetic
 from stratos.validation import parse_document, read_documents
 
-SpecT = TypeVar("SpecT", bound=Spec)
+DefinitionT = TypeVar("DefinitionT", bound=DefinitionModel)
 
 #: Synthetic shapes and auto-scaled real traces peak at this share of ``--max`` members' capacity.
 PEAK_SHARE = 0.6
@@ -88,14 +88,14 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_definition(reference: str, model: type[SpecT]) -> SpecT:
+def load_definition(reference: str, model: type[DefinitionT]) -> DefinitionT:
     """One definition of ``model``'s kind from ``PATH`` (file or directory), or ``PATH#NAME``."""
     path, _, name = reference.partition("#")
     kind = model.model_fields["kind"].default
     docs, problems = read_documents([path])
     if problems:
         raise ValidationError(problems)
-    found: list[SpecT] = []
+    found: list[DefinitionT] = []
     for doc in docs:
         if not isinstance(doc.data, dict) or doc.data.get("kind") != kind:
             continue

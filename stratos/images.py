@@ -213,7 +213,7 @@ def _template() -> jinja2.Template:
     return env.get_template("Dockerfile.j2")
 
 
-def _context_file(index: int, f: model.FileSpec, source_dir: Path | None, where: str) -> ContextFile:
+def _context_file(index: int, f: model.ImageFile, source_dir: Path | None, where: str) -> ContextFile:
     at = f"{where}.files[{index}]"
     if f.content is not None:
         data = f.content.encode()

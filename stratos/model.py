@@ -296,7 +296,7 @@ def Items(low: int = 0, high: int = MAX_ITEMS) -> Any:  # noqa: N802
     return Field(min_length=low, max_length=high)
 
 
-class Spec(BaseModel):
+class DefinitionModel(BaseModel):
     """Base of every model: unknown fields are errors."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
@@ -309,7 +309,7 @@ Timeout = Annotated[float, _NUMBER, _finite_seconds(0, MAX_TIMEOUT)]
 Delay = Annotated[float, _NUMBER, _finite_seconds(0, MAX_SECONDS, inclusive=True)]
 
 
-class FileSpec(Spec):
+class ImageFile(DefinitionModel):
     """A file placed in the image: from ``src`` (relative to the definition) or inline ``content``.
 
     ``src`` stays inside the definition's directory (symbolic links resolved, checked when the
@@ -329,7 +329,7 @@ class FileSpec(Spec):
     """Permission bits, octal (default 0644)."""
 
     @model_validator(mode="after")
-    def _one_source(self) -> FileSpec:
+    def _one_source(self) -> ImageFile:
         if (self.src is None) == (self.content is None):
             raise ValueError("exactly one of 'src' or 'content' must be set")
         return self
@@ -348,7 +348,7 @@ def _run_command(value: str) -> str:
     return value
 
 
-class ImageBuild(Spec):
+class ImageBuild(DefinitionModel):
     """How to build a cartridge image from a Debian base."""
 
     base: ImageRef | None = None
@@ -357,7 +357,7 @@ class ImageBuild(Spec):
         list[Annotated[str, Field(strict=True), AfterValidator(_package)]], Items(0, 1024)
     ] = []
     """Debian packages installed, optionally pinned as name=version."""
-    files: Annotated[list[FileSpec], Items()] = []
+    files: Annotated[list[ImageFile], Items()] = []
     """Files placed in the image."""
     run: Annotated[
         list[Annotated[str, Field(strict=True, max_length=MAX_TEXT), AfterValidator(_run_command)]], Items()
@@ -377,7 +377,7 @@ class ImageBuild(Spec):
     """Tag of the built image (default: stratos/cartridge-<name>:<version>)."""
 
 
-class ImageSpec(Spec):
+class Image(DefinitionModel):
     """A ready image reference, or a build."""
 
     ref: ImageRef | None = None
@@ -386,13 +386,13 @@ class ImageSpec(Spec):
     """How to build the image; exactly one of ref or build."""
 
     @model_validator(mode="after")
-    def _one_way(self) -> ImageSpec:
+    def _one_way(self) -> Image:
         if (self.ref is None) == (self.build is None):
             raise ValueError("exactly one of 'ref' or 'build' must be set")
         return self
 
 
-class CartridgePort(Spec):
+class CartridgePort(DefinitionModel):
     name: Name
     """Name of the port (exports refer to it as port.<name>)."""
     protocol: Literal["http", "tcp"] = "http"
@@ -403,7 +403,7 @@ class CartridgePort(Spec):
     """Port of the load balancer's listener in front of it (an LB cluster serving the cartridge must have a listener proxy_port -> port)."""
 
 
-class HealthCheck(Spec):
+class HealthCheck(DefinitionModel):
     """An http path or a tcp connect on the first port. Times are seconds (finite, bounded)."""
 
     http: UriPath | None = None
@@ -428,7 +428,7 @@ class HealthCheck(Spec):
         return self
 
 
-class Volume(Spec):
+class Volume(DefinitionModel):
     name: Name
     """Name of the volume (a DNS label), unique within the cartridge."""
     mount_path: MountPath
@@ -437,19 +437,19 @@ class Volume(Spec):
     """Keep the data when the members are removed (default true)."""
 
 
-class Persistence(Spec):
+class Persistence(DefinitionModel):
     volumes: Annotated[list[Volume], Items(0, 64)] = []
     """Data volumes of each member."""
 
 
-class Limits(Spec):
+class Limits(DefinitionModel):
     cpus: Annotated[float, _NUMBER, _finite_seconds(0, MAX_CPUS)] | None = None
     """CPUs a member may use (none: no limit)."""
     memory: Annotated[str, Field(strict=True), AfterValidator(_memory)] | None = None
     """Memory a member may use, such as 256m or 1g (none: no limit)."""
 
 
-class Cartridge(Spec):
+class Cartridge(DefinitionModel):
     """A runtime image and how members made from it behave."""
 
     kind: Literal["Cartridge"] = "Cartridge"
@@ -463,7 +463,7 @@ class Cartridge(Spec):
     """Version, the image tag's default (default 1.0)."""
     category: Literal["framework", "data", "load-balancer"] = "framework"
     """framework, data or load-balancer (default framework)."""
-    image: ImageSpec
+    image: Image
     """The runtime image: a ready reference or a build."""
     ports: Annotated[list[CartridgePort], Items(0, 64)] = []
     """Ports of the members."""
@@ -496,7 +496,7 @@ class Cartridge(Spec):
 # --------------------------------------------------------------------------- network partition
 
 
-class Partition(Spec):
+class Partition(DefinitionModel):
     name: Name
     """Name of the partition (a DNS label), unique within its network partition."""
     endpoint: Annotated[str, Field(strict=True, max_length=MAX_LINE), AfterValidator(_endpoint)] = (
@@ -509,7 +509,7 @@ class Partition(Spec):
     """Free-form zone label, recorded on members."""
 
 
-class NetworkSpec(Spec):
+class NetworkSettings(DefinitionModel):
     """The network members and the load balancer of a network partition share."""
 
     name: Name | None = None
@@ -520,7 +520,7 @@ class NetworkSpec(Spec):
     """IPv4 subnet of the network, such as 10.10.0.0/24 (for OpenStack: of the Neutron subnet, default 10.20.0.0/24)."""
 
 
-class OpenStackSpec(Spec):
+class OpenStackSettings(DefinitionModel):
     """Settings for an OpenStack network partition (used by the Pulumi front end)."""
 
     flavor: ExternalName = "m1.small"
@@ -539,7 +539,7 @@ class OpenStackSpec(Spec):
     """Addresses allowed to reach SSH on the hosts (default 0.0.0.0/0)."""
 
 
-class NetworkPartition(Spec):
+class NetworkPartition(DefinitionModel):
     kind: Literal["NetworkPartition"] = "NetworkPartition"
     name: Name
     """Name of the network partition definition (deployment policies and LB clusters refer to it by this name)."""
@@ -547,9 +547,9 @@ class NetworkPartition(Spec):
     """docker (existing Docker endpoints) or openstack (a network and Docker hosts the Pulumi front end makes); default docker."""
     partitions: Annotated[list[Partition], Items(1, 64)]
     """The partitions (at least one)."""
-    network: NetworkSpec = NetworkSpec()
+    network: NetworkSettings = NetworkSettings()
     """The network members and the load balancer share."""
-    openstack: OpenStackSpec | None = None
+    openstack: OpenStackSettings | None = None
     """Settings of an openstack network partition."""
 
     def network_name(self) -> str:
@@ -559,14 +559,14 @@ class NetworkPartition(Spec):
 # --------------------------------------------------------------------------- deployment policy
 
 
-class PartitionRef(Spec):
+class PartitionRef(DefinitionModel):
     name: Name
     """Name of a partition of the network partition."""
     max: Annotated[int, _NUMBER, Count(1, MAX_MEMBERS)] = 1
     """At most this many members of a subscription in this partition (default 1)."""
 
 
-class NetworkPartitionRef(Spec):
+class NetworkPartitionRef(DefinitionModel):
     name: Name
     """Name of a network partition."""
     algorithm: Literal["round-robin", "one-after-another"] = "round-robin"
@@ -575,7 +575,7 @@ class NetworkPartitionRef(Spec):
     """The partitions used (at least one)."""
 
 
-class DeploymentPolicy(Spec):
+class DeploymentPolicy(DefinitionModel):
     kind: Literal["DeploymentPolicy"] = "DeploymentPolicy"
     name: Name
     """Name of the deployment policy."""
@@ -589,7 +589,7 @@ class DeploymentPolicy(Spec):
 # --------------------------------------------------------------------------- autoscaling policy
 
 
-class Thresholds(Spec):
+class Thresholds(DefinitionModel):
     """Targets per member. At least one must be set."""
 
     requests_in_flight: Annotated[float, _NUMBER, _finite_seconds(0, MAX_REQUESTS)] | None = None
@@ -608,7 +608,7 @@ class Thresholds(Spec):
         return self
 
 
-class Behaviour(Spec):
+class Behaviour(DefinitionModel):
     """How the agent turns measurements into member counts. Times are seconds."""
 
     evaluation_interval: Timeout = 15
@@ -627,7 +627,7 @@ class Behaviour(Spec):
     """At most this many members are added in one decision (default 4)."""
 
 
-class AutoscalingPolicy(Spec):
+class AutoscalingPolicy(DefinitionModel):
     kind: Literal["AutoscalingPolicy"] = "AutoscalingPolicy"
     name: Name
     """Name of the autoscaling policy."""
@@ -640,7 +640,7 @@ class AutoscalingPolicy(Spec):
 # --------------------------------------------------------------------------- LB cluster
 
 
-class Listener(Spec):
+class Listener(DefinitionModel):
     """``proxy_port`` on the load balancer forwards to ``port`` on the members.
 
     ``publish`` is the host port the LB container publishes it on (default: ``proxy_port``).
@@ -659,7 +659,7 @@ class Listener(Spec):
         return self.publish or self.proxy_port
 
 
-class LbHealthCheck(Spec):
+class LbHealthCheck(DefinitionModel):
     enabled: Bool = True
     """Check members (default true)."""
     #: seconds between two checks of a member (HAProxy ``inter``; rendered in milliseconds)
@@ -671,7 +671,7 @@ class LbHealthCheck(Spec):
     """Passed checks before a member is put back (default 1)."""
 
 
-class Sticky(Spec):
+class Sticky(DefinitionModel):
     enabled: Bool = False
     """Keep a client on one member (default false)."""
     cookie: Annotated[str, Field(strict=True), AfterValidator(_cookie)] = "STRATOSID"
@@ -691,7 +691,7 @@ def _loopback(value: str) -> str:
     )
 
 
-class Stats(Spec):
+class Stats(DefinitionModel):
     """HAProxy's statistics page: off unless ``enabled``; then behind HTTP basic authentication with
     the ``user:password`` line of ``credentials_file`` (mode 0600) and published on a loopback
     address of the host only."""
@@ -714,7 +714,7 @@ class Stats(Spec):
         return self
 
 
-class LbCluster(Spec):
+class LbCluster(DefinitionModel):
     kind: Literal["LbCluster"] = "LbCluster"
     name: Name
     """Name of the LB cluster definition (subscriptions refer to it by this name)."""
@@ -741,7 +741,7 @@ class LbCluster(Spec):
 # --------------------------------------------------------------------------- application
 
 
-class Credentials(Spec):
+class Credentials(DefinitionModel):
     """References to secrets, never the secrets themselves."""
 
     username: str | None = None
@@ -876,7 +876,7 @@ def _known_hosts(value: str) -> str:
     return value
 
 
-class Artifact(Spec):
+class Artifact(DefinitionModel):
     """The git branch a subscription's code comes from, and how releases of it are rolled out.
 
     ``url`` has no credentials in it (they are files, see :class:`Credentials`); a ``file://``
@@ -925,7 +925,7 @@ class Artifact(Spec):
         return value
 
 
-class Subscription(Spec):
+class Subscription(DefinitionModel):
     alias: Name
     """Name of the subscription within the application."""
     cartridge: Name
@@ -948,7 +948,7 @@ class Subscription(Spec):
     """Aliases of subscriptions whose exports this one receives (started first)."""
 
 
-class Dependencies(Spec):
+class Dependencies(DefinitionModel):
     startup_order: Annotated[list[Annotated[list[Name], Items(2, 64)]], Items(0, 64)] = []
     """Chains of aliases, each started after the one before it."""
     scaling_dependents: Annotated[list[Annotated[list[Name], Items(2, 64)]], Items(0, 64)] = []
@@ -959,7 +959,7 @@ class Dependencies(Spec):
     """terminate-all, terminate-dependents or terminate-none (default terminate-none)."""
 
 
-class Application(Spec):
+class Application(DefinitionModel):
     kind: Literal["Application"] = "Application"
     name: Name
     """Name of the application definition."""
@@ -982,7 +982,7 @@ class Application(Spec):
 Definition = Cartridge | NetworkPartition | DeploymentPolicy | AutoscalingPolicy | LbCluster | Application
 
 #: kind -> (model class, plural used in error paths and directory names)
-KINDS: dict[str, tuple[type[Spec], str]] = {
+KINDS: dict[str, tuple[type[DefinitionModel], str]] = {
     "Cartridge": (Cartridge, "cartridges"),
     "NetworkPartition": (NetworkPartition, "network_partitions"),
     "DeploymentPolicy": (DeploymentPolicy, "deployment_policies"),

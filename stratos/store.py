@@ -31,19 +31,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from stratos import fsutil, settings
+from stratos.documents import dump_definition, read_documents
 from stratos.errors import NotFoundError, Problem, ValidationError
-from stratos.model import KINDS, Spec
-from stratos.validation import DefinitionSet, RawDocument, build_set, check_references, parse_yaml
+from stratos.model import KINDS, DefinitionModel
+from stratos.validation import DefinitionSet, build_set, check_references, parse_document
 
-
-def dump_definition(definition: Spec) -> str:
-    """Canonical YAML of a definition: defaults omitted, keys in model order."""
-    data = definition.model_dump(mode="json", exclude_defaults=True)
-    data = {"kind": definition.kind, "name": definition.name, **data}  # type: ignore[attr-defined]
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+__all__ = ["Change", "StateStore", "dump_definition", "write_atomic"]
 
 
 @dataclass(frozen=True)
@@ -155,15 +149,10 @@ class StateStore:
 
     def load(self) -> DefinitionSet:
         """Every stored definition, cross-validated (read with the definitions' YAML rules)."""
-        docs: list[RawDocument] = []
-        problems: list[Problem] = []
-        for path in self.iter_files():
-            found, trouble = parse_yaml(path.read_bytes(), str(path))
-            docs.extend(found)
-            problems.extend(trouble)
+        docs, problems = read_documents(self.iter_files())
         return build_set(docs, problems)
 
-    def plan_put(self, definition: Spec) -> Change:
+    def plan_put(self, definition: DefinitionModel) -> Change:
         """What storing this definition would change, after checking it against the stored set.
 
         Raises ValidationError (naming every problem) when the set would become invalid, so a
@@ -217,7 +206,7 @@ class StateStore:
             if tombstone is not None:
                 tombstone.unlink(missing_ok=True)
 
-    def preview(self, definition: Spec) -> DefinitionSet:
+    def preview(self, definition: DefinitionModel) -> DefinitionSet:
         """The stored set with ``definition`` put in (not cross-checked): what a plan looks at."""
         result = self._load_lenient()
         result.add(definition, str(self.definition_path(definition.kind, definition.name)))  # type: ignore[attr-defined]
@@ -225,15 +214,12 @@ class StateStore:
 
     def _load_lenient(self) -> DefinitionSet:
         """The stored set without the cross-reference check (a set being built up is incomplete)."""
-        from stratos.validation import parse_document
-
         result = DefinitionSet()
-        for path in self.iter_files():
-            docs, _ = parse_yaml(path.read_bytes(), str(path))
-            for doc in docs:
-                spec, _ = parse_document(doc)
-                if spec is not None:
-                    result.add(spec, str(path))
+        docs, _ = read_documents(self.iter_files())
+        for doc in docs:
+            spec, _ = parse_document(doc)
+            if spec is not None:
+                result.add(spec, doc.source)
         return result
 
     # ---------------------------------------------------------------- secrets

@@ -27,18 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar
 
-import yaml
-
+from stratos.documents import dump_definition
 from stratos.errors import ImportProblem, ValidationError
 from stratos.model import (
     KINDS,
     Application,
     AutoscalingPolicy,
     Cartridge,
+    DefinitionModel,
     DeploymentPolicy,
     LbCluster,
     NetworkPartition,
-    Spec,
     Subscription,
 )
 from stratos.validation import DefinitionSet, check_references, parse_definition
@@ -108,7 +107,7 @@ class Artifact:
 class Converted:
     """A native definition and the artifact it came from (or :data:`GENERATED`)."""
 
-    definition: Spec
+    definition: DefinitionModel
     source: str
 
     @property
@@ -172,7 +171,7 @@ _URL_USERINFO = re.compile(
 _PAYLOAD = "payload_parameter."
 _CONTAINER_IAAS = ("docker", "kubernetes")
 
-T = TypeVar("T", bound=Spec)
+T = TypeVar("T", bound=DefinitionModel)
 
 
 def dns_label(value: str) -> str:
@@ -1767,29 +1766,10 @@ def read_artifacts(paths: Iterable[str | Path]) -> list[Artifact]:
     return artifacts
 
 
-def output_path(definition: Spec) -> str:
+def output_path(definition: DefinitionModel) -> str:
     """Where a definition is written, relative to the output directory: ``<plural>/<name>.yml``."""
     plural = KINDS[definition.kind][1]  # type: ignore[attr-defined]
     return f"{plural}/{definition.name}.yml"  # type: ignore[attr-defined]
-
-
-def to_document(definition: Spec) -> dict[str, Any]:
-    """The native YAML document: kind and name first, then what the source set (defaults left out)."""
-    body = _plain_numbers(definition.model_dump(mode="json", exclude_unset=True))
-    body.pop("kind", None)
-    body.pop("name", None)
-    return {"kind": definition.kind, "name": definition.name, **body}  # type: ignore[attr-defined]
-
-
-def _plain_numbers(value: Any) -> Any:
-    """30.0 -> 30: thresholds are floats in the model but read better as written."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_numbers(v) for v in value]
-    return value
 
 
 def render(result: ImportResult) -> dict[str, str]:
@@ -1801,6 +1781,6 @@ def render(result: ImportResult) -> dict[str, str]:
             if item.source == GENERATED
             else f"converted by 'stratos import' from {item.source}"
         )
-        text = yaml.safe_dump(to_document(item.definition), sort_keys=False, allow_unicode=True)
+        text = dump_definition(item.definition, only_set=True, readable=True)
         files[item.path] = f"# {origin}\n{text}"
     return files

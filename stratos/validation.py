@@ -17,19 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-import yaml
 
 from stratos import settings
+from stratos.documents import MAX_DEPTH, RawDocument, read_documents
 from stratos.errors import Problem, ValidationError
 from stratos.model import (
     KINDS,
     Application,
     AutoscalingPolicy,
     Cartridge,
+    DefinitionModel,
     DeploymentPolicy,
     LbCluster,
     NetworkPartition,
-    Spec,
 )
 
 _PATH_NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
@@ -50,11 +50,11 @@ class DefinitionSet:
     def by_plural(self, plural: str) -> dict[str, Any]:
         return typing.cast(dict[str, Any], getattr(self, plural))
 
-    def all(self) -> Iterator[Spec]:
+    def all(self) -> Iterator[DefinitionModel]:
         for _, plural in KINDS.values():
             yield from self.by_plural(plural).values()
 
-    def add(self, definition: Spec, source: str = "") -> None:
+    def add(self, definition: DefinitionModel, source: str = "") -> None:
         plural = KINDS[definition.kind][1]  # type: ignore[attr-defined]
         self.by_plural(plural)[definition.name] = definition  # type: ignore[attr-defined]
         self.sources[(plural, definition.name)] = source  # type: ignore[attr-defined]
@@ -66,171 +66,7 @@ class DefinitionSet:
 # --------------------------------------------------------------------------- parsing
 
 
-@dataclass(frozen=True)
-class RawDocument:
-    """One YAML document and where it came from."""
-
-    source: str
-    data: Any
-    index: int = 0
-
-
-#: Bounds on one definitions file: the loader refuses more before it builds anything.
-MAX_FILE_BYTES = 1 << 20
-MAX_DEPTH = 32
-
-
-class _DefinitionLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, for definitions: no alias, no duplicate key, bounded nesting.
-
-    Aliases (``*name``) are refused outright rather than bounded: definitions never need them, and
-    an alias is how a few hundred bytes expand into billions of nodes (the "billion laughs").
-    Anchors alone (``&name``) are harmless and accepted.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
-        # The scanner's cost grows with the square of the flow nesting: stop it early.
-        if self.flow_level >= MAX_DEPTH:
-            raise yaml.scanner.ScannerError(
-                None, None, f"nests deeper than {MAX_DEPTH} levels", self.get_mark()
-            )
-        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                f"uses the alias *{event.anchor}: aliases are not allowed in definitions (write the value out)",
-                event.start_mark,
-            )
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                event = self.peek_event()
-                raise yaml.composer.ComposerError(
-                    None, None, f"nests deeper than {MAX_DEPTH} levels", event.start_mark
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, Any] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise yaml.constructor.ConstructorError(
-                        None, None, "uses a merge key '<<': not allowed in definitions", key_node.start_mark
-                    )
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.get(key)
-                except TypeError:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, "has a key that is not a string or number", key_node.start_mark
-                    ) from None
-                if first is not None:
-                    raise yaml.constructor.ConstructorError(
-                        None,
-                        None,
-                        f"has the key {_short_text(repr(key))} twice (first on line {first.line + 1})",
-                        key_node.start_mark,
-                    )
-                seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
-
-
-def _decode(raw: bytes) -> str:
-    """The text of a definitions file: UTF-8 only (a UTF-8 byte order mark is dropped)."""
-    for bom, name in (
-        (b"\xff\xfe\x00\x00", "UTF-32"),
-        (b"\x00\x00\xfe\xff", "UTF-32"),
-        (b"\xff\xfe", "UTF-16"),
-        (b"\xfe\xff", "UTF-16"),
-    ):
-        if raw.startswith(bom):
-            raise ValueError(f"must be UTF-8 (it is {name}; convert it with iconv -t UTF-8)")
-    if b"\x00" in raw:
-        raise ValueError("must be UTF-8 text (it holds NUL bytes: UTF-16 or a binary file?)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ValueError(f"must be UTF-8 (invalid byte 0x{raw[exc.start]:02x} on line {line})") from None
-    return text.removeprefix("\ufeff")
-
-
-def parse_yaml(raw: bytes | str, source: str) -> tuple[list[RawDocument], list[Problem]]:
-    """The documents of one definitions file, or the problem that stops it being read.
-
-    Refused, each as one problem naming the file and the rule: more than ``MAX_FILE_BYTES``, text
-    that is not UTF-8, invalid YAML, aliases, merge keys, duplicate keys, nesting deeper than
-    ``MAX_DEPTH``, and a file without any document.
-    """
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", errors="surrogatepass")
-    if len(raw) > MAX_FILE_BYTES:
-        return [], [Problem(source, "(file)", f"must be at most {MAX_FILE_BYTES} bytes", has_value=False)]
-    try:
-        text = _decode(raw)
-    except ValueError as exc:
-        return [], [Problem(source, "(file)", str(exc), has_value=False)]
-    try:
-        loaded = list(yaml.load_all(text, Loader=_DefinitionLoader))  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(document)"
-        reason = getattr(exc, "problem", None) or str(exc)
-        return [], [Problem(source, where, f"is not valid YAML: {_short_text(reason, 300)}", has_value=False)]
-    except RecursionError:
-        return [], [Problem(source, "(document)", f"nests deeper than {MAX_DEPTH} levels", has_value=False)]
-    docs = [RawDocument(source, data, i) for i, data in enumerate(loaded) if data is not None]
-    if not docs:
-        return [], [Problem(source, "(file)", "holds no definition (it is empty)", has_value=False)]
-    return docs, []
-
-
-def read_documents(paths: Iterable[str | Path]) -> tuple[list[RawDocument], list[Problem]]:
-    """Read YAML documents from files and directories (``*.yml``/``*.yaml``, sorted)."""
-    docs: list[RawDocument] = []
-    problems: list[Problem] = []
-    for path in paths:
-        p = Path(path)
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.suffix in (".yml", ".yaml") and f.is_file())
-            if not files:
-                problems.append(
-                    Problem(str(p), "(directory)", "holds no .yml or .yaml file", has_value=False)
-                )
-        elif p.is_file():
-            files = [p]
-        else:
-            problems.append(Problem(str(p), "(file)", "does not exist", has_value=False))
-            continue
-        for f in files:
-            try:
-                raw = _read_bounded(f)
-            except OSError as exc:
-                problems.append(Problem(str(f), "(file)", f"cannot be read: {exc.strerror}", has_value=False))
-                continue
-            found, trouble = parse_yaml(raw, str(f))
-            docs.extend(found)
-            problems.extend(trouble)
-    return docs, problems
-
-
-def _read_bounded(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(MAX_FILE_BYTES + 1)
-
-
-def parse_document(doc: RawDocument) -> tuple[Spec | None, list[Problem]]:
+def parse_document(doc: RawDocument) -> tuple[DefinitionModel | None, list[Problem]]:
     """Turn one raw document into a typed definition, or into problems."""
     data = doc.data
     if not isinstance(data, Mapping):
@@ -262,7 +98,7 @@ def parse_document(doc: RawDocument) -> tuple[Spec | None, list[Problem]]:
         return None, [Problem(doc.source, prefix, f"nests deeper than {MAX_DEPTH} levels", has_value=False)]
 
 
-def parse_definition(data: Mapping[str, Any], source: str = "") -> Spec:
+def parse_definition(data: Mapping[str, Any], source: str = "") -> DefinitionModel:
     """Parse one definition mapping, raising :class:`ValidationError` with every problem."""
     spec, problems = parse_document(RawDocument(source, data))
     if problems:
@@ -314,7 +150,9 @@ def build_set(
 # --------------------------------------------------------------------------- pydantic errors
 
 
-def _problem_from_pydantic(source: str, prefix: str, model: type[Spec], err: Mapping[str, Any]) -> Problem:
+def _problem_from_pydantic(
+    source: str, prefix: str, model: type[DefinitionModel], err: Mapping[str, Any]
+) -> Problem:
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
     # Model-level validators report at the model's own location; pydantic adds no field there.
@@ -386,7 +224,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _model_at(model: type[Spec], loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:
+def _model_at(model: type[DefinitionModel], loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:
     """Follow a pydantic error location through the model's annotations to the owning model."""
     current: Any = model
     for part in loc:
@@ -441,11 +279,6 @@ class _Shown(str):
 
     def __repr__(self) -> str:
         return str(self)
-
-
-def _short_text(value: Any, limit: int = 60) -> str:
-    text = _REPR.repr(value) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- image file sources

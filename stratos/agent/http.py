@@ -113,12 +113,12 @@ class Context:
     def in_process(
         cls,
         store: StateStore,
-        recorder: metricslib.Recorder,
+        recorder: metricslib.LatestSnapshot,
         events: EventStore | None = None,
         agent: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> Context:
-        """The agent's own figures, read from its :class:`~stratos.agent.metrics.Recorder`."""
+        """The agent's own figures, read from its :class:`~stratos.agent.metrics.LatestSnapshot`."""
 
         def exposition() -> bytes:
             metering = None

@@ -162,7 +162,7 @@ class Agent:
             max_age=self.config.stats_max_age,
         )
         #: The latest figures, read by the HTTP server's threads.
-        self.recorder = metricslib.Recorder()
+        self.recorder = metricslib.LatestSnapshot()
         if self.events is not None:
             self.events.on_error = self.recorder.count_record_error
         self.member_metrics: dict[str, observe.MemberMetrics] = {}

@@ -2,7 +2,7 @@
 
 :func:`subscription_figures` (pure) sums up a tick: members, health, desired count, the members'
 CPU, memory and requests, and the last scaling decision's factors and predictions.
-:class:`Recorder` holds the latest figures for the HTTP server's threads (replaced whole under a
+:class:`LatestSnapshot` holds the latest figures for the HTTP server's threads (replaced whole under a
 lock, never mutated) with the counters of scaling actions. :func:`exposition` turns them into the
 Prometheus text format (0.0.4) with the official client library (a :class:`SnapshotCollector` in a
 ``CollectorRegistry``, ``generate_latest``); :func:`write_snapshot` leaves that text in
@@ -122,7 +122,7 @@ class Snapshot:
     record_errors: Mapping[str, int] = field(default_factory=dict)
 
 
-class Recorder:
+class LatestSnapshot:
     """The latest :class:`Snapshot`, safe to read from other threads."""
 
     def __init__(self) -> None:

@@ -1,6 +1,6 @@
 """Release rollout: which commit each subscription serves, tried before and checked after it goes live.
 
-The decisions are pure (:func:`target`, :func:`decide`, :func:`gate`, :func:`rollback_target`,
+The decisions are pure (:func:`target`, :func:`decide_release`, :func:`gate`, :func:`rollback_target`,
 :func:`apply_rollback`); :class:`Rollouts` performs them for the agent's loop, once per tick and per
 subscription with an artifact:
 
@@ -233,7 +233,7 @@ def target(state: RolloutState, pin: str | None) -> tuple[str | None, str]:
     return state.head, f"branch head is {state.head[:12]}"
 
 
-def decide(
+def decide_release(
     state: RolloutState,
     *,
     current: str | None,
@@ -511,7 +511,7 @@ class ReleaseProbe(Protocol):
     def __call__(self, address: str | None, port: int, path: str, timeout: float) -> tuple[bool, str]: ...
 
 
-class Recorder(Protocol):
+class RecordEvent(Protocol):
     def __call__(
         self,
         now: float,
@@ -542,7 +542,7 @@ class Rollouts:
         store: StateStore,
         *,
         docker: dockerlib.ClientPool,
-        record: Recorder,
+        record: RecordEvent,
         git: artifacts.Runner = artifacts.run_git,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -831,7 +831,7 @@ class Rollouts:
             timeout += healthlib.startup_timeout(cartridge.health_check)
             self._admit_all(cartridge, artifact, state, observed)
         checks = self._checks(cartridge, artifact, state, mode, current, observed) if state.pending else []
-        step = decide(
+        step = decide_release(
             state,
             current=current,
             pin=pin,
@@ -956,7 +956,7 @@ class Rollouts:
         sha = state.pending.sha
         while True:
             checks = self._probe_all(cartridge, artifact, healthy, sha)
-            step = decide(
+            step = decide_release(
                 state,
                 current=sha,
                 pin=pin,

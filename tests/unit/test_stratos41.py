@@ -15,6 +15,7 @@ import pytest
 
 from stratos import builtin
 from stratos.cli import main
+from stratos.documents import definition_document
 from stratos.errors import ImportProblem
 from stratos.model import Application
 from stratos.stratos41 import (
@@ -32,7 +33,6 @@ from stratos.stratos41 import (
     dns_label,
     read_artifacts,
     render,
-    to_document,
 )
 from stratos.validation import load
 
@@ -677,7 +677,7 @@ def test_field_mapping(
 ) -> None:
     spec, notes = convert(data, "in.json")
     assert spec is not None, notes_text(notes)
-    document = to_document(spec)
+    document = definition_document(spec, only_set=True, readable=True)
     assert contains(document, expected), document
     text = notes_text(notes)
     for fragment in noted:
@@ -733,7 +733,7 @@ def app(
 def convert_set(*artifacts: dict[str, Any]) -> tuple[dict[str, Any], str]:
     result = convert_artifacts([Artifact(f"a{i}.json", a) for i, a in enumerate(artifacts)])
     applications = [c.definition for c in result.definitions if isinstance(c.definition, Application)]
-    document = to_document(applications[0]) if applications else {}
+    document = definition_document(applications[0], only_set=True, readable=True) if applications else {}
     return document, notes_text(result.notes)
 
 

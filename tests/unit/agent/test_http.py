@@ -29,7 +29,7 @@ SpawnAgentHttp = Callable[[StateStore], tuple[subprocess.Popen[str], tuple[str, 
 @pytest.fixture
 def context(store: StateStore) -> Context:
     return Context.in_process(
-        store, metrics.Recorder(), events=EventStore(store.database), clock=lambda: 1234.0
+        store, metrics.LatestSnapshot(), events=EventStore(store.database), clock=lambda: 1234.0
     )
 
 
@@ -129,7 +129,7 @@ def test_served_on_the_loopback(server: agenthttp.AgentServer, context: Context)
     status, kind, body = fetch(server.address, "GET", "/status")
     assert (status, kind, json.loads(body)) == (200, "application/json", {"version": 1, "applications": {}})
 
-    recorder = metrics.Recorder()
+    recorder = metrics.LatestSnapshot()
     events = EventStore(context.store.database)
     in_process = Context.in_process(context.store, recorder, events, clock=lambda: 1234.0)
     recorder.tick(1000.0, 0.25, True)
@@ -236,7 +236,7 @@ def test_agent_http_serves_from_the_files_the_agent_writes(
     try:
         assert fetch(address, "GET", "/metrics")[0] == 503
         assert fetch(address, "GET", "/status")[0] == 503
-        recorder = metrics.Recorder()
+        recorder = metrics.LatestSnapshot()
         recorder.tick(1000.0, 0.5, True)
         metrics.write_snapshot(store, recorder.snapshot(), {"shop": 60.0})
         store.status_file.write_text('{"version": 1, "applications": {}}\n')

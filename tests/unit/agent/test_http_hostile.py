@@ -118,7 +118,7 @@ def test_a_body_that_lies_or_is_too_large_is_refused_without_being_kept(
 
 
 def start(store: StateStore, limits: Limits) -> agenthttp.AgentServer:
-    return agenthttp.serve(Context.in_process(store, metrics.Recorder()), "127.0.0.1", 0, limits)
+    return agenthttp.serve(Context.in_process(store, metrics.LatestSnapshot()), "127.0.0.1", 0, limits)
 
 
 def test_a_client_sending_a_byte_a_second_is_cut_after_the_read_timeout(store: StateStore) -> None:

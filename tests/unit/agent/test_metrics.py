@@ -83,7 +83,7 @@ def test_subscription_figures() -> None:
 def test_render_is_prometheus_text() -> None:
     decision = a_decision()
     figures = metrics.subscription_figures([view()], MEMBERS, {("shop", "web"): decision})
-    recorder = metrics.Recorder()
+    recorder = metrics.LatestSnapshot()
     recorder.tick(1700000000.5, 0.125, True, figures, MEMBERS)
     recorder.tick(1700000001.5, 0.5, False)
     recorder.count_action("shop", "web", "up")
@@ -204,7 +204,7 @@ def test_the_agent_leaves_a_snapshot_for_a_server_in_another_process(tmp_path: P
 
     store = StateStore(tmp_path)
     store.ensure()
-    recorder = metrics.Recorder()
+    recorder = metrics.LatestSnapshot()
     recorder.tick(10.0, 0.5, True)
     metrics.write_snapshot(store, recorder.snapshot(), {"shop": 2.0})
     text = metrics.snapshot_file(store).read_text()

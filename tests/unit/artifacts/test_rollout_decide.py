@@ -199,7 +199,9 @@ CASES = [
     ids=[c[0] for c in CASES],
 )
 def test_decide(state, current, mode, checks, now, expected) -> None:  # type: ignore[no-untyped-def]
-    step = rollout.decide(state, current=current, pin=None, mode=mode, members=checks, now=now, timeout=30)
+    step = rollout.decide_release(
+        state, current=current, pin=None, mode=mode, members=checks, now=now, timeout=30
+    )
     if expected is None:
         assert step is None
         return
@@ -213,7 +215,7 @@ def test_decide(state, current, mode, checks, now, expected) -> None:  # type: i
 
 def test_a_revert_says_which_member_and_what_it_answered() -> None:
     state = RolloutState(head=B, good=A, pending=Pending(B, A, 0))
-    step = rollout.decide(
+    step = rollout.decide_release(
         state, current=B, pin=None, mode="none", members=[check("shop-web-1", False)], now=31, timeout=30
     )
     assert isinstance(step, Revert)
@@ -221,7 +223,7 @@ def test_a_revert_says_which_member_and_what_it_answered() -> None:
 
 
 def test_a_pinned_commit_is_deployed_whatever_the_branch_does() -> None:
-    step = rollout.decide(
+    step = rollout.decide_release(
         RolloutState(head=C, good=C), current=C, pin=A, mode="none", members=[], now=0, timeout=30
     )
     assert isinstance(step, Deploy) and (step.sha, step.previous) == (A, C)

@@ -12,8 +12,8 @@ from stratos import model
 #: Pulumi typed value -> the core model it mirrors (matched explicitly: several names differ).
 MIRRORS: list[tuple[Any, type[BaseModel]]] = [
     (inputs.Partition, model.Partition),
-    (inputs.NetworkSettings, model.NetworkSpec),
-    (inputs.OpenStackSettings, model.OpenStackSpec),
+    (inputs.NetworkSettings, model.NetworkSettings),
+    (inputs.OpenStackSettings, model.OpenStackSettings),
     (inputs.NetworkPartitionArgs, model.NetworkPartition),
     (inputs.PartitionRef, model.PartitionRef),
     (inputs.NetworkPartitionRef, model.NetworkPartitionRef),

@@ -137,7 +137,9 @@ SPECS = sorted(
     (
         value
         for value in vars(model).values()
-        if isinstance(value, type) and issubclass(value, model.Spec) and value is not model.Spec
+        if isinstance(value, type)
+        and issubclass(value, model.DefinitionModel)
+        and value is not model.DefinitionModel
     ),
     key=lambda cls: cls.__name__,
 )
