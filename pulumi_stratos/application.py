@@ -16,7 +16,7 @@ from stratos.model import Application as ApplicationDefinition
 from stratos.validation import DefinitionSet, startup_order
 
 #: Role label of the container that hands definitions to an agent started by cloud-init.
-DEFINITIONS_ROLE = "definitions"
+DEFINITIONS_ROLE = labels.ROLE_DEFINITIONS
 
 
 @_support.clean_doc

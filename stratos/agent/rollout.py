@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("stratos.agent.rollout")
 
 #: Docker label value of a canary container (``org.stratos.role``).
-ROLE_CANARY = "canary"
+ROLE_CANARY = dockerlib.ROLE_CANARY
 #: Seconds between two release checks while waiting for a release.
 CHECK_POLL = 0.5
 #: How many failed commits and live releases the state remembers.

@@ -64,7 +64,7 @@ ROLE_LABEL = labels.ROLE
 CONFIG_HASH_LABEL = labels.CONFIG_HASH
 #: The summary the container was made from (canonical JSON), so ``--diff`` shows what was asked for.
 CONFIG_LABEL = labels.CONFIG
-AGENT_ROLE = "agent"
+AGENT_ROLE = labels.ROLE_AGENT
 
 DEFAULT_NAME = "stratos-agent"
 DEFAULT_INTERVAL = 5.0
@@ -72,7 +72,7 @@ DEFAULT_RESTART = "unless-stopped"
 DOCKER_SOCKET = "/var/run/docker.sock"
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 PROXY_ROLE = docker_proxy.ROLE
-HTTP_ROLE = "agent-http"
+HTTP_ROLE = labels.ROLE_AGENT_HTTP
 
 #: The ``stratos`` user of the agent image (images/agent/Dockerfile): fixed, so the state directory
 #: and the proxy's socket can be given to it from outside the image.

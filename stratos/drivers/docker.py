@@ -3,7 +3,8 @@ a pool of clients (one per endpoint) and the translation of SDK errors into :cla
 
 Labels (the agent adopts what carries them instead of starting duplicates):
 
-- ``org.stratos.role``: ``member`` (the agent's) or ``lb`` (the IaC front end's);
+- ``org.stratos.role``: one of the ``ROLE_*`` values below (``member``, ``canary``, ``lb``,
+  ``agent``, ``agent-http``, ``docker-proxy``, ``definitions``);
 - ``org.stratos.state-id``: which state directory (hence which agent) a member belongs to, so two
   agents on one Docker Engine (a test next to the demo) never adopt nor remove each other's members;
 - ``org.stratos.application``, ``org.stratos.subscription`` (the alias), ``org.stratos.cartridge``,
@@ -48,8 +49,14 @@ BASE_IMAGE = "org.stratos.base-image"
 CARTRIDGE_VERSION = "org.stratos.cartridge-version"
 HOST = "org.stratos.host"
 
-ROLE_MEMBER = "member"
-ROLE_LB = "lb"
+#: Values of ``org.stratos.role``: what a container is to the platform, and who owns it.
+ROLE_MEMBER = "member"  # an application member (the agent's)
+ROLE_CANARY = "canary"  # a release's trial member (the agent's, short-lived)
+ROLE_LB = "lb"  # a load balancer (the IaC front end's)
+ROLE_AGENT = "agent"  # the agent (the IaC front end's)
+ROLE_AGENT_HTTP = "agent-http"  # the agent's HTTP server
+ROLE_DOCKER_PROXY = "docker-proxy"  # the filtering Docker API proxy in front of an unprivileged agent
+ROLE_DEFINITIONS = "definitions"  # Pulumi's one-shot container that writes an agent's definitions
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 

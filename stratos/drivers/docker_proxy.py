@@ -27,9 +27,10 @@ from typing import Any
 
 import jinja2
 
+from stratos.drivers import docker as labels
 from stratos.errors import StratosError
 
-ROLE = "docker-proxy"
+ROLE = labels.ROLE_DOCKER_PROXY
 #: The directory inside the proxy container that holds its socket (bind-mounted from the host).
 LISTEN_DIR = "/run/stratos-docker"
 SOCKET_NAME = "docker.sock"
