@@ -14,7 +14,8 @@ from pulumi_stratos import _support, cloudinit, definitions
 from pulumi_stratos.inputs import NetworkPartitionArgs
 from stratos.drivers import agent_container
 from stratos.drivers import docker as labels
-from stratos.drivers.network import desired_network, docker_endpoints
+from stratos.drivers.network import desired_network
+from stratos.endpoints import docker_endpoints
 from stratos.model import NetworkPartition as NetworkPartitionDefinition
 from stratos.model import OpenStackSettings
 from stratos.store import dump_definition

@@ -161,7 +161,7 @@ class StateStore:
         kind, name = definition.kind, definition.name  # type: ignore[attr-defined]
         after = dump_definition(definition)
         before = self.read(kind, name)
-        current = self._load_lenient()
+        current = self.load_lenient()
         current.add(definition, f"{KINDS[kind][1]}/{name}")
         problems = [p for p in check_references(current) if _concerns(p, kind, name)]
         if problems:
@@ -173,7 +173,7 @@ class StateStore:
         before = self.read(kind, name)
         if before is None:
             return Change(kind, name, None, None)
-        current = self._load_lenient()
+        current = self.load_lenient()
         plural = KINDS[kind][1]
         current.by_plural(plural).pop(name, None)
         problems = [p for p in check_references(current) if f"'{name}'" in p.rule or p.value == name]
@@ -208,12 +208,13 @@ class StateStore:
 
     def preview(self, definition: DefinitionModel) -> DefinitionSet:
         """The stored set with ``definition`` put in (not cross-checked): what a plan looks at."""
-        result = self._load_lenient()
+        result = self.load_lenient()
         result.add(definition, str(self.definition_path(definition.kind, definition.name)))  # type: ignore[attr-defined]
         return result
 
-    def _load_lenient(self) -> DefinitionSet:
-        """The stored set without the cross-reference check (a set being built up is incomplete)."""
+    def load_lenient(self) -> DefinitionSet:
+        """The stored set without the cross-reference check (a set being built up is incomplete);
+        a file that does not parse is left out."""
         result = DefinitionSet()
         docs, _ = read_documents(self.iter_files())
         for doc in docs:

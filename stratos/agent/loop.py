@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratos import artifacts
+from stratos import endpoints as endpointslib
 from stratos.agent import autoscale, observe, reconcile, rollout, status, watch, webhook
 from stratos.agent import health as healthlib
 from stratos.agent import metrics as metricslib
@@ -450,11 +451,7 @@ class Agent:
 
     # ------------------------------------------------------------------ observing
     def _endpoints(self, definitions: DefinitionSet) -> list[str]:
-        found = [dockerlib.DEFAULT_ENDPOINT]
-        for np in definitions.network_partitions.values():
-            if np.provider == "docker":
-                found.extend(p.endpoint for p in np.partitions)
-        return list(dict.fromkeys(found))
+        return endpointslib.of_definitions(definitions, always_local=True)
 
     def _observe_members(self, definitions: DefinitionSet) -> dict[str, members.ObservedMember]:
         observed: dict[str, members.ObservedMember] = {}

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from stratos import artifacts
+from stratos import endpoints as endpointslib
 from stratos.agent import health as healthlib
 from stratos.agent.health import Health
 from stratos.drivers import docker as dockerlib
@@ -1166,10 +1167,7 @@ class Rollouts:
     def _sweep_canaries(self, definitions: DefinitionSet) -> None:
         """Canaries an earlier agent left behind (it stopped while one ran)."""
         self._canaries_swept = True
-        endpoints = {dockerlib.DEFAULT_ENDPOINT}
-        for np in definitions.network_partitions.values():
-            if np.provider == "docker":
-                endpoints.update(p.endpoint for p in np.partitions)
+        endpoints = endpointslib.of_definitions(definitions, always_local=True)
         labels = {dockerlib.ROLE: ROLE_CANARY, dockerlib.STATE_ID: self.state_id}
         for endpoint in sorted(endpoints):
             try:

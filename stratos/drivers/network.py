@@ -26,6 +26,7 @@ import docker.errors
 import yaml
 
 from stratos.drivers.docker import NETWORK_PARTITION
+from stratos.endpoints import docker_endpoints as docker_endpoints  # its home is stratos.endpoints
 from stratos.errors import DriverError
 from stratos.model import NetworkPartition
 
@@ -113,16 +114,6 @@ def _yaml(summary: NetworkSpecSummary | None) -> str:
 def desired_network(np: NetworkPartition) -> NetworkSpecSummary:
     subnet = str(np.network.subnet) if np.network.subnet is not None else None
     return NetworkSpecSummary(np.network_name(), "bridge", subnet, {LABEL: np.name})
-
-
-def docker_endpoints(np: NetworkPartition) -> list[str]:
-    """The distinct Docker endpoints of a network partition's partitions, in definition order.
-
-    An OpenStack network partition has none: its networks belong to the Pulumi front end.
-    """
-    if np.provider != "docker":
-        return []
-    return list(dict.fromkeys(p.endpoint for p in np.partitions))
 
 
 def connect(endpoint: str, timeout: float = 60) -> docker.DockerClient:

@@ -10,7 +10,6 @@ from stratos.drivers.network import (
     NetworkConflictError,
     NetworkInUseError,
     apply_network,
-    docker_endpoints,
     ensure_network,
     plan_network,
     plan_network_removal,
@@ -187,18 +186,3 @@ def test_diff_shows_before_and_after() -> None:
     assert diff["before"] == "" and diff["before_header"] == "(absent)"
     assert "subnet: 10.77.0.0/24" in diff["after"] and f"{LABEL}: local" in diff["after"]
     assert diff["after_header"] == "docker network stratos-local on unix:///var/run/docker.sock"
-
-
-def test_endpoints_are_distinct_and_openstack_has_none() -> None:
-    np = NetworkPartition.model_validate(
-        {
-            "name": "two",
-            "partitions": [
-                {"name": "a", "endpoint": "unix:///var/run/docker.sock"},
-                {"name": "b", "endpoint": "tcp://10.0.0.2:2375"},
-                {"name": "c", "endpoint": "unix:///var/run/docker.sock"},
-            ],
-        }
-    )
-    assert docker_endpoints(np) == ["unix:///var/run/docker.sock", "tcp://10.0.0.2:2375"]
-    assert docker_endpoints(np.model_copy(update={"provider": "openstack"})) == []
