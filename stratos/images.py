@@ -35,17 +35,17 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from stratos import model, settings
-from stratos.drivers import docker as labels
+from stratos.drivers import docker as dockerlib
 from stratos.errors import ImageBuildError, Problem, ValidationError
 from stratos.validation import parse_definition, source_file
 
 if TYPE_CHECKING:
     import docker
 
-BUILD_HASH_LABEL = labels.BUILD_HASH
-BASE_IMAGE_LABEL = labels.BASE_IMAGE
-CARTRIDGE_LABEL = labels.CARTRIDGE
-CARTRIDGE_VERSION_LABEL = labels.CARTRIDGE_VERSION
+BUILD_HASH_LABEL = dockerlib.BUILD_HASH
+BASE_IMAGE_LABEL = dockerlib.BASE_IMAGE
+CARTRIDGE_LABEL = dockerlib.CARTRIDGE
+CARTRIDGE_VERSION_LABEL = dockerlib.CARTRIDGE_VERSION
 
 #: Seconds one build may take before the Docker API call gives up (apt on a slow mirror is slow).
 DEFAULT_BUILD_TIMEOUT = 1800
@@ -479,25 +479,14 @@ def docker_client(endpoint: str | None = None, timeout: float = 60) -> docker.Do
 
 
 def _image_id(client: docker.DockerClient, ref: str) -> str | None:
-    import docker as docker_sdk
-
-    try:
-        return str(client.images.get(ref).id)
-    except docker_sdk.errors.ImageNotFound:
-        return None
-    except docker_sdk.errors.APIError as exc:
-        raise ImageBuildError(f"cannot inspect image {ref}: {exc.explanation or exc}") from exc
+    found = dockerlib.find_image(client, ref, f"cannot inspect image {ref}", ImageBuildError)
+    return None if found is None else str(found.id)
 
 
 def _existing(client: docker.DockerClient, tag: str) -> ExistingImage | None:
-    import docker as docker_sdk
-
-    try:
-        found = client.images.get(tag)
-    except docker_sdk.errors.ImageNotFound:
+    found = dockerlib.find_image(client, tag, f"cannot inspect image {tag}", ImageBuildError)
+    if found is None:
         return None
-    except docker_sdk.errors.APIError as exc:
-        raise ImageBuildError(f"cannot inspect image {tag}: {exc.explanation or exc}") from exc
     labels = found.labels or {}
     return ExistingImage(
         id=str(found.id),

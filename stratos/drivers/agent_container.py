@@ -507,25 +507,12 @@ def observe(container: Container) -> Observed:
 
 
 def _get_container(client: docker.DockerClient, name: str) -> Container | None:
-    import docker as docker_sdk
-
-    try:
-        return client.containers.get(name)
-    except docker_sdk.errors.NotFound:
-        return None
-    except docker_sdk.errors.APIError as exc:
-        raise DriverError(f"agent: cannot inspect container '{name}': {exc.explanation or exc}") from exc
+    return labels.find_container(client, name, f"agent: cannot inspect container '{name}'")
 
 
 def _image_id(client: docker.DockerClient, ref: str) -> str | None:
-    import docker as docker_sdk
-
-    try:
-        return str(client.images.get(ref).id)
-    except docker_sdk.errors.ImageNotFound:
-        return None
-    except docker_sdk.errors.APIError as exc:
-        raise DriverError(f"agent: cannot inspect image {ref}: {exc.explanation or exc}") from exc
+    image = labels.find_image(client, ref, f"agent: cannot inspect image {ref}")
+    return None if image is None else str(image.id)
 
 
 def companions(spec: AgentSpec) -> dict[str, tuple[str, str | None]]:

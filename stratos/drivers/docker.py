@@ -27,10 +27,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from stratos.errors import DriverError, NotFoundError
+from stratos.errors import DriverError, NotFoundError, StratosError
 
 if TYPE_CHECKING:
     import docker
+    from docker.models.containers import Container
+    from docker.models.images import Image
 
 ROLE = "org.stratos.role"
 STATE_ID = "org.stratos.state-id"
@@ -124,6 +126,36 @@ def docker_errors(doing: str) -> Iterator[None]:
         raise DriverError(f"{doing}: {exc.explanation or exc}") from exc
     except (docker_sdk.errors.DockerException, requests.RequestException, OSError) as exc:
         raise DriverError(f"{doing}: {exc}") from exc
+
+
+def find_container(
+    client: docker.DockerClient, name: str, doing: str, error: type[StratosError] = DriverError
+) -> Container | None:
+    """The container named (or with the id) ``name``, None when there is none; any other answer of
+    the engine raises ``error`` (a :class:`DriverError` unless the caller's layer has its own)
+    naming what was being done."""
+    import docker as docker_sdk
+
+    try:
+        return client.containers.get(name)
+    except docker_sdk.errors.NotFound:
+        return None
+    except docker_sdk.errors.APIError as exc:
+        raise error(f"{doing}: {exc.explanation or exc}") from exc
+
+
+def find_image(
+    client: docker.DockerClient, ref: str, doing: str, error: type[StratosError] = DriverError
+) -> Image | None:
+    """The image ``ref`` names, None when the engine has none: :func:`find_container` for images."""
+    import docker as docker_sdk
+
+    try:
+        return client.images.get(ref)
+    except docker_sdk.errors.ImageNotFound:
+        return None
+    except docker_sdk.errors.APIError as exc:
+        raise error(f"{doing}: {exc.explanation or exc}") from exc
 
 
 def label_filter(labels: dict[str, str]) -> list[str]:

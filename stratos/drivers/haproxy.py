@@ -726,14 +726,7 @@ def _sha(text: str) -> str:
 
 
 def _get(client: docker.DockerClient, name: str) -> Container | None:
-    import docker as docker_sdk
-
-    try:
-        return client.containers.get(name)
-    except docker_sdk.errors.NotFound:
-        return None
-    except docker_sdk.errors.APIError as exc:
-        raise DriverError(f"haproxy: cannot inspect container '{name}': {exc.explanation or exc}") from exc
+    return dockerlib.find_container(client, name, f"haproxy: cannot inspect container '{name}'")
 
 
 def plan_lb_container(

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stratos.drivers import docker as dockerlib
-from stratos.errors import DriverError, StratosError
+from stratos.errors import StratosError
 from stratos.fsutil import SECRET, atomic_write_text
 from stratos.model import Application, Cartridge, HealthCheck, NetworkPartition, Subscription
 from stratos.store import StateStore
@@ -523,12 +523,9 @@ def stop_member(client: docker.DockerClient, container_id: str, grace: float = S
     """Stop (SIGTERM, then SIGKILL after ``grace``) and remove; named volumes stay."""
     import docker as docker_sdk
 
-    try:
-        container = client.containers.get(container_id)
-    except docker_sdk.errors.NotFound:
+    container = dockerlib.find_container(client, container_id, f"stopping member {container_id[:12]}")
+    if container is None:
         return
-    except docker_sdk.errors.APIError as exc:
-        raise DriverError(f"stopping member {container_id[:12]}: {exc.explanation or exc}") from exc
     with dockerlib.docker_errors(f"stopping member {container.name}"):
         if container.status in ("running", "restarting", "paused"):
             container.stop(timeout=max(1, int(round(grace))))

@@ -235,8 +235,6 @@ BUILD_REFUSALS: dict[str, tuple[int, str]] = {
     "registry_ref": (1, "the registry argument"),
     "build_image": (1, "pull_base off and no base image"),
     "docker_client": (1, "Docker Engine unreachable"),
-    "_image_id": (1, "Docker's answer"),
-    "_existing": (1, "Docker's answer"),
     "_pull": (1, "Docker's answer"),
     "_build": (4, "Docker's answer"),
     "_push": (4, "Docker's answer / the registry's"),
