@@ -13,24 +13,16 @@ import reprlib
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pydantic
 
-from stratos import settings
+from stratos import model, settings
 from stratos.documents import MAX_DEPTH, RawDocument, read_documents
 from stratos.errors import Problem, ValidationError
-from stratos.model import (
-    KINDS,
-    Application,
-    AutoscalingPolicy,
-    Cartridge,
-    DefinitionModel,
-    DeploymentPolicy,
-    LbCluster,
-    NetworkPartition,
-)
+from stratos.model import KINDS, DefinitionModel
 
 _PATH_NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 
@@ -39,12 +31,12 @@ _PATH_NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 class DefinitionSet:
     """A validated set of definitions, by kind and name, with the file each came from."""
 
-    cartridges: dict[str, Cartridge] = field(default_factory=dict)
-    network_partitions: dict[str, NetworkPartition] = field(default_factory=dict)
-    deployment_policies: dict[str, DeploymentPolicy] = field(default_factory=dict)
-    autoscaling_policies: dict[str, AutoscalingPolicy] = field(default_factory=dict)
-    lb_clusters: dict[str, LbCluster] = field(default_factory=dict)
-    applications: dict[str, Application] = field(default_factory=dict)
+    cartridges: dict[str, model.Cartridge] = field(default_factory=dict)
+    network_partitions: dict[str, model.NetworkPartition] = field(default_factory=dict)
+    deployment_policies: dict[str, model.DeploymentPolicy] = field(default_factory=dict)
+    autoscaling_policies: dict[str, model.AutoscalingPolicy] = field(default_factory=dict)
+    lb_clusters: dict[str, model.LbCluster] = field(default_factory=dict)
+    applications: dict[str, model.Application] = field(default_factory=dict)
     sources: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def by_plural(self, plural: str) -> dict[str, Any]:
@@ -86,14 +78,14 @@ def parse_document(doc: RawDocument) -> tuple[DefinitionModel | None, list[Probl
                 _short(kind),
             )
         ]
-    model, plural = KINDS[kind]
+    kind_model, plural = KINDS[kind]
     name = data.get("name")
     shown = name if isinstance(name, str) and _PATH_NAME.fullmatch(name) else "?"
     prefix = f"{plural}/{shown}"
     try:
-        return model.model_validate(dict(data)), []
+        return kind_model.model_validate(dict(data)), []
     except pydantic.ValidationError as exc:
-        return None, [_problem_from_pydantic(doc.source, prefix, model, err) for err in exc.errors()]
+        return None, [_problem_from_pydantic(doc.source, prefix, kind_model, err) for err in exc.errors()]
     except RecursionError:
         return None, [Problem(doc.source, prefix, f"nests deeper than {MAX_DEPTH} levels", has_value=False)]
 
@@ -151,7 +143,7 @@ def build_set(
 
 
 def _problem_from_pydantic(
-    source: str, prefix: str, model: type[DefinitionModel], err: Mapping[str, Any]
+    source: str, prefix: str, kind_model: type[DefinitionModel], err: Mapping[str, Any]
 ) -> Problem:
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
@@ -159,7 +151,7 @@ def _problem_from_pydantic(
     path = prefix + _format_loc(loc)
     value = err.get("input")
     if kind == "extra_forbidden":
-        owner = _model_at(model, loc[:-1])
+        owner = _model_at(kind_model, loc[:-1])
         known = list(owner.model_fields) if owner else []
         return Problem(source, path, "is not a known field" + _hint(str(loc[-1]), known), _short(value))
     if kind == "missing":
@@ -224,9 +216,9 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _model_at(model: type[DefinitionModel], loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:
+def _model_at(kind_model: type[DefinitionModel], loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:
     """Follow a pydantic error location through the model's annotations to the owning model."""
-    current: Any = model
+    current: Any = kind_model
     for part in loc:
         if isinstance(part, int):
             continue
@@ -343,31 +335,30 @@ def check_references(ds: DefinitionSet) -> list[Problem]:
     return problems
 
 
+#: What a reference to each kind must name, for the error.
+_WHAT = {
+    "cartridges": "cartridge",
+    "network_partitions": "network partition",
+    "deployment_policies": "deployment policy",
+    "autoscaling_policies": "autoscaling policy",
+    "lb_clusters": "LB cluster",
+}
+
+
 def _ref_problem(
-    ds: DefinitionSet, plural: str, owner: str, path: str, target_plural: str, ref: str, what: str
+    ds: DefinitionSet, plural: str, owner: str, path: str, target_plural: str, ref: str
 ) -> Problem:
-    known = ds.by_plural(target_plural)
-    hint = _hint(ref, known)
-    return Problem(
-        ds.source(plural, owner), f"{plural}/{owner}.{path}", f"must name a defined {what}{hint}", ref
-    )
+    hint = _hint(ref, ds.by_plural(target_plural))
+    rule = f"must name a defined {_WHAT[target_plural]}{hint}"
+    return Problem(ds.source(plural, owner), f"{plural}/{owner}.{path}", rule, ref)
 
 
-def _check_lb(ds: DefinitionSet, lb: LbCluster) -> list[Problem]:
+def _check_lb(ds: DefinitionSet, lb: model.LbCluster) -> list[Problem]:
     problems = []
     src = ds.source("lb_clusters", lb.name)
+    missing = partial(_ref_problem, ds, "lb_clusters", lb.name)
     if lb.network_partition not in ds.network_partitions:
-        problems.append(
-            _ref_problem(
-                ds,
-                "lb_clusters",
-                lb.name,
-                "network_partition",
-                "network_partitions",
-                lb.network_partition,
-                "network partition",
-            )
-        )
+        problems.append(missing("network_partition", "network_partitions", lb.network_partition))
     seen: dict[int, int] = {}
     for i, listener in enumerate(lb.listeners):
         if listener.proxy_port in seen:
@@ -394,9 +385,10 @@ def _check_lb(ds: DefinitionSet, lb: LbCluster) -> list[Problem]:
     return problems
 
 
-def _check_deployment(ds: DefinitionSet, dp: DeploymentPolicy) -> list[Problem]:
+def _check_deployment(ds: DefinitionSet, dp: model.DeploymentPolicy) -> list[Problem]:
     problems = []
     src = ds.source("deployment_policies", dp.name)
+    missing = partial(_ref_problem, ds, "deployment_policies", dp.name)
     seen_np: set[str] = set()
     for i, npref in enumerate(dp.network_partitions):
         base = f"deployment_policies/{dp.name}.network_partitions[{i}]"
@@ -405,17 +397,7 @@ def _check_deployment(ds: DefinitionSet, dp: DeploymentPolicy) -> list[Problem]:
         seen_np.add(npref.name)
         np = ds.network_partitions.get(npref.name)
         if np is None:
-            problems.append(
-                _ref_problem(
-                    ds,
-                    "deployment_policies",
-                    dp.name,
-                    f"network_partitions[{i}].name",
-                    "network_partitions",
-                    npref.name,
-                    "network partition",
-                )
-            )
+            problems.append(missing(f"network_partitions[{i}].name", "network_partitions", npref.name))
             continue
         names = [p.name for p in np.partitions]
         for j, pref in enumerate(npref.partitions):
@@ -431,9 +413,10 @@ def _check_deployment(ds: DefinitionSet, dp: DeploymentPolicy) -> list[Problem]:
     return problems
 
 
-def _check_application(ds: DefinitionSet, app: Application) -> list[Problem]:
+def _check_application(ds: DefinitionSet, app: model.Application) -> list[Problem]:
     problems: list[Problem] = []
     src = ds.source("applications", app.name)
+    missing = partial(_ref_problem, ds, "applications", app.name)
     base = f"applications/{app.name}"
     aliases: dict[str, int] = {}
     for i, sub in enumerate(app.subscriptions):
@@ -453,41 +436,17 @@ def _check_application(ds: DefinitionSet, app: Application) -> list[Problem]:
             problems.append(Problem(src, f"{at}.max", f"must be >= min ({sub.min})", sub.max))
         cartridge = ds.cartridges.get(sub.cartridge)
         if cartridge is None:
-            problems.append(
-                _ref_problem(
-                    ds,
-                    "applications",
-                    app.name,
-                    f"subscriptions[{i}].cartridge",
-                    "cartridges",
-                    sub.cartridge,
-                    "cartridge",
-                )
-            )
+            problems.append(missing(f"subscriptions[{i}].cartridge", "cartridges", sub.cartridge))
         if sub.autoscaling_policy is not None and sub.autoscaling_policy not in ds.autoscaling_policies:
             problems.append(
-                _ref_problem(
-                    ds,
-                    "applications",
-                    app.name,
-                    f"subscriptions[{i}].autoscaling_policy",
-                    "autoscaling_policies",
-                    sub.autoscaling_policy,
-                    "autoscaling policy",
+                missing(
+                    f"subscriptions[{i}].autoscaling_policy", "autoscaling_policies", sub.autoscaling_policy
                 )
             )
         dp = ds.deployment_policies.get(sub.deployment_policy)
         if dp is None:
             problems.append(
-                _ref_problem(
-                    ds,
-                    "applications",
-                    app.name,
-                    f"subscriptions[{i}].deployment_policy",
-                    "deployment_policies",
-                    sub.deployment_policy,
-                    "deployment policy",
-                )
+                missing(f"subscriptions[{i}].deployment_policy", "deployment_policies", sub.deployment_policy)
             )
         elif dp.capacity() < sub.min:
             problems.append(
@@ -502,17 +461,7 @@ def _check_application(ds: DefinitionSet, app: Application) -> list[Problem]:
         if sub.lb_cluster is not None:
             lb = ds.lb_clusters.get(sub.lb_cluster)
             if lb is None:
-                problems.append(
-                    _ref_problem(
-                        ds,
-                        "applications",
-                        app.name,
-                        f"subscriptions[{i}].lb_cluster",
-                        "lb_clusters",
-                        sub.lb_cluster,
-                        "LB cluster",
-                    )
-                )
+                problems.append(missing(f"subscriptions[{i}].lb_cluster", "lb_clusters", sub.lb_cluster))
             elif dp is not None and lb.network_partition not in {n.name for n in dp.network_partitions}:
                 problems.append(
                     Problem(
@@ -668,7 +617,7 @@ def find_cycle(edges: Iterable[tuple[str, str]]) -> list[str]:
     return []
 
 
-def startup_order(app: Application) -> list[str]:
+def startup_order(app: model.Application) -> list[str]:
     """Aliases in an order that honours links (linked first) and startup_order chains."""
     edges = [(link, sub.alias) for sub in app.subscriptions for link in sub.links]
     edges += [

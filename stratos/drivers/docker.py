@@ -136,12 +136,7 @@ def find_container(
     naming what was being done."""
     import docker as docker_sdk
 
-    try:
-        return client.containers.get(name)
-    except docker_sdk.errors.NotFound:
-        return None
-    except docker_sdk.errors.APIError as exc:
-        raise error(f"{doing}: {exc.explanation or exc}") from exc
+    return _find(client.containers.get, name, docker_sdk.errors.NotFound, doing, error)
 
 
 def find_image(
@@ -150,9 +145,17 @@ def find_image(
     """The image ``ref`` names, None when the engine has none: :func:`find_container` for images."""
     import docker as docker_sdk
 
+    return _find(client.images.get, ref, docker_sdk.errors.ImageNotFound, doing, error)
+
+
+def _find(
+    get: Callable[[str], T], key: str, missing: type[Exception], doing: str, error: type[StratosError]
+) -> T | None:
+    import docker as docker_sdk
+
     try:
-        return client.images.get(ref)
-    except docker_sdk.errors.ImageNotFound:
+        return get(key)
+    except missing:
         return None
     except docker_sdk.errors.APIError as exc:
         raise error(f"{doing}: {exc.explanation or exc}") from exc
