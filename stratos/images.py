@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import jinja2
 
@@ -41,6 +41,7 @@ from stratos.validation import parse_definition, source_file
 
 if TYPE_CHECKING:
     import docker
+    from typing_extensions import Unpack  # typing.Unpack for **kwargs from Python 3.12
 
 BUILD_HASH_LABEL = dockerlib.BUILD_HASH
 BASE_IMAGE_LABEL = dockerlib.BASE_IMAGE
@@ -343,24 +344,28 @@ def decide_image(
     )
 
 
-def plan_image(
-    client: docker.DockerClient,
-    cartridge: Any,
-    *,
-    source_dir: str | Path | None = None,
-    base: str | None = None,
-    tag: str | None = None,
-    registry: str | None = None,
-) -> ImagePlan:
+class ImageOptions(TypedDict, total=False):
+    """Where a build reads from and goes to (the same for :func:`plan_image` and :func:`build_image`)."""
+
+    source_dir: str | Path | None
+    """The directory of the cartridge's definition: ``src`` paths are relative to it."""
+    base: str | None
+    """The base image when the spec names none (default: the ``STRATOS_BASE_IMAGE`` setting)."""
+    tag: str | None
+    """The tag of the image (default: the spec's tag, else ``stratos/cartridge-<name>:<version>``)."""
+    registry: str | None
+    """``host[:port]`` of a registry to push to (none: no push)."""
+
+
+def plan_image(client: docker.DockerClient, cartridge: Any, **options: Unpack[ImageOptions]) -> ImagePlan:
     """What :func:`build_image` would do, changing nothing (reads images, and the registry if pushing).
 
-    ``cartridge`` is a ``model.Cartridge`` (or mapping) with ``image.build``; ``source_dir`` is the
-    directory of its definition (``src`` paths are relative to it). ``base`` applies when the spec
-    names no base; it defaults to the ``STRATOS_BASE_IMAGE`` setting.
+    ``cartridge`` is a ``model.Cartridge`` (or mapping) with ``image.build``.
     """
-    image = CartridgeImage.of(cartridge, source_dir)
-    context = render_build(image, base)
-    target = tag or image.default_tag
+    image = CartridgeImage.of(cartridge, options.get("source_dir"))
+    context = render_build(image, options.get("base"))
+    target = options.get("tag") or image.default_tag
+    registry = options.get("registry")
     _argument(model._image_ref, target, f"cartridge '{image.name}': tag")
     push_ref = registry_ref(target, registry) if registry else None
     base_id = _image_id(client, context.base)
@@ -409,13 +414,10 @@ def build_image(
     client: docker.DockerClient,
     cartridge: Any,
     *,
-    source_dir: str | Path | None = None,
-    base: str | None = None,
-    tag: str | None = None,
-    registry: str | None = None,
     timeout: float = DEFAULT_BUILD_TIMEOUT,
     pull_base: bool = True,
     force: bool = False,
+    **options: Unpack[ImageOptions],
 ) -> ImageResult:
     """Build (if needed), tag and optionally push a cartridge image. Raises ``ImageBuildError``.
 
@@ -425,13 +427,13 @@ def build_image(
     Debian security updates, which the build hash cannot see).
     """
     started = time.monotonic()
-    plan = plan_image(client, cartridge, source_dir=source_dir, base=base, tag=tag, registry=registry)
+    plan = plan_image(client, cartridge, **options)
     assert plan.context is not None
     if plan.base_image_id is None:
         if not pull_base:
             raise ImageBuildError(f"base image {plan.base} is not present locally and pull_base is off")
         _pull(client, plan.base)
-        plan = plan_image(client, cartridge, source_dir=source_dir, base=base, tag=tag, registry=registry)
+        plan = plan_image(client, cartridge, **options)
         assert plan.context is not None and plan.base_image_id is not None
 
     log: tuple[str, ...] = ()
@@ -546,11 +548,10 @@ def _build(
             timeout=int(timeout),
         )
         for chunk in stream:
-            if "error" in chunk or "errorDetail" in chunk:
-                message = chunk.get("error") or chunk["errorDetail"].get("message", "")
+            message = _stream_error(chunk)
+            if message is not None:
                 raise ImageBuildError(
-                    f"cartridge '{plan.cartridge}': building {plan.tag} failed: {message.strip()}\n"
-                    + _tail(log)
+                    f"cartridge '{plan.cartridge}': building {plan.tag} failed: {message}\n" + _tail(log)
                 )
             if "stream" in chunk:
                 log.extend(line for line in chunk["stream"].splitlines() if line.strip())
@@ -580,13 +581,20 @@ def _push(client: docker.DockerClient, image_id: str, push_ref: str, timeout: fl
         if not client.api.tag(image_id, repository, tag, force=True):
             raise ImageBuildError(f"cannot tag {image_id} as {push_ref}")
         for chunk in client.api.push(repository, tag, stream=True, decode=True):
-            if "error" in chunk or "errorDetail" in chunk:
-                message = chunk.get("error") or chunk["errorDetail"].get("message", "")
-                raise ImagePushError(f"pushing {push_ref} failed: {message.strip()}")
+            message = _stream_error(chunk)
+            if message is not None:
+                raise ImagePushError(f"pushing {push_ref} failed: {message}")
     except docker_sdk.errors.DockerException as exc:
         raise ImagePushError(f"pushing {push_ref} failed: {exc}") from exc
     except OSError as exc:
         raise ImagePushError(f"pushing {push_ref} failed: {exc}") from exc
+
+
+def _stream_error(chunk: Mapping[str, Any]) -> str | None:
+    """The error a chunk of a build or push stream reports (the engine's own words), else None."""
+    if "error" not in chunk and "errorDetail" not in chunk:
+        return None
+    return str(chunk.get("error") or chunk["errorDetail"].get("message", "")).strip()
 
 
 def _remove_if_dangling(client: docker.DockerClient, image_id: str) -> None:

@@ -377,3 +377,17 @@ def test_mysql_password_never_on_a_command_line() -> None:
     assert lines_using_password and all(
         line.strip().startswith(("password=", "[[", "CREATE USER")) for line in lines_using_password
     ), lines_using_password
+
+
+@pytest.mark.parametrize(
+    ("chunk", "expected"),
+    [
+        ({"stream": "Step 1/3\n"}, None),
+        ({"error": " no space left \n"}, "no space left"),
+        ({"errorDetail": {"message": "denied"}}, "denied"),
+        ({"errorDetail": {}}, ""),
+    ],
+    ids=["progress", "error", "error-detail", "empty-detail"],
+)
+def test_a_stream_chunk_reports_the_engines_error(chunk: dict[str, Any], expected: str | None) -> None:
+    assert images._stream_error(chunk) == expected
