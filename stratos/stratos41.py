@@ -20,9 +20,10 @@ URLs) are never copied into a definition nor into a note; notes name them, never
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar
@@ -294,6 +295,43 @@ def _require_id(data: Mapping[str, Any], key: str, notes: _Notes, what: str) -> 
         notes.add(key, f"is required: it names the {what}; not converted", "error")
         return None
     return notes.label(value, key, f"{what} id")
+
+
+_Conversion = tuple[T | None, list[Unmapped]]
+_Body = Callable[[Mapping[str, Any], str, _Notes], dict[str, Any] | None]
+
+
+def _converter(
+    model: type[T], what: str
+) -> Callable[[_Body], Callable[[Mapping[str, Any], str], _Conversion[T]]]:
+    """The frame every converter of a 4.1 artifact with an ``id`` shares: notes, the required id,
+    then the model. The body turns ``(data, name, notes)`` into the native fields (without kind and
+    name), or None when nothing usable is left (it says why in a note)."""
+
+    def wrap(body: _Body) -> Callable[[Mapping[str, Any], str], _Conversion[T]]:
+        @functools.wraps(body)
+        def convert(data: Mapping[str, Any], source: str) -> _Conversion[T]:
+            n = _Notes(source)
+            name = _require_id(data, "id", n, what)
+            fields = None if name is None else body(data, name, n)
+            if fields is None:
+                return None, n.items
+            kind = model.model_fields["kind"].default
+            return _build(model, {"kind": kind, "name": name, **fields}, n), n.items
+
+        return convert
+
+    return wrap
+
+
+def _with_ids(items: Any, path: str, n: _Notes) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``(path[i], item)`` for each item of a 4.1 list that is an object with an id; a note skips the rest."""
+    for i, item in enumerate(_list(items)):
+        at = f"{path}[{i}]"
+        if not isinstance(item, Mapping) or not item.get("id"):
+            n.add(at, "must be an object with an id; skipped")
+            continue
+        yield at, item
 
 
 # --------------------------------------------------------------------------- detection
@@ -704,14 +742,9 @@ _THRESHOLDS = {
 }
 
 
-def convert_autoscaling_policy(
-    data: Mapping[str, Any], source: str
-) -> tuple[AutoscalingPolicy | None, list[Unmapped]]:
+@_converter(AutoscalingPolicy, "autoscaling policy")
+def convert_autoscaling_policy(data: Mapping[str, Any], name: str, n: _Notes) -> dict[str, Any] | None:
     """``loadThresholds.*.threshold`` → thresholds (memory and load are percentages in 4.1 too)."""
-    n = _Notes(source)
-    name = _require_id(data, "id", n, "autoscaling policy")
-    if name is None:
-        return None, n.items
     loads = _mapping(data.get("loadThresholds"))
     thresholds: dict[str, float] = {}
     for key, (target, ceiling) in _THRESHOLDS.items():
@@ -732,40 +765,25 @@ def convert_autoscaling_policy(
     n.leftovers(data, ("id", "loadThresholds"), "", {"isPublic": "policies are not shared between tenants"})
     if not thresholds:
         n.add("loadThresholds", "holds no usable threshold; not converted", "error")
-        return None, n.items
-    return _build(
-        AutoscalingPolicy, {"kind": "AutoscalingPolicy", "name": name, "thresholds": thresholds}, n
-    ), n.items
+        return None
+    return {"thresholds": thresholds}
 
 
 _ALGORITHMS = ("round-robin", "one-after-another")
 
 
-def convert_deployment_policy(
-    data: Mapping[str, Any], source: str
-) -> tuple[DeploymentPolicy | None, list[Unmapped]]:
+@_converter(DeploymentPolicy, "deployment policy")
+def convert_deployment_policy(data: Mapping[str, Any], name: str, n: _Notes) -> dict[str, Any] | None:
     """``networkPartitions[].{id, partitionAlgo, partitions[].{id, partitionMax}}``."""
-    n = _Notes(source)
-    name = _require_id(data, "id", n, "deployment policy")
-    if name is None:
-        return None, n.items
     refs: list[dict[str, Any]] = []
-    for i, np in enumerate(_list(data.get("networkPartitions"))):
-        path = f"networkPartitions[{i}]"
-        if not isinstance(np, Mapping) or not np.get("id"):
-            n.add(path, "must be an object with an id; skipped")
-            continue
+    for path, np in _with_ids(data.get("networkPartitions"), "networkPartitions", n):
         np_name = dns_label(str(np["id"]))
         algo = str(np.get("partitionAlgo", "round-robin")).lower()
         if algo not in _ALGORITHMS:
             n.add(_join(path, "partitionAlgo"), f"'{algo}' has no equivalent; 'round-robin' used", "changed")
             algo = "round-robin"
         parts: list[dict[str, Any]] = []
-        for j, part in enumerate(_list(np.get("partitions"))):
-            ppath = f"{path}.partitions[{j}]"
-            if not isinstance(part, Mapping) or not part.get("id"):
-                n.add(ppath, "must be an object with an id; skipped")
-                continue
+        for ppath, part in _with_ids(np.get("partitions"), f"{path}.partitions", n):
             most = _as_int(part.get("partitionMax", 1))
             if most is None or most < 1:
                 n.add(
@@ -784,23 +802,16 @@ def convert_deployment_policy(
     n.leftovers(data, ("id", "networkPartitions"), "")
     if not refs:
         n.add("networkPartitions", "lists no usable network partition; not converted", "error")
-        return None, n.items
-    return _build(
-        DeploymentPolicy, {"kind": "DeploymentPolicy", "name": name, "network_partitions": refs}, n
-    ), n.items
+        return None
+    return {"network_partitions": refs}
 
 
 _PROVIDERS = ("docker", "openstack")
 
 
-def convert_network_partition(
-    data: Mapping[str, Any], source: str
-) -> tuple[NetworkPartition | None, list[Unmapped]]:
+@_converter(NetworkPartition, "network partition")
+def convert_network_partition(data: Mapping[str, Any], name: str, n: _Notes) -> dict[str, Any] | None:
     """Only docker and openstack providers have equivalents; partitions keep region and zone."""
-    n = _Notes(source)
-    name = _require_id(data, "id", n, "network partition")
-    if name is None:
-        return None, n.items
     provider = str(data.get("provider", "")).lower()
     if not provider:
         n.add("provider", "missing; 'docker' assumed", "changed")
@@ -810,13 +821,9 @@ def convert_network_partition(
             "provider",
             f"'{provider}' has no equivalent (docker, openstack): network partition '{name}' not converted",
         )
-        return None, n.items
+        return None
     partitions: list[dict[str, Any]] = []
-    for i, part in enumerate(_list(data.get("partitions"))):
-        path = f"partitions[{i}]"
-        if not isinstance(part, Mapping) or not part.get("id"):
-            n.add(path, "must be an object with an id; skipped")
-            continue
+    for path, part in _with_ids(data.get("partitions"), "partitions", n):
         entry: dict[str, Any] = {"name": n.label(part["id"], _join(path, "id"), "partition id")}
         for j, prop, value in _properties(part.get("property")):
             if prop in ("region", "zone") and value is not None:
@@ -828,12 +835,8 @@ def convert_network_partition(
     n.leftovers(data, ("id", "provider", "partitions"), "")
     if not partitions:
         n.add("partitions", "lists no usable partition; not converted", "error")
-        return None, n.items
-    return _build(
-        NetworkPartition,
-        {"kind": "NetworkPartition", "name": name, "provider": provider, "partitions": partitions},
-        n,
-    ), n.items
+        return None
+    return {"provider": provider, "partitions": partitions}
 
 
 _NP_POLICIES = ("one-after-another", "all-at-once")
