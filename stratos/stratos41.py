@@ -302,11 +302,12 @@ _Body = Callable[[Mapping[str, Any], str, _Notes], dict[str, Any] | None]
 
 
 def _converter(
-    model: type[T], what: str
+    model: type[T], what: str, required: tuple[str, str, str]
 ) -> Callable[[_Body], Callable[[Mapping[str, Any], str], _Conversion[T]]]:
     """The frame every converter of a 4.1 artifact with an ``id`` shares: notes, the required id,
     then the model. The body turns ``(data, name, notes)`` into the native fields (without kind and
-    name), or None when nothing usable is left (it says why in a note)."""
+    name), or None when it said in a note why nothing is converted. ``required``: (field, 4.1 key,
+    rule) of the field that must not be empty, else nothing is converted either."""
 
     def wrap(body: _Body) -> Callable[[Mapping[str, Any], str], _Conversion[T]]:
         @functools.wraps(body)
@@ -314,6 +315,9 @@ def _converter(
             n = _Notes(source)
             name = _require_id(data, "id", n, what)
             fields = None if name is None else body(data, name, n)
+            if fields is not None and not fields[required[0]]:
+                n.add(required[1], f"{required[2]}; not converted", "error")
+                fields = None
             if fields is None:
                 return None, n.items
             kind = model.model_fields["kind"].default
@@ -742,7 +746,9 @@ _THRESHOLDS = {
 }
 
 
-@_converter(AutoscalingPolicy, "autoscaling policy")
+@_converter(
+    AutoscalingPolicy, "autoscaling policy", ("thresholds", "loadThresholds", "holds no usable threshold")
+)
 def convert_autoscaling_policy(data: Mapping[str, Any], name: str, n: _Notes) -> dict[str, Any] | None:
     """``loadThresholds.*.threshold`` → thresholds (memory and load are percentages in 4.1 too)."""
     loads = _mapping(data.get("loadThresholds"))
@@ -763,16 +769,17 @@ def convert_autoscaling_policy(data: Mapping[str, Any], name: str, n: _Notes) ->
             n.leftovers(entry, ("threshold",), path)
     n.leftovers(loads, _THRESHOLDS, "loadThresholds")
     n.leftovers(data, ("id", "loadThresholds"), "", {"isPublic": "policies are not shared between tenants"})
-    if not thresholds:
-        n.add("loadThresholds", "holds no usable threshold; not converted", "error")
-        return None
     return {"thresholds": thresholds}
 
 
 _ALGORITHMS = ("round-robin", "one-after-another")
 
 
-@_converter(DeploymentPolicy, "deployment policy")
+@_converter(
+    DeploymentPolicy,
+    "deployment policy",
+    ("network_partitions", "networkPartitions", "lists no usable network partition"),
+)
 def convert_deployment_policy(data: Mapping[str, Any], name: str, n: _Notes) -> dict[str, Any] | None:
     """``networkPartitions[].{id, partitionAlgo, partitions[].{id, partitionMax}}``."""
     refs: list[dict[str, Any]] = []
@@ -800,16 +807,13 @@ def convert_deployment_policy(data: Mapping[str, Any], name: str, n: _Notes) -> 
         refs.append({"name": np_name, "algorithm": algo, "partitions": parts})
         n.leftovers(np, ("id", "partitionAlgo", "partitions"), path)
     n.leftovers(data, ("id", "networkPartitions"), "")
-    if not refs:
-        n.add("networkPartitions", "lists no usable network partition; not converted", "error")
-        return None
     return {"network_partitions": refs}
 
 
 _PROVIDERS = ("docker", "openstack")
 
 
-@_converter(NetworkPartition, "network partition")
+@_converter(NetworkPartition, "network partition", ("partitions", "partitions", "lists no usable partition"))
 def convert_network_partition(data: Mapping[str, Any], name: str, n: _Notes) -> dict[str, Any] | None:
     """Only docker and openstack providers have equivalents; partitions keep region and zone."""
     provider = str(data.get("provider", "")).lower()
@@ -833,9 +837,6 @@ def convert_network_partition(data: Mapping[str, Any], name: str, n: _Notes) -> 
         partitions.append(entry)
         n.leftovers(part, ("id", "property"), path, {"isPublic": "partitions are not shared between tenants"})
     n.leftovers(data, ("id", "provider", "partitions"), "")
-    if not partitions:
-        n.add("partitions", "lists no usable partition; not converted", "error")
-        return None
     return {"provider": provider, "partitions": partitions}
 
 
