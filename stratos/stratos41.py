@@ -328,12 +328,15 @@ def _converter(
     return wrap
 
 
-def _with_ids(items: Any, path: str, n: _Notes) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """``(path[i], item)`` for each item of a 4.1 list that is an object with an id; a note skips the rest."""
+def _objects(
+    items: Any, path: str, n: _Notes, expected: str = "an object with an id", key: str | None = "id"
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``(path[i], item)`` for each item of a 4.1 list that is an object (with ``key`` set); a note
+    skips each other one."""
     for i, item in enumerate(_list(items)):
         at = f"{path}[{i}]"
-        if not isinstance(item, Mapping) or not item.get("id"):
-            n.add(at, "must be an object with an id; skipped")
+        if not isinstance(item, Mapping) or (key is not None and not item.get(key)):
+            n.add(at, f"must be {expected}; skipped")
             continue
         yield at, item
 
@@ -450,11 +453,9 @@ def _category(data: Mapping[str, Any], name: str, n: _Notes) -> str:
 def _ports(data: Mapping[str, Any], n: _Notes) -> list[dict[str, Any]]:
     ports: list[dict[str, Any]] = []
     names: set[str] = set()
-    for i, pm in enumerate(_list(data.get("portMapping"))):
-        path = f"portMapping[{i}]"
-        if not isinstance(pm, Mapping):
-            n.add(path, "must be an object with protocol, port and proxyPort; skipped")
-            continue
+    for path, pm in _objects(
+        data.get("portMapping"), "portMapping", n, "an object with protocol, port and proxyPort", None
+    ):
         source_protocol = str(pm.get("protocol", "http")).lower()
         port = _as_int(pm.get("port"))
         if port is None or not 1 <= port <= 65535:
@@ -500,11 +501,7 @@ def _ports(data: Mapping[str, Any], n: _Notes) -> list[dict[str, Any]]:
 
 def _image(data: Mapping[str, Any], name: str, version: str, n: _Notes) -> dict[str, Any]:
     chosen: str | None = None
-    for i, provider in enumerate(_list(data.get("iaasProvider"))):
-        path = f"iaasProvider[{i}]"
-        if not isinstance(provider, Mapping):
-            n.add(path, "must be an object; skipped")
-            continue
+    for path, provider in _objects(data.get("iaasProvider"), "iaasProvider", n, "an object", None):
         kind = str(provider.get("type", "")).lower()
         image = provider.get("imageId")
         if kind not in _CONTAINER_IAAS:
@@ -783,14 +780,14 @@ _ALGORITHMS = ("round-robin", "one-after-another")
 def convert_deployment_policy(data: Mapping[str, Any], name: str, n: _Notes) -> dict[str, Any] | None:
     """``networkPartitions[].{id, partitionAlgo, partitions[].{id, partitionMax}}``."""
     refs: list[dict[str, Any]] = []
-    for path, np in _with_ids(data.get("networkPartitions"), "networkPartitions", n):
+    for path, np in _objects(data.get("networkPartitions"), "networkPartitions", n):
         np_name = dns_label(str(np["id"]))
         algo = str(np.get("partitionAlgo", "round-robin")).lower()
         if algo not in _ALGORITHMS:
             n.add(_join(path, "partitionAlgo"), f"'{algo}' has no equivalent; 'round-robin' used", "changed")
             algo = "round-robin"
         parts: list[dict[str, Any]] = []
-        for ppath, part in _with_ids(np.get("partitions"), f"{path}.partitions", n):
+        for ppath, part in _objects(np.get("partitions"), f"{path}.partitions", n):
             most = _as_int(part.get("partitionMax", 1))
             if most is None or most < 1:
                 n.add(
@@ -827,7 +824,7 @@ def convert_network_partition(data: Mapping[str, Any], name: str, n: _Notes) -> 
         )
         return None
     partitions: list[dict[str, Any]] = []
-    for path, part in _with_ids(data.get("partitions"), "partitions", n):
+    for path, part in _objects(data.get("partitions"), "partitions", n):
         entry: dict[str, Any] = {"name": n.label(part["id"], _join(path, "id"), "partition id")}
         for j, prop, value in _properties(part.get("property")):
             if prop in ("region", "zone") and value is not None:
