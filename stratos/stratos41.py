@@ -1622,21 +1622,26 @@ def convert_artifacts(artifacts: Iterable[Artifact], builtin_cartridges: Iterabl
                 converted.append((spec, artifact.source))
         return converted
 
-    cartridges: dict[str, Cartridge] = {}
-    for spec, source in take("cartridge", convert_cartridge):
-        if _register(Converted(spec, source), notes, defs, index):
-            cartridges[spec.name] = spec
-    network_partitions: dict[str, NetworkPartition] = {}
-    for spec, source in take("network-partition", convert_network_partition):
-        if _register(Converted(spec, source), notes, defs, index):
-            network_partitions[spec.name] = spec
+    def take_registered(
+        kind: ArtifactKind, convert: Callable[[Mapping[str, Any], str], tuple[Any, list[Unmapped]]]
+    ) -> dict[str, Any]:
+        """What :func:`take` converts and the set registers (a duplicate is a note), by name."""
+        return {
+            spec.name: spec
+            for spec, source in take(kind, convert)
+            if _register(Converted(spec, source), notes, defs, index)
+        }
+
+    cartridges: dict[str, Cartridge] = take_registered("cartridge", convert_cartridge)
+    network_partitions: dict[str, NetworkPartition] = take_registered(
+        "network-partition", convert_network_partition
+    )
     skipped_nps = {
         dns_label(str(a.data.get("id"))) for a in buckets.get("network-partition", []) if a.data.get("id")
     } - set(network_partitions)
-    autoscaling: dict[str, AutoscalingPolicy] = {}
-    for spec, source in take("autoscaling-policy", convert_autoscaling_policy):
-        if _register(Converted(spec, source), notes, defs, index):
-            autoscaling[spec.name] = spec
+    autoscaling: dict[str, AutoscalingPolicy] = take_registered(
+        "autoscaling-policy", convert_autoscaling_policy
+    )
     deployment_policies: dict[str, DeploymentPolicy] = {}
     for spec, source in take("deployment-policy", convert_deployment_policy):
         dp = spec
