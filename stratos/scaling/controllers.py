@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Protocol
 
 from stratos.model import AutoscalingPolicy, DeploymentPolicy, Thresholds
@@ -146,33 +146,36 @@ def _replace_failed(
     return place(count, deployment, occupied)
 
 
-class HpaController:
+@dataclass
+class _Baseline:
+    """What the baseline controllers share: the policy's thresholds as targets, the deployment, the
+    member bounds (``max_members`` capped by the deployment's capacity) and the time they last
+    acted."""
+
+    thresholds: Thresholds
+    deployment: DeploymentPolicy
+    _: KW_ONLY
+    min_members: int
+    max_members: int
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    targets: list[tuple[str, float]] = field(init=False)
+    last: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.targets = _targets(self.thresholds)
+        self.max_members = min(self.max_members, self.deployment.capacity())
+
+
+@dataclass
+class HpaController(_Baseline):
     """A faithful Kubernetes HPA (legacy defaults) on the policy's thresholds as per-pod targets."""
 
-    def __init__(
-        self,
-        thresholds: Thresholds,
-        deployment: DeploymentPolicy,
-        *,
-        min_members: int,
-        max_members: int,
-        sync_period: float = 15.0,
-        tolerance: float = 0.1,
-        downscale_stabilisation: float = 300.0,
-        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
-        name: str = "hpa",
-    ) -> None:
-        self.name = name
-        self.targets = _targets(thresholds)
-        self.deployment = deployment
-        self.min_members = min_members
-        self.max_members = min(max_members, deployment.capacity())
-        self.sync_period = sync_period
-        self.tolerance = tolerance
-        self.window = downscale_stabilisation
-        self.startup_timeout = startup_timeout
-        self.recommendations: list[tuple[float, int]] = []
-        self.last: float | None = None
+    _: KW_ONLY
+    sync_period: float = 15.0
+    tolerance: float = 0.1
+    downscale_stabilisation: float = 300.0
+    name: str = "hpa"
+    recommendations: list[tuple[float, int]] = field(default_factory=list, init=False)
 
     def _metric_replicas(
         self, factor: str, target: float, ready: Sequence[MemberObservation], missing: int, current: int
@@ -202,7 +205,9 @@ class HpaController:
         missing = len(starting) + len(observations.pending)
         proposals = [self._metric_replicas(f, t, ready, missing, current) for f, t in self.targets]
         recommendation = max(proposals) if proposals else current
-        self.recommendations = [(t, n) for t, n in self.recommendations if t > now - self.window]
+        self.recommendations = [
+            (t, n) for t, n in self.recommendations if t > now - self.downscale_stabilisation
+        ]
         self.recommendations.append((now, recommendation))
         desired = max(n for _, n in self.recommendations)
         desired = min(desired, max(2 * current, 4))
@@ -250,32 +255,16 @@ def _gradient(samples: Sequence[tuple[float, float]]) -> float:
     return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
 
 
-class Stratos41Controller:
+@dataclass
+class Stratos41Controller(_Baseline):
     """The Apache Stratos 4.1 autoscaler rules, fed the same observations."""
 
-    def __init__(
-        self,
-        thresholds: Thresholds,
-        deployment: DeploymentPolicy,
-        *,
-        min_members: int,
-        max_members: int,
-        monitor_interval: float = 90.0,
-        stats_window: float = 60.0,
-        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
-        name: str = "stratos-4.1",
-    ) -> None:
-        self.name = name
-        self.targets = _targets(thresholds)
-        self.deployment = deployment
-        self.min_members = min_members
-        self.max_members = min(max_members, deployment.capacity())
-        self.monitor_interval = monitor_interval
-        self.stats_window = stats_window
-        self.startup_timeout = startup_timeout
-        self.series: dict[str, _Series] = {}
-        self.scale_down_requests = 0
-        self.last: float | None = None
+    _: KW_ONLY
+    monitor_interval: float = 90.0
+    stats_window: float = 60.0
+    name: str = "stratos-4.1"
+    series: dict[str, _Series] = field(default_factory=dict, init=False)
+    scale_down_requests: int = field(default=0, init=False)
 
     def _observe(self, ready: Sequence[MemberObservation], observations: Observations, now: float) -> None:
         for factor, _ in self.targets:
