@@ -75,28 +75,20 @@ def _due(last: float | None, now: float, interval: float) -> bool:
 # --------------------------------------------------------------------------- ours
 
 
+@dataclass(eq=False)
 class PredictiveController:
     """Our policy: :func:`decide` every ``evaluation_interval``, its state carried between calls."""
 
-    def __init__(
-        self,
-        policy: AutoscalingPolicy,
-        deployment: DeploymentPolicy,
-        *,
-        min_members: int,
-        max_members: int,
-        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
-        name: str = "predictive",
-    ) -> None:
-        self.name = name
-        self.policy = policy
-        self.deployment = deployment
-        self.min_members = min_members
-        self.max_members = max_members
-        self.startup_timeout = startup_timeout
-        self.state = ScalingState()
-        self.last: float | None = None
-        self.decisions = 0
+    policy: AutoscalingPolicy
+    deployment: DeploymentPolicy
+    _: KW_ONLY
+    min_members: int
+    max_members: int
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    name: str = "predictive"
+    state: ScalingState = field(default_factory=ScalingState, init=False)
+    last: float | None = field(default=None, init=False)
+    decisions: int = field(default=0, init=False)
 
     def control(self, observations: Observations, now: float) -> Action | None:
         if not _due(self.last, now, self.policy.behaviour.evaluation_interval):
@@ -146,7 +138,7 @@ def _replace_failed(
     return place(count, deployment, occupied)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Baseline:
     """What the baseline controllers share: the policy's thresholds as targets, the deployment, the
     member bounds (``max_members`` capped by the deployment's capacity) and the time they last
@@ -166,7 +158,7 @@ class _Baseline:
         self.max_members = min(self.max_members, self.deployment.capacity())
 
 
-@dataclass
+@dataclass(eq=False)
 class HpaController(_Baseline):
     """A faithful Kubernetes HPA (legacy defaults) on the policy's thresholds as per-pod targets."""
 
@@ -255,7 +247,7 @@ def _gradient(samples: Sequence[tuple[float, float]]) -> float:
     return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
 
 
-@dataclass
+@dataclass(eq=False)
 class Stratos41Controller(_Baseline):
     """The Apache Stratos 4.1 autoscaler rules, fed the same observations."""
 

@@ -114,16 +114,14 @@ class SimulationResult:
         }
 
 
+@dataclass(slots=True, eq=False)
 class _Member:
-    __slots__ = ("member_id", "placement", "started_at", "ready_at", "healthy", "failed")
-
-    def __init__(self, member_id: str, placement: Placement, started_at: float, ready_at: float) -> None:
-        self.member_id = member_id
-        self.placement = placement
-        self.started_at = started_at
-        self.ready_at = ready_at
-        self.healthy = False
-        self.failed = False
+    member_id: str
+    placement: Placement
+    started_at: float
+    ready_at: float
+    healthy: bool = False
+    failed: bool = False
 
 
 class _Cluster:
