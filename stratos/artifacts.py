@@ -222,20 +222,14 @@ def resolve(store: StateStore, app: str, alias: str, rev: str, *, git: Runner = 
     if not (repo / "HEAD").is_file():
         raise StratosError(f"artifact of {app}/{alias}: no repository fetched yet to find commit {rev}")
     try:
-        out = git(
-            [
-                "--git-dir",
-                str(repo),
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "--end-of-options",
-                f"{rev}^{{commit}}",
-            ],
-            {},
-        )
+        return _rev_parse(git, repo, f"{rev}^{{commit}}", "--quiet")
     except DriverError as exc:
         raise StratosError(f"artifact of {app}/{alias}: commit {rev} is not in the repository") from exc
+
+
+def _rev_parse(git: Runner, repo: Path, rev: str, *options: str) -> str:
+    """The object ``rev`` names in the mirror (``git rev-parse --verify``, never read as an option)."""
+    out = git(["--git-dir", str(repo), "rev-parse", "--verify", *options, "--end-of-options", rev], {})
     return out.decode().strip()
 
 
@@ -322,20 +316,9 @@ def _origin(git: Runner, repo: Path) -> str:
 
 def _head(git: Runner, repo: Path, branch: str) -> str:
     try:
-        out = git(
-            [
-                "--git-dir",
-                str(repo),
-                "rev-parse",
-                "--verify",
-                "--end-of-options",
-                f"refs/heads/{branch}^{{commit}}",
-            ],
-            {},
-        )
+        sha = _rev_parse(git, repo, f"refs/heads/{branch}^{{commit}}")
     except DriverError as exc:
         raise StratosError(f"artifact: branch '{branch}' does not exist in the repository") from exc
-    sha = out.decode().strip()
     if not _SHA.match(sha):
         raise DriverError(f"artifact: git answered {sha!r} for the head of '{branch}'")
     return sha
