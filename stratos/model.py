@@ -21,6 +21,7 @@ import ipaddress
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -76,10 +77,19 @@ MAX_TEXT = 65536  # characters of a free text (description, a file's inline cont
 MAX_ITEMS = 256  # items of a list or mapping
 
 
-def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.fullmatch(value):
-        raise ValueError("must be a DNS label (lowercase letters, digits and '-', 1-63 characters)")
-    return value
+def _grammar(pattern: re.Pattern[str], rule: str, max_length: int | None = None) -> Callable[[str], str]:
+    """A field rule: the whole value matches ``pattern`` (and is at most ``max_length`` long), else
+    ``rule`` is the error."""
+
+    def check(value: str) -> str:
+        if (max_length is not None and len(value) > max_length) or not pattern.fullmatch(value):
+            raise ValueError(rule)
+        return value
+
+    return check
+
+
+_dns_label = _grammar(_DNS_LABEL, "must be a DNS label (lowercase letters, digits and '-', 1-63 characters)")
 
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -95,10 +105,7 @@ def _memory(value: str) -> str:
     return value
 
 
-def _endpoint(value: str) -> str:
-    if not _ENDPOINT.fullmatch(value):
-        raise ValueError("must be a Docker endpoint: unix:///path, tcp://host:port or ssh://user@host")
-    return value
+_endpoint = _grammar(_ENDPOINT, "must be a Docker endpoint: unix:///path, tcp://host:port or ssh://user@host")
 
 
 def _control_chars(value: str, allowed: str = "") -> None:
@@ -158,53 +165,36 @@ def _relative_source(value: str) -> str:
     return value
 
 
-def _image_ref(value: str) -> str:
-    if len(value) > 255 or not _IMAGE_REF.fullmatch(value):
-        raise ValueError(
-            "must be a Docker image reference such as debian:bookworm-slim or "
-            "registry.example:5000/team/app:1.2 (lowercase repository, optional tag and digest)"
-        )
-    return value
+_image_ref = _grammar(
+    _IMAGE_REF,
+    "must be a Docker image reference such as debian:bookworm-slim or "
+    "registry.example:5000/team/app:1.2 (lowercase repository, optional tag and digest)",
+    max_length=255,
+)
 
 
-def _tag(value: str) -> str:
-    if not _TAG.fullmatch(value):
-        raise ValueError(
-            "must be a Docker tag: letters, digits, '_', '.', '-' (1-128, not starting with . or -)"
-        )
-    return value
+_tag = _grammar(
+    _TAG, "must be a Docker tag: letters, digits, '_', '.', '-' (1-128, not starting with . or -)"
+)
 
 
-def _package(value: str) -> str:
-    if not _PACKAGE.fullmatch(value):
-        raise ValueError("must be a Debian package name, optionally =version")
-    return value
+_package = _grammar(_PACKAGE, "must be a Debian package name, optionally =version")
 
 
-def _env_key(value: str) -> str:
-    if not _ENV_KEY.fullmatch(value) or len(value) > 255:
-        raise ValueError("must be a variable name [A-Za-z_][A-Za-z0-9_]*")
-    return value
+_env_key = _grammar(_ENV_KEY, "must be a variable name [A-Za-z_][A-Za-z0-9_]*", max_length=255)
 
 
-def _uri_path(value: str) -> str:
-    if not _URI_PATH.fullmatch(value):
-        raise ValueError(
-            "must be a URL path starting with '/' (RFC 3986 characters; no space, quote, '#' or '\\')"
-        )
-    return value
+_uri_path = _grammar(
+    _URI_PATH, "must be a URL path starting with '/' (RFC 3986 characters; no space, quote, '#' or '\\')"
+)
 
 
-def _cookie(value: str) -> str:
-    if not _COOKIE.fullmatch(value):
-        raise ValueError("must be a cookie name: letters, digits, '_', '.', '-' (1-64)")
-    return value
+_cookie = _grammar(_COOKIE, "must be a cookie name: letters, digits, '_', '.', '-' (1-64)")
 
 
-def _external_name(value: str) -> str:
-    if not _EXTERNAL_NAME.fullmatch(value):
-        raise ValueError("must be a name: letters, digits and _ . : @ + - (1-255, no spaces)")
-    return value
+_external_name = _grammar(
+    _EXTERNAL_NAME, "must be a name: letters, digits and _ . : @ + - (1-255, no spaces)"
+)
 
 
 def _ip_address(value: str) -> str:
@@ -335,10 +325,7 @@ class ImageFile(DefinitionModel):
         return self
 
 
-def _mode(value: str) -> str:
-    if not _MODE.fullmatch(value):
-        raise ValueError("must be octal permission bits such as 0644 or 0755")
-    return value
+_mode = _grammar(_MODE, "must be octal permission bits such as 0644 or 0755")
 
 
 def _run_command(value: str) -> str:
@@ -754,10 +741,7 @@ class Credentials(DefinitionModel):
     """Absolute path of the webhook's HMAC secret."""
 
 
-def _commit_id(value: str) -> str:
-    if not _COMMIT.fullmatch(value):
-        raise ValueError("must be a commit id (7 to 40 lowercase hexadecimal digits)")
-    return value
+_commit_id = _grammar(_COMMIT, "must be a commit id (7 to 40 lowercase hexadecimal digits)")
 
 
 #: Transports an artifact URL may name; ``http`` and ``git`` are plaintext (``allow_plaintext``).
