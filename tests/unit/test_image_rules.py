@@ -18,7 +18,6 @@ rendered. This module proves it three ways:
 from __future__ import annotations
 
 import ast
-import copy
 import hashlib
 import os
 import string
@@ -27,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import with_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,17 +71,7 @@ def write(root: Path, doc: dict[str, Any]) -> Path:
 
 def changed(dotted: str, value: Any) -> dict[str, Any]:
     """The cartridge with ``dotted`` (``a.b[0].c``) set to ``value``."""
-    doc = copy.deepcopy(CARTRIDGE)
-    target: Any = doc
-    parts = dotted.replace("[", ".[").split(".")
-    for part in parts[:-1]:
-        target = target[int(part[1:-1])] if part.startswith("[") else target[part]
-    last = parts[-1]
-    if last.startswith("["):
-        target[int(last[1:-1])] = value
-    else:
-        target[last] = value
-    return doc
+    return dict(with_value(CARTRIDGE, dotted, value))
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
