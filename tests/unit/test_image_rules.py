@@ -81,74 +81,62 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-# (id, field changed, hostile value, problem path, a fragment of the rule)
-RULES: list[tuple[str, str, Any, str, str]] = [
-    ("name", "name", "C_1", "cartridges/C_1.name", "must be a DNS label"),
-    ("version", "version", "1.0\nRUN id", f"{C}.version", "must be a Docker tag"),
-    ("base", "image.build.base", "Not/An:Image", f"{C}.image.build.base", "Docker image reference"),
-    ("base-long", "image.build.base", "a/" * 130 + "b", f"{C}.image.build.base", "Docker image reference"),
-    ("tag", "image.build.tag", "UPPER:case", f"{C}.image.build.tag", "Docker image reference"),
-    ("package", "image.build.packages", ["curl;id"], f"{C}.image.build.packages[0]", "Debian package"),
-    ("package-upper", "image.build.packages", ["Apache2"], f"{C}.image.build.packages[0]", "Debian package"),
-    ("packages-many", "image.build.packages", ["a1"] * 1025, f"{C}.image.build.packages", "at most 1024"),
-    ("env-key", "image.build.env", {"A-B": "1"}, f"{C}.image.build.env.A-B.[key]", "variable name"),
-    ("env-value", "image.build.env", {"A": "x\ny"}, f"{C}.image.build.env.A", "control characters"),
-    ("env-number", "image.build.env", {"A": 1}, f"{C}.image.build.env.A", "must be a string"),
-    ("expose-zero", "image.build.expose", [0], f"{C}.image.build.expose[0]", "must be >= 1"),
-    ("expose-high", "image.build.expose", [65536], f"{C}.image.build.expose[0]", "must be <= 65535"),
-    ("expose-text", "image.build.expose", ["80"], f"{C}.image.build.expose[0]", "not a string"),
-    ("workdir-relative", "image.build.workdir", "app", f"{C}.image.build.workdir", "absolute path"),
-    ("workdir-newline", "image.build.workdir", "/app\nRUN id", f"{C}.image.build.workdir", "control char"),
-    ("workdir-dotdot", "image.build.workdir", "/a/../b", f"{C}.image.build.workdir", "'..'"),
-    ("command-newline", "image.build.command", ["a\nb"], f"{C}.image.build.command[0]", "control char"),
-    ("entrypoint-newline", "image.build.entrypoint", ["a\rb"], f"{C}.image.build.entrypoint[0]", "control"),
-    ("run-empty", "image.build.run", ["  "], f"{C}.image.build.run[0]", "must not be empty"),
-    ("run-control", "image.build.run", ["echo \x1b"], f"{C}.image.build.run[0]", "control characters"),
-    (
-        "file-path-relative",
-        "image.build.files[1].path",
-        "etc/x",
-        f"{C}.image.build.files[1].path",
-        "absolute",
+def refusal(case: str, dotted: str, value: Any, fragment: str, at: str | None = None) -> Any:
+    """One row: ``dotted`` set to ``value``; the problem is at ``cartridges/c.<at>`` (default: the field)."""
+    return pytest.param(changed(dotted, value), f"{C}.{at or dotted}", fragment, id=case)
+
+
+# One hostile cartridge per rule a build depends on: (field changed, hostile value, a fragment of the rule)
+RULES = [
+    pytest.param(changed("name", "C_1"), "cartridges/C_1.name", "must be a DNS label", id="name"),
+    refusal("version", "version", "1.0\nRUN id", "must be a Docker tag"),
+    refusal("base", "image.build.base", "Not/An:Image", "Docker image reference"),
+    refusal("base-long", "image.build.base", "a/" * 130 + "b", "Docker image reference"),
+    refusal("tag", "image.build.tag", "UPPER:case", "Docker image reference"),
+    refusal("package", "image.build.packages", ["curl;id"], "Debian package", at="image.build.packages[0]"),
+    refusal(
+        "package-upper", "image.build.packages", ["Apache2"], "Debian package", at="image.build.packages[0]"
     ),
-    ("file-path-dotdot", "image.build.files[1].path", "/a/../b", f"{C}.image.build.files[1].path", "'..'"),
-    ("file-path-dir", "image.build.files[1].path", "/a/", f"{C}.image.build.files[1].path", "file path"),
-    ("file-path-newline", "image.build.files[1].path", "/a\nb", f"{C}.image.build.files[1].path", "control"),
-    ("file-mode", "image.build.files[1].mode", "rwx", f"{C}.image.build.files[1].mode", "octal"),
-    ("file-mode-number", "image.build.files[1].mode", 644, f"{C}.image.build.files[1].mode", "a string"),
-    ("file-mode-newline", "image.build.files[1].mode", "0644\n", f"{C}.image.build.files[1].mode", "octal"),
-    (
-        "file-no-source",
-        "image.build.files[1]",
-        {"path": "/x"},
-        f"{C}.image.build.files[1]",
-        "exactly one of 'src' or 'content'",
+    refusal("packages-many", "image.build.packages", ["a1"] * 1025, "at most 1024"),
+    refusal("env-key", "image.build.env", {"A-B": "1"}, "variable name", at="image.build.env.A-B.[key]"),
+    refusal("env-value", "image.build.env", {"A": "x\ny"}, "control characters", at="image.build.env.A"),
+    refusal("env-number", "image.build.env", {"A": 1}, "must be a string", at="image.build.env.A"),
+    refusal("expose-zero", "image.build.expose", [0], "must be >= 1", at="image.build.expose[0]"),
+    refusal("expose-high", "image.build.expose", [65536], "must be <= 65535", at="image.build.expose[0]"),
+    refusal("expose-text", "image.build.expose", ["80"], "not a string", at="image.build.expose[0]"),
+    refusal("workdir-relative", "image.build.workdir", "app", "absolute path"),
+    refusal("workdir-newline", "image.build.workdir", "/app\nRUN id", "control char"),
+    refusal("workdir-dotdot", "image.build.workdir", "/a/../b", "'..'"),
+    refusal("command-newline", "image.build.command", ["a\nb"], "control char", at="image.build.command[0]"),
+    refusal(
+        "entrypoint-newline", "image.build.entrypoint", ["a\rb"], "control", at="image.build.entrypoint[0]"
     ),
-    (
+    refusal("run-empty", "image.build.run", ["  "], "must not be empty", at="image.build.run[0]"),
+    refusal("run-control", "image.build.run", ["echo \x1b"], "control characters", at="image.build.run[0]"),
+    refusal("file-path-relative", "image.build.files[1].path", "etc/x", "absolute"),
+    refusal("file-path-dotdot", "image.build.files[1].path", "/a/../b", "'..'"),
+    refusal("file-path-dir", "image.build.files[1].path", "/a/", "file path"),
+    refusal("file-path-newline", "image.build.files[1].path", "/a\nb", "control"),
+    refusal("file-mode", "image.build.files[1].mode", "rwx", "octal"),
+    refusal("file-mode-number", "image.build.files[1].mode", 644, "a string"),
+    refusal("file-mode-newline", "image.build.files[1].mode", "0644\n", "octal"),
+    refusal("file-no-source", "image.build.files[1]", {"path": "/x"}, "exactly one of 'src' or 'content'"),
+    refusal(
         "file-two-sources",
         "image.build.files[1]",
         {"path": "/x", "content": "", "src": "files/start.sh"},
-        f"{C}.image.build.files[1]",
         "exactly one of 'src' or 'content'",
     ),
-    ("file-src-dotdot", "image.build.files[0].src", "../x", f"{C}.image.build.files[0].src", "no '..'"),
-    ("file-src-missing", "image.build.files[0].src", "files/none", f"{C}.image.build.files[0].src", "exist"),
-    (
-        "file-src-outside",
-        "image.build.files[0].src",
-        "/etc/passwd",
-        f"{C}.image.build.files[0].src",
-        "inside",
-    ),
-    ("file-src-dir", "image.build.files[0].src", "files", f"{C}.image.build.files[0].src", "regular file"),
-    ("unknown-field", "image.build.user", "root", f"{C}.image.build.user", "not a known field"),
-    ("ref-and-build", "image.ref", "nginx:1", f"{C}.image", "exactly one of 'ref' or 'build'"),
+    refusal("file-src-dotdot", "image.build.files[0].src", "../x", "no '..'"),
+    refusal("file-src-missing", "image.build.files[0].src", "files/none", "exist"),
+    refusal("file-src-outside", "image.build.files[0].src", "/etc/passwd", "inside"),
+    refusal("file-src-dir", "image.build.files[0].src", "files", "regular file"),
+    refusal("unknown-field", "image.build.user", "root", "not a known field"),
+    refusal("ref-and-build", "image.ref", "nginx:1", "exactly one of 'ref' or 'build'", at="image"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("doc", "path", "rule"), [pytest.param(changed(c[1], c[2]), c[3], c[4], id=c[0]) for c in RULES]
-)
+@pytest.mark.parametrize(("doc", "path", "rule"), RULES)
 def test_validate_refuses_first_what_the_image_build_refuses(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], doc: dict[str, Any], path: str, rule: str
 ) -> None:
