@@ -28,6 +28,13 @@ DEPLOYMENT = DeploymentPolicy(
 POLICY = AutoscalingPolicy(name="p", thresholds={"requests_in_flight": 80}, behaviour={"max_step": 10})
 
 
+def simulate_cli(policy: object, deployment: object, trace: str, *options: str) -> int:
+    """``stratos simulate --policy P --deployment D --trace T [options]``: its exit code."""
+    return main(
+        ["simulate", "--policy", str(policy), "--deployment", str(deployment), "--trace", trace, *options]
+    )
+
+
 class Fixed:
     """A controller that never scales, and remembers what it was shown."""
 
@@ -330,10 +337,9 @@ def test_cli_synthetic_trace_with_baselines_and_plot(
 ) -> None:
     policy, deployment = definitions
     png = tmp_path / "ramp.png"
-    code = main(
-        ["simulate", "--policy", str(policy), "--deployment", str(deployment), "--trace", "synthetic:ramp",
-         "--hours", "2", "--max", "30", "--compare", "--plot", str(png)]
-    )  # fmt: skip
+    code = simulate_cli(
+        policy, deployment, "synthetic:ramp", "--hours", "2", "--max", "30", "--compare", "--plot", str(png)
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert png.is_file() and png.stat().st_size > 10_000
@@ -356,10 +362,8 @@ def test_cli_on_each_real_trace_draws_a_plot(
 ) -> None:
     policy, deployment = definitions
     png = tmp_path / f"{filename}.png"
-    code = main(
-        ["simulate", "--policy", str(policy), "--deployment", str(deployment), "--trace", str(TRACES / filename),
-         "--start", start, "--hours", "2", "--peak-members", "10", "--plot", str(png)]
-    )  # fmt: skip
+    options = ("--start", start, "--hours", "2", "--peak-members", "10", "--plot", str(png))
+    code = simulate_cli(policy, deployment, str(TRACES / filename), *options)
     assert code == 0
     assert png.is_file() and png.stat().st_size > 10_000
 
@@ -369,36 +373,14 @@ def test_cli_real_trace_by_name(
 ) -> None:
     monkeypatch.delenv("STRATOS_TRACES_DIR", raising=False)  # the traces shipped with the package
     policy, deployment = definitions
-    code = main(
-        [
-            "simulate",
-            "--policy",
-            str(policy),
-            "--deployment",
-            str(deployment),
-            "--trace",
-            "real:alibaba",
-            "--hours",
-            "1",
-        ]
-    )
+    code = simulate_cli(policy, deployment, "real:alibaba", "--hours", "1")
     assert code == 0
     assert "rates multiplied by" in capsys.readouterr().out
 
 
 def test_cli_reports_a_missing_definition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "empty.yml").write_text(DEPLOYMENT_YAML)
-    code = main(
-        [
-            "simulate",
-            "--policy",
-            str(tmp_path / "empty.yml"),
-            "--deployment",
-            str(tmp_path / "empty.yml"),
-            "--trace",
-            "synthetic:step",
-        ]
-    )
+    code = simulate_cli(str(tmp_path / "empty.yml"), str(tmp_path / "empty.yml"), "synthetic:step")
     assert code == 1
     assert "holds no AutoscalingPolicy" in capsys.readouterr().err
 
@@ -407,17 +389,7 @@ def test_cli_reports_an_unreadable_trace(
     definitions: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     policy, deployment = definitions
-    code = main(
-        [
-            "simulate",
-            "--policy",
-            str(policy),
-            "--deployment",
-            str(deployment),
-            "--trace",
-            str(tmp_path / "nope.csv"),
-        ]
-    )
+    code = simulate_cli(policy, deployment, str(tmp_path / "nope.csv"))
     assert code == 1
     assert "nope.csv" in capsys.readouterr().err
 
