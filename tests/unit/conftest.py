@@ -12,6 +12,21 @@ from stratos.store import StateStore
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: A cartridge's image build that sets every field reaching the Dockerfile (its one ``src`` is
+#: ``files/start.sh`` beside the definition): what the hostile definitions change one field of.
+IMAGE_BUILD: dict[str, Any] = {
+    "base": "stratos/debian:bookworm",
+    "packages": ["curl"],
+    "files": [{"path": "/usr/local/bin/start", "src": "files/start.sh", "mode": "0755"}],
+    "run": ["true"],
+    "workdir": "/app",
+    "env": {"A": "1"},
+    "entrypoint": ["/usr/local/bin/start"],
+    "command": ["serve"],
+    "expose": [80],
+}
+
+
 def with_value(document: Any, dotted: str, value: Any) -> Any:
     """A deep copy of ``document`` with ``dotted`` (``a.b[0].c``) set to ``value``: how the tables
     of hostile definitions change one field of a valid one."""

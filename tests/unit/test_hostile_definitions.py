@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import with_value
+from conftest import IMAGE_BUILD, with_value
 
 from stratos import images
 from stratos.cli import main
@@ -29,19 +29,7 @@ CARTRIDGE: dict[str, Any] = {
     "name": "c",
     "display_name": "C",
     "version": "1.0",
-    "image": {
-        "build": {
-            "base": "stratos/debian:bookworm",
-            "packages": ["curl"],
-            "files": [{"path": "/usr/local/bin/start", "src": "files/start.sh", "mode": "0755"}],
-            "run": ["true"],
-            "workdir": "/app",
-            "env": {"A": "1"},
-            "entrypoint": ["/usr/local/bin/start"],
-            "command": ["serve"],
-            "expose": [80],
-        }
-    },
+    "image": {"build": IMAGE_BUILD},
     "ports": [{"name": "http", "port": 80, "proxy_port": 8080}],
     "health_check": {"http": "/health", "interval": 2, "timeout": 1.5},
     "environment": {"E": "v"},

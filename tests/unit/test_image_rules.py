@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import with_value
+from conftest import IMAGE_BUILD, with_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,18 +42,8 @@ CARTRIDGE: dict[str, Any] = {
     "version": "1.0",
     "image": {
         "build": {
-            "base": "stratos/debian:bookworm",
-            "packages": ["curl"],
-            "files": [
-                {"path": "/usr/local/bin/start", "src": "files/start.sh", "mode": "0755"},
-                {"path": "/etc/c.conf", "content": "x=1\n"},
-            ],
-            "run": ["true"],
-            "workdir": "/app",
-            "env": {"A": "1"},
-            "entrypoint": ["/usr/local/bin/start"],
-            "command": ["serve"],
-            "expose": [80],
+            **IMAGE_BUILD,
+            "files": [*IMAGE_BUILD["files"], {"path": "/etc/c.conf", "content": "x=1\n"}],
             "tag": "stratos/cartridge-c:1.0",
         }
     },
