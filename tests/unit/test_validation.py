@@ -11,6 +11,7 @@ import yaml
 
 from stratos.cli import main
 from stratos.errors import ValidationError
+from stratos.model import KINDS
 from stratos.validation import find_cycle, load, startup_order
 
 
@@ -345,14 +346,7 @@ def test_cli_schema_covers_every_kind(capsys: pytest.CaptureFixture[str]) -> Non
 
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert set(schema) == {
-        "Cartridge",
-        "NetworkPartition",
-        "DeploymentPolicy",
-        "AutoscalingPolicy",
-        "LbCluster",
-        "Application",
-    }
+    assert set(schema) == set(KINDS) and len(KINDS) == 6  # the six kinds
     assert "subscriptions" in schema["Application"]["properties"]
 
 
