@@ -28,12 +28,13 @@ import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
+from stratos.documents import read_documents
 from stratos.errors import Problem, ValidationError
 from stratos.model import AutoscalingPolicy, DefinitionModel, DeploymentPolicy
 from stratos.scaling.controllers import Controller, HpaController, PredictiveController, Stratos41Controller
 from stratos.scaling.simulate import SimulationConfig, SimulationResult, simulate
 from stratos.scaling.traces import REAL_TRACES, SYNTHETIC, Trace, load_real, load_trace, synthetic
-from stratos.validation import parse_document, read_documents
+from stratos.validation import parse_document
 
 DefinitionT = TypeVar("DefinitionT", bound=DefinitionModel)
 
