@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import IMAGE_BUILD, with_value
+from definition_cases import IMAGE_BUILD, with_value
 
 from stratos import images
 from stratos.cli import main

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import IMAGE_BUILD, with_value
+from definition_cases import IMAGE_BUILD, with_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
