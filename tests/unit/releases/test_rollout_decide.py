@@ -71,6 +71,12 @@ def case(
     return pytest.param(state, current, mode, list(checks), expected, id=id)
 
 
+def restart(id: str, expected: Step, new: MemberCheck, since: float = 90):  # type: ignore[no-untyped-def]
+    """A ``restart`` row: release B verified since ``since``, an old member of A and a new one of B."""
+    state = RolloutState(head=B, good=A, pending=Pending(B, A, since))
+    return case(id, state, B, expected, OLD, new, mode="restart")
+
+
 CASES = [
     case("new-commit-deploys", RolloutState(head=B, good=A), A, Deploy(B, A, "")),
     case("first-release-deploys", RolloutState(head=A), None, Deploy(A, None, "")),
@@ -103,45 +109,11 @@ CASES = [
         Deploy(C, A, ""),
         check("m1", False),
     ),
-    case(
-        "restart-new-member-exits",
-        VERIFYING,
-        B,
-        Revert(B, A, ""),
-        OLD,
-        check("new", False, "dead", B, 95),
-        mode="restart",
-    ),
-    case(
-        "restart-new-member-unhealthy",
-        VERIFYING,
-        B,
-        Revert(B, A, ""),
-        OLD,
-        check("new", False, "unhealthy", B, 95),
-        mode="restart",
-    ),
-    case(
-        "restart-new-member-too-slow",
-        RolloutState(head=B, good=A, pending=Pending(B, A, 0)),
-        B,
-        Revert(B, A, ""),
-        OLD,
-        check("new", False, "healthy", B, 10),
-        mode="restart",
-    ),
-    case(
-        "restart-half-way", VERIFYING, B, Wait(""), OLD, check("new", True, "healthy", B, 95), mode="restart"
-    ),
-    case(
-        "restart-new-member-still-checking",
-        VERIFYING,
-        B,
-        Wait(""),
-        OLD,
-        check("new", False, "healthy", B, 95),
-        mode="restart",
-    ),
+    restart("restart-new-member-exits", Revert(B, A, ""), check("new", False, "dead", B, 95)),
+    restart("restart-new-member-unhealthy", Revert(B, A, ""), check("new", False, "unhealthy", B, 95)),
+    restart("restart-new-member-too-slow", Revert(B, A, ""), check("new", False, "healthy", B, 10), since=0),
+    restart("restart-half-way", Wait(""), check("new", True, "healthy", B, 95)),
+    restart("restart-new-member-still-checking", Wait(""), check("new", False, "healthy", B, 95)),
     case(
         "restart-all-replaced",
         VERIFYING,
