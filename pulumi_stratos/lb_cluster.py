@@ -16,6 +16,7 @@ from pulumi_stratos.inputs import LbClusterArgs
 from stratos.drivers import docker as labels
 from stratos.drivers import haproxy
 from stratos.errors import Problem, ValidationError
+from stratos.lb import config as lbconfig
 from stratos.model import Cartridge as CartridgeDefinition
 from stratos.model import LbCluster as LbClusterDefinition
 from stratos.model import NetworkPartition as NetworkPartitionDefinition
@@ -72,7 +73,7 @@ class LbCluster(pulumi.ComponentResource):
         # The configuration is uploaded, not bind-mounted from <state>/lb/<name>/ as the core's
         # driver does (Pulumi's Docker provider writes no host file); the hash says so, so the
         # driver's planner never takes this container for one it made.
-        shape = {**want.shape(), "mounts": [f"{want.run_dir}:{haproxy.RUN_DIR}:rw"], "config": "upload"}
+        shape = {**want.shape(), "mounts": [f"{want.run_dir}:{lbconfig.RUN_DIR}:rw"], "config": "upload"}
         container = docker.Container(
             f"{name}-haproxy",
             name=want.name,
@@ -87,16 +88,16 @@ class LbCluster(pulumi.ComponentResource):
                 )
                 for key, (ip, port) in want.ports.items()
             ],
-            volumes=[docker.ContainerVolumeArgs(host_path=want.run_dir, container_path=haproxy.RUN_DIR)],
+            volumes=[docker.ContainerVolumeArgs(host_path=want.run_dir, container_path=lbconfig.RUN_DIR)],
             uploads=[
                 docker.ContainerUploadArgs(
-                    file=f"{haproxy.CONF_DIR}/{haproxy.CONFIG_NAME}",
+                    file=f"{lbconfig.CONF_DIR}/{lbconfig.CONFIG_NAME}",
                     # With a statistics page it holds its password: a secret in the stack's state.
                     content=pulumi.Output.secret(want.config) if lb.stats.enabled else want.config,
                     permissions="0600" if lb.stats.enabled else "0644",
                 ),
                 docker.ContainerUploadArgs(
-                    file=haproxy.SERVER_STATE_FILE, content=EMPTY_SERVER_STATE, permissions="0600"
+                    file=lbconfig.SERVER_STATE_FILE, content=EMPTY_SERVER_STATE, permissions="0600"
                 ),
             ],
             labels=_support.container_labels(
@@ -104,7 +105,9 @@ class LbCluster(pulumi.ComponentResource):
                     labels.ROLE: labels.ROLE_LB,
                     labels.LB_CLUSTER: lb.name,
                     labels.NETWORK_PARTITION: np.name,
-                    labels.CONFIG_HASH: _hash({**shape, "config_sha256": haproxy.config_digest(want.config)}),
+                    labels.CONFIG_HASH: _hash(
+                        {**shape, "config_sha256": lbconfig.config_digest(want.config)}
+                    ),
                 }
             ),
             opts=pulumi.ResourceOptions(parent=self, provider=provider),

@@ -5,7 +5,7 @@ Layout, under ``<state>/releases/<app>/<alias>/`` (mounted read-only into member
     repo.git/        a mirror of the repository (``git clone --mirror``, then ``git fetch``)
     <sha>/           one directory per release: the tree of that commit, written by git itself
     current -> <sha> a relative symlink, replaced by rename (readers see the old or the new release)
-    rollout.json     the agent's rollout state (see :mod:`stratos.agent.rollout`)
+    rollout.json     the agent's rollout state (see :mod:`stratos.releases.state`)
     known_hosts      the ssh host keys the definition gives (``artifact.ssh_known_hosts``), if any
     .lock            held (``flock``) while git or a switch works here: the agent and the CLI share it
 
@@ -48,9 +48,9 @@ from pathlib import Path
 from stratos import settings
 from stratos.errors import DriverError, StratosError
 from stratos.model import PLAINTEXT_TRANSPORTS, Artifact, Credentials, git_transport, redact_text, redact_url
+from stratos.releases.decide import is_sha
 from stratos.store import StateStore
 
-_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _REV = re.compile(r"^[0-9a-f]{4,64}$")
 
 Runner = Callable[[Sequence[str], Mapping[str, str]], bytes]
@@ -140,21 +140,17 @@ class Release:
     previous: str | None = None
 
 
-def is_sha(text: str) -> bool:
-    return bool(_SHA.match(text))
-
-
 def current_release(store: StateStore, app: str, alias: str) -> str | None:
     link = store.releases_dir(app, alias) / "current"
     try:
         target = os.readlink(link)
     except OSError:
         return None
-    return target if _SHA.match(target) else None
+    return target if is_sha(target) else None
 
 
 def release_dir(store: StateStore, app: str, alias: str, sha: str) -> Path:
-    if not _SHA.match(sha):
+    if not is_sha(sha):
         raise StratosError(f"artifact: {sha!r} is not a full commit id")
     return store.releases_dir(app, alias) / sha
 
@@ -164,7 +160,7 @@ def releases(store: StateStore, app: str, alias: str) -> list[str]:
     base = store.releases_dir(app, alias)
     if not base.is_dir():
         return []
-    found = [p for p in base.iterdir() if p.is_dir() and not p.is_symlink() and _SHA.match(p.name)]
+    found = [p for p in base.iterdir() if p.is_dir() and not p.is_symlink() and is_sha(p.name)]
     found.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
     return [p.name for p in found]
 
@@ -217,7 +213,7 @@ def resolve(store: StateStore, app: str, alias: str, rev: str, *, git: Runner = 
     repo = store.releases_dir(app, alias) / "repo.git"
     if not _REV.match(rev):
         raise StratosError(f"artifact: {rev!r} is not a commit id")
-    if _SHA.match(rev) and (store.releases_dir(app, alias) / rev).is_dir():
+    if is_sha(rev) and (store.releases_dir(app, alias) / rev).is_dir():
         return rev
     if not (repo / "HEAD").is_file():
         raise StratosError(f"artifact of {app}/{alias}: no repository fetched yet to find commit {rev}")
@@ -319,7 +315,7 @@ def _head(git: Runner, repo: Path, branch: str) -> str:
         sha = _rev_parse(git, repo, f"refs/heads/{branch}^{{commit}}")
     except DriverError as exc:
         raise StratosError(f"artifact: branch '{branch}' does not exist in the repository") from exc
-    if not _SHA.match(sha):
+    if not is_sha(sha):
         raise DriverError(f"artifact: git answered {sha!r} for the head of '{branch}'")
     return sha
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -13,18 +12,6 @@ from stratos import builtin
 from stratos.errors import StratosError, ValidationError
 from stratos.model import KINDS
 from stratos.validation import load
-
-#: Sub-commands that live in their own modules: name -> module exposing add_parser() and run().
-_PLUGGED = {
-    "import": "stratos.cli_import",
-    "simulate": "stratos.cli_simulate",
-    "agent": "stratos.agent.cli",
-    "status": "stratos.agent.cli",
-    "events": "stratos.agent.cli",
-    "metering": "stratos.agent.cli",
-    "sync": "stratos.agent.cli",
-    "rollback": "stratos.agent.cli",
-}
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -71,17 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write to this file instead of standard output")
     p.set_defaults(func=_schema)
 
-    seen: set[str] = set()
-    for module_name in _PLUGGED.values():
-        if module_name in seen:
-            continue
-        seen.add(module_name)
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name and not module_name.startswith(str(exc.name)):
-                raise
-            continue
+    # Sub-commands that live in modules of their own, each with add_parser() and run(): imported
+    # here, not at the top, so that importing this module stays cheap (the agent's pulls in Docker's SDK).
+    from stratos import cli_import, cli_simulate
+    from stratos.agent import cli as agent_cli
+
+    for module in (cli_import, cli_simulate, agent_cli):
         module.add_parser(sub)
     return parser
 

@@ -27,6 +27,7 @@ try:
     from stratos.drivers import docker as dockerlib
     from stratos.drivers import haproxy
     from stratos.errors import NotFoundError
+    from stratos.lb import config as lbconfig
     from stratos.store import StateStore
     from stratos.validation import parse_definition
 except ImportError:
@@ -102,7 +103,7 @@ def _endpoint(np):
 
 def _ensure_step(client, store, lb, endpoint, spec, change, module):
     current = _container(client, spec.name)
-    config_path = store.lb_dir(lb.name) / haproxy.CONFIG_NAME
+    config_path = store.lb_dir(lb.name) / lbconfig.CONFIG_NAME
     current_config = config_path.read_text() if config_path.is_file() else None
     report = dict(
         name=spec.name,

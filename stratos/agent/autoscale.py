@@ -7,7 +7,7 @@ healthy or starting are observed; dead and unhealthy ones are not (the planner r
 counting them would scale up for members that will never serve). The decision's ``desired`` count
 becomes the planner's desired count for the subscription (:meth:`Autoscaler.desired_count`) until
 the next decision, and its placements and removals travel to the planner as a
-:class:`~stratos.agent.reconcile.ScalingHint` for the tick in which it was taken.
+:class:`~stratos.planning.reconcile.ScalingHint` for the tick in which it was taken.
 
 ``Observations.pending`` stays empty: the loop starts members within the tick that plans them
 (and waits, bounded, for their health), so a start asked for is a container by the next decision,
@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stratos.agent import health as healthlib
-from stratos.agent import observe, reconcile
+from stratos.agent import observe
 from stratos.fsutil import STATE, atomic_write_text
 from stratos.model import Application, Subscription
+from stratos.planning import health as healthlib
+from stratos.planning import reconcile
 from stratos.scaling import DEFAULT_STARTUP_TIMEOUT, Decision, ScalingState, decide
 from stratos.validation import DefinitionSet
 

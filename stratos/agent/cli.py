@@ -312,6 +312,7 @@ def _events(args: argparse.Namespace, store: StateStore) -> int:
 def _release(args: argparse.Namespace, store: StateStore) -> int:
     """``stratos sync`` and ``stratos rollback``: requests the agent carries out on its next tick."""
     from stratos.agent import rollout
+    from stratos.releases import triggers
 
     definitions = store.load()
     if args.command == "sync":
@@ -319,12 +320,12 @@ def _release(args: argparse.Namespace, store: StateStore) -> int:
             if args.now:
                 head = rollout.sync_now(store, definitions, args.application, alias)
                 print(f"{args.application}/{alias}: fetched, branch head {head[:12]}")
-            rollout.request_sync(store, args.application, [alias], "stratos sync")
+            triggers.request_sync(store, args.application, [alias], "stratos sync")
             print(f"{args.application}/{alias}: sync requested; the agent fetches on its next tick")
         return 0
     since = time.time()
     alias, sha, current = rollout.choose_rollback(store, definitions, args.application, args.alias, args.to)
-    rollout.request_rollback(store, args.application, alias, sha, "stratos rollback")
+    triggers.request_rollback(store, args.application, alias, sha, "stratos rollback")
     print(f"{args.application}/{alias}: rollback from {str(current)[:12]} to {sha[:12]} requested")
     if args.wait > 0:
         sub = rollout.wait_for_release(store, args.application, alias, sha, args.wait, since=since)

@@ -15,7 +15,7 @@ One tick:
 4. measure (:mod:`stratos.agent.observe`: Docker stats read in the background, HAProxy ``show
    stat``) and, for subscriptions with an autoscaling policy whose evaluation is due, decide
    (:mod:`stratos.agent.autoscale`); a decision that changes something is recorded (``scale``);
-5. plan with :func:`stratos.agent.reconcile.plan`, the decisions giving the desired counts;
+5. plan with :func:`stratos.planning.reconcile.plan`, the decisions giving the desired counts;
 6. act, each action on its own (one failing does not stop the others): take dead or unhealthy
    members out of the LB and remove them; start members, wait (bounded) until each is healthy and
    add it to its LB backends (``add server`` + ``enable health``); register healthy members missing
@@ -44,14 +44,16 @@ from typing import Any
 
 from stratos import artifacts
 from stratos import endpoints as endpointslib
-from stratos.agent import autoscale, observe, reconcile, rollout, status, watch, webhook
-from stratos.agent import health as healthlib
+from stratos.agent import autoscale, observe, rollout, status, watch, webhook
 from stratos.agent import metrics as metricslib
 from stratos.agent.events import Event, EventStore, SafeEventStore
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members
 from stratos.errors import StratosError
+from stratos.lb import config as lbconfig
 from stratos.model import HealthCheck
+from stratos.planning import health as healthlib
+from stratos.planning import reconcile
 from stratos.scaling.observations import Placement
 from stratos.store import StateStore
 from stratos.validation import DefinitionSet
@@ -583,7 +585,7 @@ class Agent:
         states = {}
         for lb in definitions.lb_clusters.values():
             backends: dict[str, dict[str, reconcile.LbServer]] = {
-                haproxy.backend_name(li.proxy_port): {} for li in lb.listeners
+                lbconfig.backend_name(li.proxy_port): {} for li in lb.listeners
             }
             try:
                 servers = self.runtime_for(lb.name).servers_state()
@@ -1010,7 +1012,7 @@ class Agent:
         self, definitions: DefinitionSet, lb_name: str, backend: str, member_id: str, address: str, port: int
     ) -> None:
         lb = definitions.lb_clusters[lb_name]
-        options = haproxy.server_options(lb)
+        options = lbconfig.server_options(lb)
         self._registered_now.append((lb_name, backend, member_id, address, port))
         self.runtime_for(lb_name).add_member(
             backend,

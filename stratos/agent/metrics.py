@@ -36,8 +36,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stratos.agent.observe import MemberMetrics
-from stratos.agent.reconcile import SubscriptionView
 from stratos.fsutil import STATE, atomic_write_bytes
+from stratos.planning.reconcile import SubscriptionView
 from stratos.scaling import Decision
 from stratos.store import StateStore
 

@@ -1,8 +1,11 @@
-"""Release rollout: which commit each subscription serves, tried before and checked after it goes live.
+"""Release rollout, the executor: which commit each subscription serves, tried before and checked
+after it goes live.
 
-The decisions are pure (:func:`target`, :func:`decide_release`, :func:`gate`, :func:`rollback_target`,
-:func:`apply_rollback`); :class:`Rollouts` performs them for the agent's loop, once per tick and per
-subscription with an artifact:
+The decisions are pure and live in :mod:`stratos.releases` (:func:`~stratos.releases.decide.target`,
+:func:`~stratos.releases.decide.decide_release`, :func:`~stratos.releases.decide.gate`, the state and its
+changes in :mod:`stratos.releases.state`, the request files in :mod:`stratos.releases.triggers`);
+:class:`Rollouts` performs them for the agent's loop (git, the canary container, the switch of
+``current``), once per tick and per subscription with an artifact:
 
 1. requests are taken from ``<state>/agent/triggers/<app>.<alias>.<kind>`` (``sync``: written by the
    webhook and by ``stratos sync``; ``rollback``: by ``stratos rollback``);
@@ -42,28 +45,49 @@ monotonic clock; the wall clock only stamps what is recorded.
 from __future__ import annotations
 
 import http.client
-import json
 import logging
-import os
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stratos import artifacts
 from stratos import endpoints as endpointslib
-from stratos.agent import health as healthlib
-from stratos.agent.health import Health
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
 from stratos.errors import DriverError, StratosError
-from stratos.fsutil import STATE, atomic_write_text
 from stratos.model import Application, Artifact, Cartridge, Subscription, redact_url
+from stratos.planning import health as healthlib
+from stratos.planning.health import Health
+from stratos.planning.revision import revision as member_revision
+from stratos.releases.decide import (
+    Confirm,
+    MemberCheck,
+    Mode,
+    Revert,
+    Step,
+    Wait,
+    decide_release,
+    gate,
+    release_of,
+    release_port,
+    release_revision,
+)
+from stratos.releases.state import (
+    Pending,
+    RolloutState,
+    apply_rollback,
+    load_state,
+    rollback_target,
+    save_state,
+    with_failed,
+    with_good,
+)
+from stratos.releases.triggers import Key, Request, has_requests, take_requests
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -75,262 +99,8 @@ log = logging.getLogger("stratos.agent.rollout")
 ROLE_CANARY = dockerlib.ROLE_CANARY
 #: Seconds between two release checks while waiting for a release.
 CHECK_POLL = 0.5
-#: How many failed commits and live releases the state remembers.
-MEMORY = 20
 
-Mode = Literal["none", "restart"]
-Key = tuple[str, str]
-
-
-# --------------------------------------------------------------------------- state (pure)
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A release that went live (``none``) or is being rolled out (``restart``), not yet verified."""
-
-    sha: str
-    previous: str | None
-    since: float
-    source: str = "poll"
-
-
-@dataclass(frozen=True)
-class Hold:
-    """``stratos rollback``: serve ``sha`` while the branch head stays ``head``."""
-
-    sha: str
-    head: str | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class RolloutState:
-    head: str | None = None
-    good: str | None = None
-    pending: Pending | None = None
-    failed: Mapping[str, str] = field(default_factory=dict)
-    hold: Hold | None = None
-    degraded: str | None = None
-    #: Releases that passed their check, oldest first (what ``stratos rollback`` goes back to).
-    history: tuple[str, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "head": self.head,
-            "good": self.good,
-            "pending": None if self.pending is None else vars(self.pending),
-            "failed": dict(self.failed),
-            "hold": None if self.hold is None else vars(self.hold),
-            "degraded": self.degraded,
-            "history": list(self.history),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RolloutState:
-        pending = data.get("pending")
-        hold = data.get("hold")
-        return cls(
-            head=data.get("head"),
-            good=data.get("good"),
-            pending=Pending(**pending) if isinstance(pending, dict) else None,
-            failed=dict(data.get("failed") or {}),
-            hold=Hold(**hold) if isinstance(hold, dict) else None,
-            degraded=data.get("degraded"),
-            history=tuple(data.get("history") or ()),
-        )
-
-
-def with_failed(state: RolloutState, sha: str, why: str) -> RolloutState:
-    failed = {k: v for k, v in state.failed.items() if k != sha}
-    failed[sha] = why
-    return replace(
-        state,
-        failed=dict(list(failed.items())[-MEMORY:]),
-        pending=None,
-        degraded=f"release {sha[:12]} failed health",
-    )
-
-
-def with_good(state: RolloutState, sha: str) -> RolloutState:
-    history = tuple(s for s in state.history if s != sha) + (sha,)
-    degraded = state.degraded if state.head in state.failed and state.head != sha else None
-    return replace(state, good=sha, pending=None, history=history[-MEMORY:], degraded=degraded)
-
-
-def apply_rollback(state: RolloutState, to: str, reason: str) -> RolloutState:
-    """Hold ``to`` until the branch moves; an operator's choice clears that commit's failure."""
-    failed = {k: v for k, v in state.failed.items() if k != to}
-    return replace(state, hold=Hold(to, state.head, reason), failed=failed, degraded=None)
-
-
-def rollback_target(state: RolloutState, current: str | None) -> str | None:
-    """The release ``stratos rollback`` goes back to: the newest good release that is not current."""
-    for sha in reversed(state.history):
-        if sha != current and sha not in state.failed:
-            return sha
-    return None
-
-
-# --------------------------------------------------------------------------- decisions (pure)
-
-
-@dataclass(frozen=True)
-class MemberCheck:
-    """A member as the release verification sees it.
-
-    ``release``: the commit it runs (``restart`` members; ``None`` for shared ``current``);
-    ``health``: the liveness verdict (the cartridge's own check); ``passed``: the release check.
-    """
-
-    member_id: str
-    release: str | None
-    health: Health
-    started_at: float
-    passed: bool
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Deploy:
-    sha: str
-    previous: str | None
-    why: str
-
-
-@dataclass(frozen=True)
-class Confirm:
-    sha: str
-    why: str
-
-
-@dataclass(frozen=True)
-class Revert:
-    sha: str
-    to: str | None
-    why: str
-
-
-@dataclass(frozen=True)
-class Wait:
-    why: str
-
-
-Step = Deploy | Confirm | Revert | Wait | None
-
-
-def target(state: RolloutState, pin: str | None) -> tuple[str | None, str]:
-    """The release the subscription should serve, and why (``None``: keep what it serves)."""
-    if pin is not None:
-        if pin in state.failed:
-            return None, f"pinned release {pin[:12]} failed health"
-        return pin, f"pinned to {pin[:12]}"
-    if state.hold is not None and state.hold.head == state.head:
-        return state.hold.sha, state.hold.reason
-    if state.head is None:
-        return None, "the branch has not been fetched yet"
-    if state.head in state.failed:
-        return None, f"branch head {state.head[:12]} failed health; waiting for a new commit"
-    return state.head, f"branch head is {state.head[:12]}"
-
-
-def decide_release(
-    state: RolloutState,
-    *,
-    current: str | None,
-    pin: str | None,
-    mode: Mode,
-    members: Sequence[MemberCheck],
-    now: float,
-    timeout: float,
-) -> Step:
-    """What to do next for one subscription. ``timeout``: seconds a release (``none``, counted from
-    its switch) or each of its members (``restart``, counted from its start) has to pass the check."""
-    want, why = target(state, pin)
-    pending = state.pending
-    if pending is not None:
-        if want is not None and want != pending.sha:
-            return Deploy(want, pending.previous, f"{why}, superseding {pending.sha[:12]}")
-        if mode == "none" and current != pending.sha:
-            return Deploy(pending.sha, pending.previous, "resuming the switch to it")
-        return _verify(pending, mode, members, now, timeout)
-    if want is not None and want != current:
-        previous = current if current is None or current not in state.failed else state.good
-        return Deploy(want, previous, why)
-    if current is not None and state.good is None and current not in state.failed:
-        return Confirm(current, "adopted: it was live before the agent kept a rollout state")
-    return None
-
-
-def _verify(pending: Pending, mode: Mode, checks: Sequence[MemberCheck], now: float, timeout: float) -> Step:
-    if mode == "none":
-        checked = [m for m in checks if m.health == "healthy"]
-        failing = [m for m in checked if not m.passed]
-        if not failing:
-            return Confirm(pending.sha, f"{len(checked)} healthy member(s) answer the release check")
-        if now - pending.since >= timeout:
-            worst = failing[0]
-            return Revert(
-                pending.sha,
-                pending.previous,
-                f"{worst.member_id} does not pass the release check {timeout:g}s after the switch"
-                + (f" ({worst.detail})" if worst.detail else ""),
-            )
-        return Wait(f"{len(failing)} of {len(checked)} member(s) do not pass the release check yet")
-    for m in checks:
-        if m.release != pending.sha or m.passed:
-            continue
-        if m.health == "dead":
-            return Revert(
-                pending.sha, pending.previous, f"{m.member_id} exited before passing the release check"
-            )
-        if m.health == "unhealthy":
-            return Revert(
-                pending.sha,
-                pending.previous,
-                f"{m.member_id} is unhealthy" + (f" ({m.detail})" if m.detail else ""),
-            )
-        if now - m.started_at >= timeout:
-            return Revert(
-                pending.sha,
-                pending.previous,
-                f"{m.member_id} does not pass the release check {timeout:g}s after its start"
-                + (f" ({m.detail})" if m.detail else ""),
-            )
-    live = [m for m in checks if m.health != "dead"]
-    done = [m for m in live if m.release == pending.sha and m.passed]
-    if live and len(done) == len(live):
-        return Confirm(pending.sha, f"all {len(live)} member(s) run it and answer the release check")
-    return Wait(f"{len(done)} of {len(live)} member(s) run it")
-
-
-def gate(
-    health: Health, release: str | None, passed: bool, state: RolloutState, current: str | None
-) -> Health:
-    """A ``restart`` member's health as the planner should see it: one of the release being rolled
-    out is *starting* until it passes the release check (so it is not registered and no old member
-    leaves for it); one that never passed it and runs neither the current release nor one that went
-    live before (a failed or superseded release) is *unhealthy*: it is replaced, never registered."""
-    if release is None or passed or health in ("dead", "unhealthy"):
-        return health
-    if state.pending is not None and release == state.pending.sha:
-        return "starting"
-    if release in (current, state.good) or release in state.history:
-        return health
-    return "unhealthy"
-
-
-# --------------------------------------------------------------------------- revisions and specs (pure)
-
-
-def release_revision(base: str, sha: str | None) -> str:
-    """The revision label of a ``restart`` member: the definitions' hash and the commit it runs."""
-    return f"{base}+{sha}" if sha else base
-
-
-def release_of(revision: str) -> str | None:
-    _, _, sha = revision.partition("+")
-    return sha if artifacts.is_sha(sha) else None
+# --------------------------------------------------------------------------- member specs
 
 
 def pinned_spec(spec: members.MemberSpec, release_path: Path) -> members.MemberSpec:
@@ -364,122 +134,6 @@ def canary_spec(spec: members.MemberSpec, release_path: Path, suffix: str) -> me
     )
 
 
-# --------------------------------------------------------------------------- requests (files)
-
-_REQUEST = re.compile(r"^(?P<app>[a-z0-9-]+)\.(?P<alias>[a-z0-9-]+)\.(?P<kind>sync|rollback)$")
-
-
-@dataclass(frozen=True)
-class Request:
-    application: str
-    subscription: str
-    kind: Literal["sync", "rollback"]
-    source: str = "sync"
-    sha: str | None = None
-    at: float = 0.0
-
-
-def triggers_dir(store: StateStore) -> Path:
-    return store.agent_dir / "triggers"
-
-
-def request_sync(
-    store: StateStore, app: str, aliases: Iterable[str], source: str, sha: str | None = None
-) -> list[Path]:
-    """Ask the agent to fetch these subscriptions' branches on its next tick (it wakes for it)."""
-    written = []
-    for alias in aliases:
-        path = triggers_dir(store) / f"{app}.{alias}.sync"
-        atomic_write_text(path, json.dumps({"source": source, "sha": sha, "at": time.time()}) + "\n", STATE)
-        _give_to_agent(store, path)
-        written.append(path)
-    return written
-
-
-def _give_to_agent(store: StateStore, path: Path) -> None:
-    """A request written by root (``stratos sync`` on the host) belongs to the agent directory's
-    owner, the agent's uid, which must read and remove it (docs/security.md)."""
-    if os.geteuid() != 0:
-        return
-    owner = store.agent_dir.stat()
-    for item in (path.parent, path):
-        os.chown(item, owner.st_uid, owner.st_gid)
-
-
-def request_rollback(store: StateStore, app: str, alias: str, to: str, reason: str) -> Path:
-    path = triggers_dir(store) / f"{app}.{alias}.rollback"
-    atomic_write_text(path, json.dumps({"source": reason, "sha": to, "at": time.time()}) + "\n", STATE)
-    _give_to_agent(store, path)
-    return path
-
-
-def has_requests(store: StateStore) -> bool:
-    try:
-        return any(_REQUEST.match(name) for name in os.listdir(triggers_dir(store)))
-    except OSError:
-        return False
-
-
-def take_requests(store: StateStore, owner: int | None = None) -> dict[Key, list[Request]]:
-    """The requests waiting, removed from the directory.
-
-    A ``rollback`` is taken only from a file owned by ``owner`` (default: this process's uid; root's
-    ``stratos rollback`` gives its file to the agent): the HTTP side, another uid, may ask for a sync
-    and nothing else (docs/security.md)."""
-    owner = os.geteuid() if owner is None else owner
-    found: dict[Key, list[Request]] = {}
-    directory = triggers_dir(store)
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return found
-    for name in names:
-        match = _REQUEST.match(name)
-        if match is None:
-            continue
-        path = directory / name
-        try:
-            written_by = path.stat().st_uid
-            data = json.loads(path.read_text())
-            path.unlink()
-        except (OSError, ValueError) as exc:
-            log.warning("request %s unreadable (%s); removed", name, exc)
-            path.unlink(missing_ok=True)
-            continue
-        kind: Literal["sync", "rollback"] = "sync" if match["kind"] == "sync" else "rollback"
-        if kind == "rollback" and written_by != owner:
-            log.warning("request %s refused: a rollback written by uid %d, not the agent's", name, written_by)
-            continue
-        sha = data.get("sha") if isinstance(data.get("sha"), str) else None
-        found.setdefault((match["app"], match["alias"]), []).append(
-            Request(
-                match["app"],
-                match["alias"],
-                kind,
-                str(data.get("source") or kind),
-                sha,
-                float(data.get("at", 0)),
-            )
-        )
-    return found
-
-
-def load_state(store: StateStore, app: str, alias: str) -> RolloutState:
-    path = store.releases_dir(app, alias) / "rollout.json"
-    try:
-        return RolloutState.from_json(json.loads(path.read_text()))
-    except FileNotFoundError:
-        return RolloutState()
-    except (OSError, ValueError, TypeError) as exc:
-        log.warning("%s unreadable (%s); starting from an empty rollout state", path, exc)
-        return RolloutState()
-
-
-def save_state(store: StateStore, app: str, alias: str, state: RolloutState) -> None:
-    path = store.releases_dir(app, alias) / "rollout.json"
-    atomic_write_text(path, json.dumps(state.as_json(), indent=2, sort_keys=True) + "\n", STATE)
-
-
 # --------------------------------------------------------------------------- the release check (I/O)
 
 
@@ -501,28 +155,22 @@ def check_release(address: str | None, port: int, path: str, timeout: float) -> 
         conn.close()
 
 
-def release_port(cartridge: Cartridge) -> int | None:
-    if cartridge.health_check is not None and cartridge.health_check.port:
-        return cartridge.health_check.port
-    http_ports = [p.port for p in cartridge.ports if p.protocol == "http"]
-    return http_ports[0] if http_ports else None
-
-
 class ReleaseProbe(Protocol):
     def __call__(self, address: str | None, port: int, path: str, timeout: float) -> tuple[bool, str]: ...
 
 
 class RecordEvent(Protocol):
+    """Records one event (the agent's event store); only reasons and details are given here."""
+
     def __call__(
         self,
         now: float,
         application: str,
         subscription: str,
         kind: str,
-        from_count: int | None = None,
-        to_count: int | None = None,
-        reasons: Iterable[str] = (),
-        details: dict[str, Any] | None = None,
+        *,
+        reasons: Iterable[str],
+        details: dict[str, Any],
     ) -> None: ...
 
 
@@ -533,6 +181,41 @@ class _CanaryUnavailable(StratosError):
 
 
 # --------------------------------------------------------------------------- the executor
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One subscription's release work of one tick: its definitions, its members as observed (with
+    their health) and the requests taken for it."""
+
+    definitions: DefinitionSet
+    app: Application
+    sub: Subscription
+    artifact: Artifact
+    observed: Sequence[tuple[members.ObservedMember, Health]]
+    requests: Sequence[Request]
+
+    @classmethod
+    def of(
+        cls,
+        definitions: DefinitionSet,
+        app: Application,
+        sub: Subscription,
+        observed: Sequence[tuple[members.ObservedMember, Health]],
+        requests: Sequence[Request],
+    ) -> _Job:
+        """The job of ``sub`` (which has an artifact), with only its own members of ``observed``."""
+        assert sub.artifact is not None
+        mine = [(m, h) for m, h in observed if (m.application, m.subscription) == (app.name, sub.alias)]
+        return cls(definitions, app, sub, sub.artifact, mine, requests)
+
+    @property
+    def key(self) -> Key:
+        return (self.app.name, self.sub.alias)
+
+    @property
+    def cartridge(self) -> Cartridge:
+        return self.definitions.cartridges[self.sub.cartridge]
 
 
 class Rollouts:
@@ -616,7 +299,7 @@ class Rollouts:
         return found
 
     def revision(self, definitions: DefinitionSet, app: Application, sub: Subscription) -> str:
-        base = members.revision(definitions, app, sub)
+        base = member_revision(definitions, app, sub)
         if self._mode(definitions, sub) != "restart":
             return base
         return release_revision(base, artifacts.current_release(self.store, app.name, sub.alias))
@@ -685,7 +368,6 @@ class Rollouts:
         requests = take_requests(self.store)
         wanted = set()
         for app, sub in self._subscriptions(definitions):
-            assert sub.artifact is not None
             key = (app.name, sub.alias)
             wanted.add(key)
             with self._lock:
@@ -693,11 +375,10 @@ class Rollouts:
                 running = self._workers.get(key)
                 if running is not None and running[0].is_alive():
                     continue
-                queued = self._queued.pop(key, [])
-                mine = [(m, h) for m, h in observed if (m.application, m.subscription) == key]
+                job = _Job.of(definitions, app, sub, observed, self._queued.pop(key, []))
                 worker = threading.Thread(
                     target=self._work,
-                    args=(definitions, app, sub, sub.artifact, mine, queued),
+                    args=(job,),
                     name=f"stratos-release-{app.name}-{sub.alias}",
                     daemon=True,
                 )
@@ -715,36 +396,18 @@ class Rollouts:
         """Subscriptions whose worker is running."""
         return sorted(key for key, (worker, _) in list(self._workers.items()) if worker.is_alive())
 
-    def _work(
-        self,
-        definitions: DefinitionSet,
-        app: Application,
-        sub: Subscription,
-        artifact: Artifact,
-        observed: Sequence[tuple[members.ObservedMember, Health]],
-        requests: Sequence[Request],
-    ) -> None:
-        if self._one(definitions, app, sub, artifact, observed, requests, self.clock()):
+    def _work(self, job: _Job) -> None:
+        if self._one(job, self.clock()):
             self.wake()  # what members run changed: the loop acts on it now
 
-    def _one(
-        self,
-        definitions: DefinitionSet,
-        app: Application,
-        sub: Subscription,
-        artifact: Artifact,
-        observed: Sequence[tuple[members.ObservedMember, Health]],
-        requests: Sequence[Request],
-        now: float,
-    ) -> bool:
-        key = (app.name, sub.alias)
+    def _one(self, job: _Job, now: float) -> bool:
         try:
-            return self._subscription(definitions, app, sub, artifact, observed, requests, now)
+            return self._subscription(job, now)
         except StratosError as exc:
-            log.warning("release of %s/%s: %s", app.name, sub.alias, exc)
-            self._status.setdefault(key, {})["notes"] = [f"release: {exc}"]
+            log.warning("release of %s/%s: %s", *job.key, exc)
+            self._status.setdefault(job.key, {})["notes"] = [f"release: {exc}"]
         except Exception:  # noqa: BLE001 - one subscription's failure does not stop the others
-            log.exception("release of %s/%s failed", app.name, sub.alias)
+            log.exception("release of %s/%s failed", *job.key)
         return False
 
     @staticmethod
@@ -789,26 +452,15 @@ class Rollouts:
         requests = take_requests(self.store)
         wanted: set[Key] = set()
         for app, sub in self._subscriptions(definitions):
-            assert sub.artifact is not None
             key = (app.name, sub.alias)
             wanted.add(key)
-            mine = [(m, h) for m, h in observed if (m.application, m.subscription) == key]
-            self._one(definitions, app, sub, sub.artifact, mine, requests.get(key, []), now)
+            self._one(_Job.of(definitions, app, sub, observed, requests.get(key, [])), now)
         self._forget(definitions, observed, requests, wanted)
 
-    def _subscription(
-        self,
-        definitions: DefinitionSet,
-        app: Application,
-        sub: Subscription,
-        artifact: Artifact,
-        observed: Sequence[tuple[members.ObservedMember, Health]],
-        requests: Sequence[Request],
-        now: float,
-    ) -> bool:
+    def _subscription(self, job: _Job, now: float) -> bool:
         """One subscription's release step; whether it changed its state or ``current``."""
-        key = (app.name, sub.alias)
-        cartridge = definitions.cartridges[sub.cartridge]
+        key, artifact, observed, requests = job.key, job.artifact, job.observed, job.requests
+        cartridge = job.cartridge
         mode: Mode = cartridge.reload
         state = self._states.get(key) or load_state(self.store, *key)
         before = state
@@ -842,7 +494,7 @@ class Rollouts:
             timeout=timeout,
         )
         source = syncs[-1].source if syncs else "poll"
-        state = self._perform(definitions, app, sub, artifact, mode, state, step, observed, pin, source)
+        state = self._perform(job, mode, state, step, pin, source)
         self._states[key] = state
         if state != before:
             save_state(self.store, *key, state)
@@ -862,26 +514,15 @@ class Rollouts:
 
     # ------------------------------------------------------------------ steps
     def _perform(
-        self,
-        definitions: DefinitionSet,
-        app: Application,
-        sub: Subscription,
-        artifact: Artifact,
-        mode: Mode,
-        state: RolloutState,
-        step: Step,
-        observed: Sequence[tuple[members.ObservedMember, Health]],
-        pin: str | None,
-        source: str,
+        self, job: _Job, mode: Mode, state: RolloutState, step: Step, pin: str | None, source: str
     ) -> RolloutState:
-        key = (app.name, sub.alias)
+        key, artifact, cartridge = job.key, job.artifact, job.cartridge
         if step is None or isinstance(step, Wait):
             return state
         if isinstance(step, Confirm):
             return self._confirm(key, state, step)
         if isinstance(step, Revert):
             return self._revert(key, state, step)
-        cartridge = definitions.cartridges[sub.cartridge]
         if state.hold is not None and step.sha == state.hold.sha:
             source = "rollback"
         elif pin is not None and step.sha == pin:
@@ -892,10 +533,10 @@ class Rollouts:
         except artifacts.RefusedTree as exc:
             return self._refused(key, state, step.sha, str(exc))
         message = self._subject(key, step.sha)
-        healthy = [m for m, h in observed if h == "healthy"]
+        healthy = [m for m, h in job.observed if h == "healthy"]
         if mode == "none" and artifact.health_path and healthy and release_port(cartridge):
             try:
-                ok, detail = self._canary(definitions, app, sub, cartridge, artifact, step.sha)
+                ok, detail = self._canary(job, step.sha)
             except _CanaryUnavailable as exc:
                 log.warning("%s/%s: release %s waits: %s", *key, step.sha[:12], exc)
                 return state
@@ -1087,16 +728,15 @@ class Rollouts:
         ]
 
     # ------------------------------------------------------------------ the canary
-    def _canary(
-        self,
-        definitions: DefinitionSet,
-        app: Application,
-        sub: Subscription,
-        cartridge: Cartridge,
-        artifact: Artifact,
-        sha: str,
-    ) -> tuple[bool, str]:
+    def _canary(self, job: _Job, sha: str) -> tuple[bool, str]:
         """Run the release on a canary off the LB: (passed, what it answered)."""
+        definitions, app, sub, cartridge, artifact = (
+            job.definitions,
+            job.app,
+            job.sub,
+            job.cartridge,
+            job.artifact,
+        )
         dp = definitions.deployment_policies[sub.deployment_policy]
         np = definitions.network_partitions[dp.network_partitions[0].name]
         partition = next(p for p in np.partitions if p.name == dp.network_partitions[0].partitions[0].name)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from stratos.agent.reconcile import SubscriptionView
+from stratos.planning.reconcile import SubscriptionView
 
 VERSION = 1
 

@@ -27,7 +27,7 @@ bind a delivery to the URL it was posted to and to the moment it was sent:
 
 A verified, fresh push (``X-GitHub-Event: push``, ``X-Gitea-Event: push``, ``X-Gitlab-Event: Push
 Hook``, or no event header) to the repository and branch of a subscription whose secret verified it
-writes a ``sync`` request for that subscription (:func:`stratos.agent.rollout.request_sync`) and
+writes a ``sync`` request for that subscription (:func:`stratos.releases.triggers.request_sync`) and
 wakes the agent: 202. A ``ping`` is 200; other events and other branches are 202 with ``ignored``
 and change nothing.
 
@@ -59,9 +59,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stratos.agent import rollout
 from stratos.errors import StratosError
 from stratos.fsutil import STATE, atomic_write_text
+from stratos.releases.triggers import Trigger, request_trigger
 from stratos.store import StateStore
 from stratos.validation import DefinitionSet
 
@@ -76,16 +76,6 @@ REPLAY_WINDOW = 3600.0
 REPLAY_MAX = 4096
 
 _DELIVERY_HEADERS = ("x-github-delivery", "x-gitea-delivery", "x-gogs-delivery", "x-gitlab-event-uuid")
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """Fetch these subscriptions of ``application`` now; ``sha`` is what the sender says the head is."""
-
-    application: str
-    subscriptions: tuple[str, ...]
-    source: str
-    sha: str | None = None
 
 
 Result = tuple[int, dict[str, Any], Trigger | None]
@@ -441,7 +431,7 @@ def handle_push(
         return 409, {"error": f"replay: {what} was received in the last {guard.window:g}s"}
     if trigger is None:
         return status, answer
-    rollout.request_sync(store, trigger.application, trigger.subscriptions, trigger.source, trigger.sha)
+    request_trigger(store, trigger)
     if wake is not None:
         wake()
     log.info(

@@ -1,15 +1,12 @@
-"""HAProxy: the configuration of an LB cluster, its runtime API, and its (static) container.
+"""HAProxy: the runtime API of an LB cluster and its (static) container.
 
 Ownership. The LB container and its configuration belong to the IaC front ends (the ``lb_cluster``
 Ansible module and the Pulumi component call :func:`ensure_lb_container`); backend *membership*
 belongs to the agent, which changes it through the runtime API only (:class:`Runtime`), never by a
 reload. The configuration therefore holds frontends and backends but no server.
 
-Configuration (:func:`render_config`, pure). One frontend ``fe_<proxy_port>`` and one backend
-``be_<proxy_port>`` per listener, with the cluster's algorithm (``source`` gets ``hash-type
-consistent``, because HAProxy adds servers at run time only to backends with a dynamic algorithm),
-``retries`` + ``option redispatch 1`` + ``retry-on all-retryable-errors`` (http, replays only GET/HEAD),
-and an http health check on the path of the cartridge served on that listener, when one is known.
+Configuration: :mod:`stratos.lb.config` renders it (pure); this module writes it into the container,
+has HAProxy check it (``haproxy -c``) and reloads.
 
 Runtime API (HAProxy 2.6 management guide, section 9.3), as :class:`Runtime` uses it:
 
@@ -42,16 +39,14 @@ import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import jinja2
-
-from stratos import builtin, model
+from stratos import builtin
 from stratos.drivers import docker as dockerlib
 from stratos.errors import DriverError, NotFoundError, StratosError
 from stratos.fsutil import SECRET, atomic_write_text
+from stratos.lb import config as lbconfig
 from stratos.model import Cartridge, LbCluster, NetworkPartition
 from stratos.store import StateStore
 
@@ -61,117 +56,11 @@ if TYPE_CHECKING:
 
     from stratos.validation import DefinitionSet
 
-#: Paths inside the LB container (the haproxy cartridge's entrypoint reads the config from CONF_DIR).
-CONF_DIR = "/usr/local/etc/stratos"
-RUN_DIR = "/run/stratos-lb"
-SOCKET = f"{RUN_DIR}/admin.sock"
-SERVER_STATE_FILE = f"{RUN_DIR}/server-state"
-CONFIG_NAME = "haproxy.cfg"
 
 #: Seconds a runtime API command may take.
 COMMAND_TIMEOUT = 5.0
 
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-# --------------------------------------------------------------------------- configuration (pure)
-
-
-def frontend_name(proxy_port: int) -> str:
-    return f"fe_{proxy_port}"
-
-
-def backend_name(proxy_port: int) -> str:
-    return f"be_{proxy_port}"
-
-
-@dataclass(frozen=True)
-class ListenerConfig:
-    proxy_port: int
-    port: int
-    mode: Literal["http", "tcp"]
-    check_path: str | None
-
-    @property
-    def frontend(self) -> str:
-        return frontend_name(self.proxy_port)
-
-    @property
-    def backend(self) -> str:
-        return backend_name(self.proxy_port)
-
-
-def listener_checks(lb: LbCluster, definitions: DefinitionSet) -> dict[int, str]:
-    """proxy_port -> http health path of the cartridge that subscriptions serve behind ``lb`` there."""
-    checks: dict[int, str] = {}
-    for app in definitions.applications.values():
-        for sub in app.subscriptions:
-            cartridge = definitions.cartridges.get(sub.cartridge)
-            if sub.lb_cluster != lb.name or cartridge is None or cartridge.health_check is None:
-                continue
-            path = cartridge.health_check.http
-            for port in cartridge.ports:
-                if port.proxy_port is not None and path:
-                    checks.setdefault(port.proxy_port, path)
-    return checks
-
-
-def listeners(lb: LbCluster, checks: Mapping[int, str] | None = None) -> list[ListenerConfig]:
-    checks = checks or {}
-    return [
-        ListenerConfig(
-            li.proxy_port,
-            li.port,
-            li.protocol,
-            checks.get(li.proxy_port) if li.protocol == "http" and lb.health_check.enabled else None,
-        )
-        for li in lb.listeners
-    ]
-
-
-@cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    return env.get_template("haproxy.cfg.j2")
-
-
-def render_config(
-    lb: LbCluster,
-    checks: Mapping[int, str] | None = None,
-    maxconn: int = 4096,
-    stats_auth: str | None = None,
-) -> str:
-    """The haproxy.cfg of an LB cluster. ``checks``: proxy_port -> http health path; ``stats_auth``:
-    the ``user:password`` of an enabled statistics page (:func:`read_stats_auth`).
-
-    Every value that is written into the file word for word is checked against the model's grammar
-    for its place again here (the model refuses them first), so nothing can end a line, start a
-    comment or add a section: ``DriverError`` names the value.
-    """
-    if lb.stats.enabled and not stats_auth:
-        raise StratosError(f"LB cluster '{lb.name}': an enabled statistics page needs its credentials")
-    for proxy_port, path in (checks or {}).items():
-        _config_value(model._uri_path, path, f"health check path of listener {proxy_port}")
-    _config_value(model._cookie, lb.sticky.cookie, f"lb_clusters/{lb.name}.sticky.cookie")
-    _config_value(model._dns_label, lb.name, "lb_clusters name")
-    return _template().render(
-        stats_auth=stats_auth,
-        lb=lb,
-        listeners=listeners(lb, checks),
-        socket=SOCKET,
-        server_state_file=SERVER_STATE_FILE,
-        maxconn=maxconn,
-        check_timeout=_duration(min(lb.health_check.interval, 5.0)),
-        dynamic_cookie_key=hashlib.sha256(f"stratos:{lb.name}".encode()).hexdigest()[:16],
-    )
-
+# --------------------------------------------------------------------------- statistics credentials
 
 _STATS_USER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 #: Printable ASCII without space, quotes, backslash or '#' (HAProxy would split or comment it).
@@ -208,33 +97,6 @@ def read_stats_auth(lb: LbCluster) -> str | None:
             "password: 12 to 128 printable characters without spaces, quotes, backslash or '#')"
         )
     return f"{user}:{password}"
-
-
-_STATS_AUTH_LINE = re.compile(r"^(\s*stats auth ).*$", re.MULTILINE)
-
-
-def config_digest(config: str) -> str:
-    """SHA-256 of a configuration with the statistics credentials masked (it goes into labels and
-    diffs, which must not carry a value derived from a password)."""
-    return _sha(_STATS_AUTH_LINE.sub(r"\1***", config))
-
-
-def _config_value(rule: Callable[[str], str], value: str, what: str) -> None:
-    try:
-        rule(value)
-    except ValueError as exc:
-        raise DriverError(f"haproxy: {what} ({value[:80]!r}) cannot go into haproxy.cfg: {exc}") from None
-
-
-def server_options(lb: LbCluster) -> dict[str, Any]:
-    """The health-check keywords of a member added to one of ``lb``'s backends."""
-    hc = lb.health_check
-    return {"check": hc.enabled, "inter": hc.interval, "fall": hc.fall, "rise": hc.rise}
-
-
-def _duration(seconds: float) -> str:
-    millis = int(round(seconds * 1000))
-    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
 # --------------------------------------------------------------------------- runtime API parsing (pure)
@@ -511,7 +373,7 @@ class Runtime:
             self.remove_member(backend, name)
             existing = None
         if existing is None:
-            options = f" check inter {_duration(inter)} fall {fall} rise {rise}" if check else ""
+            options = f" check inter {lbconfig.duration(inter)} fall {fall} rise {rise}" if check else ""
             answer = self.command(f"add server {backend}/{name} {addr}:{port}{options}")
             if "registered" not in answer.lower():
                 raise DriverError(f"haproxy: add server {backend}/{name} failed: {answer.strip()}")
@@ -614,7 +476,7 @@ class LbContainerSpec:
             "image": self.image,
             "network": self.network,
             "ports": {k: list(v) for k, v in sorted(self.ports.items())},
-            "mounts": [f"{self.conf_dir}:{CONF_DIR}:ro", f"{self.run_dir}:{RUN_DIR}:rw"],
+            "mounts": [f"{self.conf_dir}:{lbconfig.CONF_DIR}:ro", f"{self.run_dir}:{lbconfig.RUN_DIR}:rw"],
             "restart": "unless-stopped",
         }
 
@@ -649,7 +511,7 @@ def desired_lb(
         ports=ports,
         conf_dir=str(lb_dir),
         run_dir=str(lb_dir / "run"),
-        config=render_config(lb, checks, stats_auth=read_stats_auth(lb)),
+        config=lbconfig.render_config(lb, checks, stats_auth=read_stats_auth(lb)),
     )
 
 
@@ -690,13 +552,13 @@ def compare_lb(
     current_config: str | None,
 ) -> LbChange:
     """Pure: the change that makes the observed container and configuration match ``spec``."""
-    after = {**spec.shape(), "config_sha256": config_digest(spec.config), "state": "running"}
+    after = {**spec.shape(), "config_sha256": lbconfig.config_digest(spec.config), "state": "running"}
     if current_labels is None:
         return LbChange(spec.name, "create", ("the container does not exist",), None, after)
     before = {
         **spec.shape(),
         "config_hash": current_labels.get(dockerlib.CONFIG_HASH, ""),
-        "config_sha256": config_digest(current_config or ""),
+        "config_sha256": lbconfig.config_digest(current_config or ""),
         "state": current_status or "unknown",
     }
     if (
@@ -721,10 +583,6 @@ def compare_lb(
     return LbChange(spec.name, "none", (), before, before)
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _get(client: docker.DockerClient, name: str) -> Container | None:
     return dockerlib.find_container(client, name, f"haproxy: cannot inspect container '{name}'")
 
@@ -745,10 +603,10 @@ def plan_lb_container(
     """
     if definitions is None:
         definitions = _stored_definitions(store)
-    checks = listener_checks(lb, definitions) if definitions is not None else {}
+    checks = lbconfig.listener_checks(lb, definitions) if definitions is not None else {}
     spec = desired_lb(lb, np, store, checks, image or lb_image(definitions))
     container = _get(client, spec.name)
-    config_path = Path(spec.conf_dir) / CONFIG_NAME
+    config_path = Path(spec.conf_dir) / lbconfig.CONFIG_NAME
     current_config = config_path.read_text() if config_path.is_file() else None
     if container is None:
         return spec, compare_lb(spec, None, None, current_config)
@@ -789,11 +647,11 @@ def apply_lb_container(
         # running, restarting or recreated container reads): a refused one changes nothing.
         if change.action == "reload" and container is not None:
             _check_config(container, conf_dir, spec.config)
-            atomic_write_text(conf_dir / CONFIG_NAME, spec.config, SECRET)
+            atomic_write_text(conf_dir / lbconfig.CONFIG_NAME, spec.config, SECRET)
             reload(container, rt, run_dir)
         else:
             check_config_in_image(client, spec.image, conf_dir, spec.config)
-            atomic_write_text(conf_dir / CONFIG_NAME, spec.config, SECRET)
+            atomic_write_text(conf_dir / lbconfig.CONFIG_NAME, spec.config, SECRET)
             if change.action == "start" and container is not None:
                 container.start()
             else:
@@ -834,10 +692,10 @@ def _create(client: docker.DockerClient, spec: LbContainerSpec) -> None:
 
 def _check_config(container: Container, conf_dir: Path, config: str) -> None:
     """Refuse a configuration HAProxy itself refuses, before it replaces the running one."""
-    candidate = conf_dir / f".{CONFIG_NAME}.candidate"
+    candidate = conf_dir / f".{lbconfig.CONFIG_NAME}.candidate"
     atomic_write_text(candidate, config, SECRET)
     try:
-        code, output = container.exec_run(["haproxy", "-c", "-f", f"{CONF_DIR}/{candidate.name}"])
+        code, output = container.exec_run(["haproxy", "-c", "-f", f"{lbconfig.CONF_DIR}/{candidate.name}"])
     finally:
         candidate.unlink(missing_ok=True)
     if code != 0:
@@ -870,14 +728,14 @@ def check_config_in_image(client: docker.DockerClient, image: str, conf_dir: Pat
             "cartridge image first"
         ) from exc
     conf_dir.mkdir(parents=True, exist_ok=True)
-    candidate = conf_dir / f".{CONFIG_NAME}.candidate"
+    candidate = conf_dir / f".{lbconfig.CONFIG_NAME}.candidate"
     atomic_write_text(candidate, config, SECRET)
     try:
         client.containers.run(
             image,
             entrypoint=["haproxy"],
-            command=["-c", "-f", f"{CONF_DIR}/{candidate.name}"],
-            volumes=[f"{conf_dir}:{CONF_DIR}:ro"],
+            command=["-c", "-f", f"{lbconfig.CONF_DIR}/{candidate.name}"],
+            volumes=[f"{conf_dir}:{lbconfig.CONF_DIR}:ro"],
             network_mode="none",
             name=f"stratos-check-{uuid.uuid4().hex[:12]}",
             remove=True,

@@ -7,7 +7,7 @@ A member of subscription ``<alias>`` of application ``<app>`` is a container
 - named ``stratos-<member id>``, member id ``<app>-<alias>-<6 hex>``, hostname the member id;
 - from ``Cartridge.image_tag()``, on the network partition's Docker network with the DNS alias
   ``<alias>.<app>`` (shared by all members of the subscription: what links resolve to);
-- with the labels of :mod:`stratos.drivers.docker` (revision = :func:`revision`);
+- with the labels of :mod:`stratos.drivers.docker` (revision = :func:`stratos.planning.revision.revision`);
 - with environment = cartridge ``environment`` + subscription ``environment`` + link variables +
   ``STRATOS_APPLICATION``, ``STRATOS_SUBSCRIPTION``, ``STRATOS_MEMBER_ID``, ``STRATOS_PARTITION``;
 - with named volumes ``stratos-<app>-<alias>-<volume>`` for the cartridge's persistence (never
@@ -44,9 +44,7 @@ GET of the health check path (2xx or 3xx is healthy), or a tcp connect.
 from __future__ import annotations
 
 import functools
-import hashlib
 import http.client
-import json
 import os
 import re
 import secrets as _secrets
@@ -55,12 +53,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stratos.drivers import docker as dockerlib
 from stratos.errors import StratosError
 from stratos.fsutil import SECRET, atomic_write_text
 from stratos.model import Application, Cartridge, HealthCheck, NetworkPartition, Subscription
+from stratos.planning.revision import effective_environment
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -92,10 +91,6 @@ def service_name(app: str, alias: str) -> str:
 
 def volume_name(app: str, alias: str, volume: str) -> str:
     return f"stratos-{app}-{alias}-{volume}"
-
-
-def effective_environment(cartridge: Cartridge, sub: Subscription) -> dict[str, str]:
-    return {**cartridge.environment, **sub.environment}
 
 
 # --------------------------------------------------------------------------- link exports (pure)
@@ -202,44 +197,6 @@ def link_file_text(link: str, exports: Sequence[Export]) -> str:
 
 
 # --------------------------------------------------------------------------- revision (pure)
-
-
-def revision(definitions: DefinitionSet, app: Application, sub: Subscription) -> str:
-    """Hash of the definitions that shape a member of ``sub`` (its container, not its count).
-
-    Covered: the cartridge, the subscription's environment, links and whether it has an artifact,
-    the network, and for each link the linked cartridge's exports and environment. Not covered (they
-    change no container): min, max, policies, the LB cluster, the artifact's commits.
-    """
-    cartridge = definitions.cartridges[sub.cartridge]
-    shaped: dict[str, Any] = {
-        "application": app.name,
-        "alias": sub.alias,
-        "cartridge": cartridge.model_dump(mode="json"),
-        "environment": sub.environment,
-        "artifact": sub.artifact is not None,
-        "network": _network_of(definitions, sub),
-        "links": {},
-    }
-    for link in sub.links:
-        other = app.subscription(link)
-        linked = definitions.cartridges[other.cartridge]
-        shaped["links"][link] = {
-            "exports": linked.exports,
-            "environment": effective_environment(linked, other),
-            "ports": [p.model_dump(mode="json") for p in linked.ports],
-        }
-    text = json.dumps(shaped, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _network_of(definitions: DefinitionSet, sub: Subscription) -> list[str]:
-    dp = definitions.deployment_policies[sub.deployment_policy]
-    return [
-        definitions.network_partitions[n.name].network_name()
-        for n in dp.network_partitions
-        if n.name in definitions.network_partitions
-    ]
 
 
 # --------------------------------------------------------------------------- member spec (pure)

@@ -31,6 +31,7 @@ import yaml
 from stratos import builtin, images
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, network
+from stratos.lb import config as lbconfig
 from stratos.model import Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -38,7 +39,7 @@ from stratos.validation import parse_definition
 if TYPE_CHECKING:
     import docker
 
-BACKEND = haproxy.backend_name(8080)
+BACKEND = lbconfig.backend_name(8080)
 
 #: The application: every request takes 200 ms and names the member that answered.
 SLOW_PAGE = """<?php

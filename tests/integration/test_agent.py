@@ -33,6 +33,7 @@ from stratos.agent.events import Event, EventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members, network
+from stratos.lb import config as lbconfig
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -107,7 +108,7 @@ class Platform:
         return list(self.client.containers.list(filters={"label": dockerlib.label_filter(labels)}))
 
     def serving(self) -> list[str]:
-        return sorted(s.name for s in self.runtime().servers_state(haproxy.backend_name(8080)) if s.serving)
+        return sorted(s.name for s in self.runtime().servers_state(lbconfig.backend_name(8080)) if s.serving)
 
     def get(self, path: str = "/") -> tuple[int, str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -259,15 +260,15 @@ def test_rendered_configurations_are_valid_haproxy(
     lb = LbCluster.model_validate({**data, **fields})
     auth = "admin:a-long-stats-password" if lb.stats.enabled else None
     (tmp_path / "haproxy.cfg").write_text(
-        haproxy.render_config(lb, {8080: "/stratos-health"}, stats_auth=auth)
+        lbconfig.render_config(lb, {8080: "/stratos-health"}, stats_auth=auth)
     )
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "server-state").write_text("1\n")
     output = docker_client.containers.run(
         haproxy.lb_image(),
         entrypoint=["haproxy"],
-        command=["-c", "-f", f"{haproxy.CONF_DIR}/haproxy.cfg"],
-        volumes=[f"{tmp_path}:{haproxy.CONF_DIR}:ro", f"{tmp_path / 'run'}:{haproxy.RUN_DIR}:rw"],
+        command=["-c", "-f", f"{lbconfig.CONF_DIR}/haproxy.cfg"],
+        volumes=[f"{tmp_path}:{lbconfig.CONF_DIR}:ro", f"{tmp_path / 'run'}:{lbconfig.RUN_DIR}:rw"],
         name=f"stratos-test-cfg-{uuid.uuid4().hex[:8]}",
         remove=True,
         stderr=True,

@@ -350,8 +350,8 @@ def test_the_http_side_runs_apart_and_a_signed_push_to_it_becomes_a_release(
     # The HTTP side may ask for a sync, never a rollback: a forged rollback request is refused.
     v1 = git("rev-parse", "HEAD~1", cwd=work)
     forge = (
-        "from stratos.agent import rollout; from stratos.store import StateStore; "
-        f"rollout.request_rollback(StateStore({str(store.root)!r}), {app!r}, 's', {v1!r}, 'forged')"
+        "from stratos.releases import triggers; from stratos.store import StateStore; "
+        f"triggers.request_rollback(StateStore({str(store.root)!r}), {app!r}, 's', {v1!r}, 'forged')"
     )
     code, out = side.exec_run(["python", "-c", forge])
     assert code == 0, out

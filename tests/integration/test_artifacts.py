@@ -45,6 +45,7 @@ from stratos import builtin, images
 from stratos.agent.events import EventStore
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, network
+from stratos.lb import config as lbconfig
 from stratos.status import read_status
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -756,7 +757,7 @@ def test_reload_restart_replaces_members_one_at_a_time_without_a_failed_request(
     def count_serving() -> None:
         runtime = haproxy.runtime(platform.store, platform.lb)
         while not done.is_set():
-            servers = runtime.servers_state(haproxy.backend_name(8081))
+            servers = runtime.servers_state(lbconfig.backend_name(8081))
             serving.append(sum(1 for s in servers if s.serving))
             time.sleep(0.1)
 

@@ -21,6 +21,7 @@ import yaml
 from stratos import builtin, images
 from stratos.drivers import haproxy, network
 from stratos.errors import DriverError
+from stratos.lb import config as lbconfig
 from stratos.model import Cartridge, LbCluster, NetworkPartition
 from stratos.store import StateStore
 
@@ -79,7 +80,7 @@ def lb_setup(
 
 
 def _config_path(store: StateStore, lb: LbCluster) -> Path:
-    return store.lb_dir(lb.name) / haproxy.CONFIG_NAME
+    return store.lb_dir(lb.name) / lbconfig.CONFIG_NAME
 
 
 def test_create_with_a_refused_configuration_writes_nothing_and_creates_nothing(

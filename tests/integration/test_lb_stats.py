@@ -18,6 +18,7 @@ import yaml
 
 from stratos import builtin, images
 from stratos.drivers import haproxy
+from stratos.lb import config as lbconfig
 from stratos.model import Cartridge, LbCluster, NetworkPartition
 from stratos.store import StateStore
 
@@ -63,8 +64,8 @@ def run_lb(client: docker.DockerClient, image: str, lb: LbCluster, store: StateS
     spec = haproxy.desired_lb(lb, np, store, {8080: "/stratos-health"}, image=image)
     conf, run = Path(spec.conf_dir), Path(spec.run_dir)
     run.mkdir(parents=True)
-    (conf / haproxy.CONFIG_NAME).write_text(spec.config)
-    (conf / haproxy.CONFIG_NAME).chmod(0o600)
+    (conf / lbconfig.CONFIG_NAME).write_text(spec.config)
+    (conf / lbconfig.CONFIG_NAME).chmod(0o600)
     (run / "server-state").write_text("1\n")
     client.containers.run(
         image, name=name, detach=True, ports=dict(spec.ports.items()), volumes=spec.shape()["mounts"]

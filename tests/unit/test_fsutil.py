@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from stratos import fsutil
-from stratos.agent import metrics, rollout
+from stratos.agent import metrics
 from stratos.agent.autoscale import Autoscaler
 from stratos.agent.events import EventStore, SafeEventStore
+from stratos.releases import state as releasestate
+from stratos.releases import triggers
 from stratos.status import write_status
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -95,9 +97,9 @@ def test_every_state_file_gets_its_mode(tmp_path: Path) -> None:
     cartridge = parse_definition({"kind": "Cartridge", "name": "php", "image": {"ref": "x/php:1"}})
     store.apply(store.plan_put(cartridge))
     write_status(store, {"version": 1})
-    rollout.save_state(store, "shop", "web", rollout.RolloutState())
-    (sync,) = rollout.request_sync(store, "shop", ["web"], "test")
-    back = rollout.request_rollback(store, "shop", "web", "a" * 40, "test")
+    releasestate.save_state(store, "shop", "web", releasestate.RolloutState())
+    (sync,) = triggers.request_sync(store, "shop", ["web"], "test")
+    back = triggers.request_rollback(store, "shop", "web", "a" * 40, "test")
     metrics.write_snapshot(store, metrics.Snapshot(), None)
     scaling = Autoscaler(store.agent_dir / "scaling.json")
     scaling.save()

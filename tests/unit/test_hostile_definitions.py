@@ -19,8 +19,8 @@ from definition_cases import IMAGE_BUILD, with_value
 
 from stratos import images
 from stratos.cli import main
-from stratos.drivers import haproxy
 from stratos.errors import DriverError, ValidationError
+from stratos.lb import config as lbconfig
 from stratos.model import Cartridge, LbCluster
 from stratos.validation import load
 
@@ -600,4 +600,4 @@ def test_render_config_refuses_a_value_that_would_inject(
     # A value that went around the model (model_construct validates nothing).
     sneaky = lb.model_copy(update={"sticky": lb.sticky.model_construct(enabled=True, cookie=cookie)})
     with pytest.raises(DriverError, match=match):
-        haproxy.render_config(sneaky, checks)
+        lbconfig.render_config(sneaky, checks)

@@ -7,7 +7,7 @@ import pytest
 from stratos import cli
 from stratos.agent import status
 from stratos.agent.events import Event, EventStore
-from stratos.agent.reconcile import MemberView, SubscriptionView
+from stratos.planning.reconcile import MemberView, SubscriptionView
 from stratos.store import StateStore
 
 

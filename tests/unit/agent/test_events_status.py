@@ -7,8 +7,8 @@ import pytest
 
 from stratos.agent import status
 from stratos.agent.events import Event, EventStore
-from stratos.agent.reconcile import MemberView, SubscriptionView
 from stratos.errors import StratosError
+from stratos.planning.reconcile import MemberView, SubscriptionView
 from stratos.store import StateStore
 
 

@@ -18,9 +18,10 @@ import pytest
 from werkzeug.test import Client
 
 from stratos.agent import http as agenthttp
-from stratos.agent import metrics, rollout, webhook
+from stratos.agent import metrics, webhook
 from stratos.agent.events import EventStore
 from stratos.agent.http import App, Context
+from stratos.releases import triggers
 from stratos.store import StateStore
 
 SpawnAgentHttp = Callable[[StateStore], tuple[subprocess.Popen[str], tuple[str, int]]]
@@ -244,7 +245,7 @@ def test_agent_http_serves_from_the_files_the_agent_writes(
         assert status == 200 and kind.startswith("text/plain; version=0.0.4")
         assert 'stratos_member_seconds_total{application="shop"} 60.0' in body
         assert fetch(address, "GET", "/status")[0] == 200
-        assert not rollout.has_requests(store)
+        assert not triggers.has_requests(store)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
@@ -299,9 +300,9 @@ def test_agent_http_hands_a_signed_push_to_the_agent_as_a_request_file(
         secret.unlink()
         status, _, answer = fetch(address, "POST", "/hooks/git/shop", body, **headers)
         assert (status, json.loads(answer)["subscriptions"]) == (202, ["web"])
-        assert list(rollout.take_requests(store)) == [("shop", "web")]
+        assert list(triggers.take_requests(store)) == [("shop", "web")]
         assert fetch(address, "POST", "/hooks/git/shop", body, **headers)[0] == 409  # a replay
-        assert not rollout.has_requests(store)
+        assert not triggers.has_requests(store)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0

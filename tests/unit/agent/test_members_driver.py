@@ -195,61 +195,6 @@ def test_member_mounts(definitions: DefinitionSet, tmp_path: Path) -> None:
     assert db.volume_labels["stratos-shop-db-data"][dockerlib.APPLICATION] == "shop"
 
 
-# --------------------------------------------------------------------------- revision
-
-
-def test_revision_is_stable(definitions: DefinitionSet) -> None:
-    app = definitions.applications["shop"]
-    first = members.revision(definitions, app, app.subscription("web"))
-    assert first == members.revision(definitions, app, app.subscription("web"))
-    assert first != members.revision(definitions, app, app.subscription("db"))
-
-
-@pytest.mark.parametrize(
-    ("kind", "name", "changes", "changed"),
-    [
-        ("Application", "shop", {"description": "other words"}, False),
-        ("Cartridge", "php", {"environment": {"A": "1"}}, True),
-        ("Cartridge", "mysql", {"exports": {"host": "{member.hostname}"}}, True),
-        ("LbCluster", "web", {"retries": 1}, False),
-        (
-            "DeploymentPolicy",
-            "php-spread",
-            {"network_partitions": [{"name": "local", "partitions": [{"name": "p1", "max": 6}]}]},
-            False,
-        ),
-    ],
-    ids=["app-description", "own-cartridge", "linked-cartridge-exports", "lb-cluster", "deployment-policy"],
-)
-def test_revision_changes_with_what_shapes_the_container(
-    definitions: DefinitionSet,
-    edit_definitions: EditDefinitions,
-    kind: str,
-    name: str,
-    changes: dict[str, object],
-    changed: bool,
-) -> None:
-    app = definitions.applications["shop"]
-    before = members.revision(definitions, app, app.subscription("web"))
-    other = edit_definitions(kind, name, **changes)
-    after = members.revision(
-        other, other.applications["shop"], other.applications["shop"].subscription("web")
-    )
-    assert (before != after) is changed
-
-
-def test_min_and_max_do_not_change_the_revision(
-    definitions: DefinitionSet, edit_definitions: EditDefinitions
-) -> None:
-    app = definitions.applications["shop"]
-    subs = [s.model_dump(exclude_defaults=True) for s in app.subscriptions]
-    subs[1].update(min=3, max=5)
-    other = edit_definitions("Application", "shop", subscriptions=subs)
-    assert members.revision(definitions, app, app.subscription("web")) == members.revision(
-        other, other.applications["shop"], other.applications["shop"].subscription("web")
-    )
-
-
 # --------------------------------------------------------------------------- host files
 
 

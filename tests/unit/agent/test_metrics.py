@@ -10,9 +10,9 @@ import pytest
 
 from stratos.agent import cli, metrics
 from stratos.agent.observe import MemberMetrics
-from stratos.agent.reconcile import MemberView, SubscriptionView
 from stratos.agent.status import build_status
 from stratos.model import AutoscalingPolicy, DeploymentPolicy
+from stratos.planning.reconcile import MemberView, SubscriptionView
 from stratos.scaling import Observations, ScalingState, decide
 from stratos.scaling.observations import MemberObservation, Placement
 

@@ -11,6 +11,7 @@ import pytest
 
 from stratos import artifacts, cli
 from stratos.agent import rollout
+from stratos.releases import triggers
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -66,7 +67,7 @@ def test_sync_writes_a_request_and_now_fetches_first(
     store: StateStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert stratos(store, "sync", "shop") == 0
-    assert list(rollout.take_requests(store)) == [("shop", "web")]
+    assert list(triggers.take_requests(store)) == [("shop", "web")]
     assert artifacts.releases(store, "shop", "web") == []
     assert stratos(store, "sync", "shop", "--now") == 0
     (head,) = artifacts.releases(store, "shop", "web")  # checked out, not switched
@@ -92,13 +93,13 @@ def test_errors_name_what_is_wrong(
 ) -> None:
     assert stratos(store, *args) == 1
     assert message in capsys.readouterr().err
-    assert not rollout.has_requests(store)
+    assert not triggers.has_requests(store)
 
 
 def test_rollback_to_a_commit_writes_the_full_id(store: StateStore) -> None:
     head = rollout.sync_now(store, store.load(), "shop", "web")
     assert stratos(store, "rollback", "shop", "--to", head[:8], "--wait", "0") == 0
-    ((request,),) = rollout.take_requests(store).values()
+    ((request,),) = triggers.take_requests(store).values()
     assert (request.kind, request.sha) == ("rollback", head)
 
 
@@ -112,8 +113,8 @@ def test_a_request_written_by_root_is_given_to_the_agent_directorys_owner(
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(os, "chown", lambda path, uid, gid: chowned.append((str(path), uid, gid)))
     owner = store.agent_dir.stat()
-    [path] = rollout.request_sync(store, "shop", ["web"], "cli")
-    rollback = rollout.request_rollback(store, "shop", "web", "a" * 40, "cli")
+    [path] = triggers.request_sync(store, "shop", ["web"], "cli")
+    rollback = triggers.request_rollback(store, "shop", "web", "a" * 40, "cli")
     assert chowned == [
         (str(path.parent), owner.st_uid, owner.st_gid),
         (str(path), owner.st_uid, owner.st_gid),
@@ -122,7 +123,7 @@ def test_a_request_written_by_root_is_given_to_the_agent_directorys_owner(
     ]
     chowned.clear()
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    rollout.request_sync(store, "shop", ["web"], "cli")
+    triggers.request_sync(store, "shop", ["web"], "cli")
     assert chowned == []
 
 
@@ -130,14 +131,14 @@ def test_a_rollback_request_from_another_uid_is_refused_a_sync_is_taken(
     store: StateStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The HTTP side (uid 10002) writes into triggers/ too: it may ask for a sync, never a rollback."""
-    rollout.request_sync(store, "shop", ["web"], "webhook (github)")
-    rollout.request_rollback(store, "shop", "web", "a" * 40, "forged")
+    triggers.request_sync(store, "shop", ["web"], "webhook (github)")
+    triggers.request_rollback(store, "shop", "web", "a" * 40, "forged")
     other = os.geteuid() + 1  # the agent, seen from a file written by someone else
-    requests = rollout.take_requests(store, owner=other)
+    requests = triggers.take_requests(store, owner=other)
     assert [(r.kind, r.source) for r in requests[("shop", "web")]] == [("sync", "webhook (github)")]
     assert "shop.web.rollback refused: a rollback written by uid" in caplog.text
-    assert not rollout.has_requests(store)  # the refused one is removed too
+    assert not triggers.has_requests(store)  # the refused one is removed too
     # Written by the agent's own uid, a rollback is taken.
-    rollout.request_rollback(store, "shop", "web", "a" * 40, "stratos rollback")
-    ((request,),) = rollout.take_requests(store).values()
+    triggers.request_rollback(store, "shop", "web", "a" * 40, "stratos rollback")
+    ((request,),) = triggers.take_requests(store).values()
     assert request.kind == "rollback"

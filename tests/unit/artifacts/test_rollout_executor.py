@@ -15,6 +15,8 @@ from stratos import artifacts
 from stratos.agent import rollout
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
+from stratos.releases import decide, triggers
+from stratos.releases import state as releasestate
 from stratos.store import StateStore
 from stratos.validation import DefinitionSet, parse_definition
 
@@ -310,7 +312,7 @@ def test_a_release_failing_on_a_member_after_the_switch_is_switched_back(world: 
     assert clock() - began >= 10  # it waited health_timeout before giving up
     assert recorded.events[-1][1] == {"sha": v1, "message": "says v1", "previous": v2, "source": "health"}
     assert "shop-web-000002 does not pass the release check 10s after the switch" in recorded.events[-2][2][0]
-    state = rollout.load_state(store, "shop", "web")
+    state = releasestate.load_state(store, "shop", "web")
     assert (state.good, list(state.failed)) == (v1, [v2])
 
 
@@ -325,7 +327,7 @@ def test_stratos_rollback_holds_until_the_branch_moves(world: Any) -> None:
     assert artifacts.current_release(store, "shop", "web") == v2
     alias, to, current = rollout.choose_rollback(store, ds, "shop", None, None)
     assert (alias, to, current) == ("web", v1, v2)
-    rollout.request_rollback(store, "shop", "web", to, "stratos rollback")
+    triggers.request_rollback(store, "shop", "web", to, "stratos rollback")
     rollouts.tick(ds, [], clock() + 1)  # not due for a fetch: the request alone acts
     assert artifacts.current_release(store, "shop", "web") == v1
     assert recorded.kinds()[-2] == "rollback"
@@ -346,7 +348,7 @@ def test_a_sync_request_fetches_before_the_poll_interval(world: Any) -> None:
     v2 = commit(repo, "v2")
     rollouts.tick(ds, [], clock() + 1)
     assert artifacts.current_release(store, "shop", "web") != v2  # not due
-    rollout.request_sync(store, "shop", ["web"], "webhook (github)")
+    triggers.request_sync(store, "shop", ["web"], "webhook (github)")
     rollouts.tick(ds, [], clock() + 2)
     assert artifacts.current_release(store, "shop", "web") == v2
     assert recorded.events[-2][1]["source"] == "webhook (github)"
@@ -369,7 +371,7 @@ def test_restart_members_run_their_release_and_join_the_lb_after_the_check(world
     v1 = artifacts.current_release(store, "shop", "web")
     app = ds.applications["shop"]
     rev1 = rollouts.revision(ds, app, app.subscription("web"))
-    assert rollout.release_of(rev1) == v1
+    assert decide.release_of(rev1) == v1
     assert rollouts.revisions(ds) == {("shop", "web"): rev1}
     old = [member(1, rev1), member(2, rev1)]
     rollouts.tick(ds, healthy(*old), clock() + 1)  # adopted, verified
@@ -378,7 +380,7 @@ def test_restart_members_run_their_release_and_join_the_lb_after_the_check(world
     rollouts.tick(ds, healthy(*old), clock())
     assert artifacts.current_release(store, "shop", "web") == v2
     rev2 = rollouts.revision(ds, app, app.subscription("web"))
-    assert rev2 != rev1 and rollout.release_of(rev2) == v2
+    assert rev2 != rev1 and decide.release_of(rev2) == v2
     assert pool.client.containers.started == []  # restart: the new members are the canaries
     new = replace(member(3, rev2), started_at=clock())
     # Not checked yet: starting (neither registered nor letting an old member go).
@@ -412,7 +414,7 @@ def test_a_restart_member_of_a_bad_release_rolls_it_back(world: Any) -> None:
     assert rollouts.gate(new, "healthy") == "starting"
     clock.t += 60  # beyond health_timeout + the cartridge's start-up time
     rollouts.tick(ds, healthy(*old, new), clock())
-    assert artifacts.current_release(store, "shop", "web") == rollout.release_of(rev1)
+    assert artifacts.current_release(store, "shop", "web") == decide.release_of(rev1)
     assert recorded.kinds()[-2:] == ["release_failed", "rollback"]
     assert recorded.events[-2][1]["sha"] == bad
     assert rollouts.gate(new, "healthy") == "unhealthy"  # replaced, never registered

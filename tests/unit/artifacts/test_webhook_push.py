@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from stratos.agent import rollout, webhook
+from stratos.agent import webhook
+from stratos.releases import triggers
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -243,7 +244,7 @@ def test_check_push(
     assert code == status, answer
     assert (trigger.subscriptions if trigger else ()) == aliases
     assert SECRET not in json.dumps(answer)
-    assert not rollout.has_requests(store)  # checking writes nothing
+    assert not triggers.has_requests(store)  # checking writes nothing
 
 
 def test_github_form_encoded_payload(store: StateStore) -> None:
@@ -261,11 +262,11 @@ def test_handle_push_writes_the_request_and_wakes_the_agent(store: StateStore) -
         "shop", {"X-Hub-Signature-256": hub(BODY)}, BODY, store, wake=lambda: woken.append(1)
     )
     assert (code, answer["subscriptions"], woken) == (202, ["web"], [1])
-    requests = rollout.take_requests(store)
+    requests = triggers.take_requests(store)
     assert list(requests) == [("shop", "web")]
     (request,) = requests[("shop", "web")]
     assert (request.kind, request.source, request.sha) == ("sync", "webhook (generic)", SHA)
-    assert not rollout.has_requests(store)  # taken
+    assert not triggers.has_requests(store)  # taken
 
 
 def test_a_signature_for_one_application_posted_to_another_is_refused(store: StateStore) -> None:
@@ -274,7 +275,7 @@ def test_a_signature_for_one_application_posted_to_another_is_refused(store: Sta
     code, answer = webhook.handle_push("other", headers, BODY, store)
     assert code == 403
     assert "git.example.com/shop" in answer["error"] and "'other'" in answer["error"]
-    assert not rollout.has_requests(store)
+    assert not triggers.has_requests(store)
     # the same delivery posted where it belongs is carried out (refusing it did not spend it)
     assert webhook.handle_push("shop", headers, BODY, store)[0] == 202
 
@@ -282,7 +283,7 @@ def test_a_signature_for_one_application_posted_to_another_is_refused(store: Sta
 def test_a_replayed_delivery_does_nothing(store: StateStore) -> None:
     headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": hub(BODY)}
     assert webhook.handle_push("shop", headers, BODY, store, now=1000.0)[0] == 202
-    assert list(rollout.take_requests(store)) == [("shop", "web")]
+    assert list(triggers.take_requests(store)) == [("shop", "web")]
 
     code, answer = webhook.handle_push("shop", headers, BODY, store, now=1001.0)
     assert (code, answer["error"]) == (409, "replay: delivery d-1 was received in the last 3600s")
@@ -292,7 +293,7 @@ def test_a_replayed_delivery_does_nothing(store: StateStore) -> None:
     # the window is kept on disk: a restarted server remembers it
     guard = webhook.ReplayGuard(webhook.replay_file(store))
     assert webhook.handle_push("shop", renamed, BODY, store, replays=guard, now=1003.0)[0] == 409
-    assert not rollout.has_requests(store)
+    assert not triggers.has_requests(store)
     assert webhook.replay_file(store).stat().st_mode & 0o777 == 0o640
     # after the window the same push counts again
     later = 1000.0 + webhook.REPLAY_WINDOW + 1
@@ -325,7 +326,7 @@ def test_the_window_is_bounded() -> None:
 def test_a_refused_push_changes_nothing(store: StateStore) -> None:
     code, _ = webhook.handle_push("shop", {"X-Hub-Signature-256": hub(BODY, "wrong")}, BODY, store)
     assert code == 401
-    assert not rollout.has_requests(store)
+    assert not triggers.has_requests(store)
 
 
 def test_sign_matches_what_verify_accepts() -> None:
@@ -337,17 +338,17 @@ def test_sign_matches_what_verify_accepts() -> None:
 
 
 def test_requests_round_trip_and_bad_files_are_dropped(store: StateStore) -> None:
-    rollout.request_sync(store, "shop", ["web", "admin"], "stratos sync")
-    rollout.request_rollback(store, "shop", "web", "a" * 40, "stratos rollback")
-    (rollout.triggers_dir(store) / "shop.web.sync.tmp").write_text("ignored: not a request name")
-    (rollout.triggers_dir(store) / "shop.db.sync").write_text("{not json")
-    assert rollout.has_requests(store)
-    taken = rollout.take_requests(store)
+    triggers.request_sync(store, "shop", ["web", "admin"], "stratos sync")
+    triggers.request_rollback(store, "shop", "web", "a" * 40, "stratos rollback")
+    (triggers.triggers_dir(store) / "shop.web.sync.tmp").write_text("ignored: not a request name")
+    (triggers.triggers_dir(store) / "shop.db.sync").write_text("{not json")
+    assert triggers.has_requests(store)
+    taken = triggers.take_requests(store)
     assert sorted(taken) == [("shop", "admin"), ("shop", "web")]
     assert sorted(r.kind for r in taken[("shop", "web")]) == ["rollback", "sync"]
-    assert (rollout.triggers_dir(store) / "shop.web.sync.tmp").exists()
-    assert not (rollout.triggers_dir(store) / "shop.db.sync").exists()
-    assert (rollout.triggers_dir(store) / "shop.web.sync.tmp").read_text().startswith("ignored")
+    assert (triggers.triggers_dir(store) / "shop.web.sync.tmp").exists()
+    assert not (triggers.triggers_dir(store) / "shop.db.sync").exists()
+    assert (triggers.triggers_dir(store) / "shop.web.sync.tmp").read_text().startswith("ignored")
 
 
 # --------------------------------------------------------------------------- the published table

@@ -12,8 +12,9 @@ from mocks import Recording, run
 
 import pulumi_stratos as ps
 from stratos.builtin import cartridge_file
-from stratos.drivers import agent_container, haproxy
+from stratos.drivers import agent_container
 from stratos.images import CartridgeImage, render_build
+from stratos.lb import config as lbconfig
 from stratos.model import Cartridge as CartridgeDefinition
 from stratos.model import LbCluster as LbClusterDefinition
 from stratos.store import dump_definition
@@ -358,7 +359,7 @@ def test_lb_cluster_haproxy_container() -> None:
         name="web", network_partition="local", listeners=[{"proxy_port": 8080, "port": 80}]
     )
     config = upload(container, "/usr/local/etc/stratos/haproxy.cfg")
-    assert config == haproxy.render_config(lb, {8080: "/stratos-health"})
+    assert config == lbconfig.render_config(lb, {8080: "/stratos-health"})
     assert "http-check send meth GET uri /stratos-health" in config
     assert upload(container, "/run/stratos-lb/server-state") == "1\n"
     labels = label_map(container)

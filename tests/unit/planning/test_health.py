@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from stratos.agent.health import HealthRecord, record, startup_timeout, verdict
 from stratos.model import HealthCheck
+from stratos.planning.health import HealthRecord, record, startup_timeout, verdict
 
 CHECK = HealthCheck(http="/h", interval=2, timeout=2, retries=3, start_period=10)
 STARTED = 1000.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_reconcile import NOW, Case, M, summary, world
 
-from stratos.agent import reconcile
-from stratos.agent.reconcile import ScalingHint
+from stratos.planning import reconcile
+from stratos.planning.reconcile import ScalingHint
 from stratos.scaling.observations import Placement
 from stratos.validation import DefinitionSet
 

@@ -36,10 +36,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from stratos.agent.health import Health
-from stratos.drivers import haproxy
-from stratos.drivers.members import revision as member_revision
+from stratos.lb.config import backend_name
 from stratos.model import Application, DeploymentPolicy, Subscription
+from stratos.planning.health import Health
+from stratos.planning.revision import revision as member_revision
 from stratos.scaling.observations import MemberObservation, Placement
 from stratos.scaling.placement import choose_removals, place, slots
 from stratos.validation import DefinitionSet, startup_order
@@ -75,7 +75,7 @@ class ScalingHint:
 
 @dataclass(frozen=True)
 class MemberState:
-    """A member as observed, with the health verdict of :mod:`stratos.agent.health`."""
+    """A member as observed, with the health verdict of :mod:`stratos.planning.health`."""
 
     member_id: str
     application: str
@@ -235,7 +235,7 @@ def lb_targets(definitions: DefinitionSet, sub: Subscription) -> list[Target]:
                 Target(
                     lb.name,
                     lb.network_partition,
-                    haproxy.backend_name(port.proxy_port),
+                    backend_name(port.proxy_port),
                     port.port,
                     lb.sticky.enabled,
                 )

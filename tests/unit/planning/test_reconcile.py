@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from stratos.agent import reconcile
-from stratos.agent.reconcile import LbServer, LbState, MemberState, World
-from stratos.drivers.members import revision
+from stratos.planning import reconcile
+from stratos.planning.reconcile import LbServer, LbState, MemberState, World
+from stratos.planning.revision import revision
 from stratos.scaling.observations import Placement
 from stratos.validation import DefinitionSet
 
