@@ -28,7 +28,6 @@ import secrets as _secrets
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -36,6 +35,7 @@ import yaml
 from stratos import fsutil, settings
 from stratos.errors import NotFoundError, Problem, ValidationError
 from stratos.model import KINDS, Spec
+from stratos.operations.change import Action, Change
 from stratos.validation import DefinitionSet, RawDocument, build_set, check_references, parse_yaml
 
 
@@ -46,28 +46,13 @@ def dump_definition(definition: Spec) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
-@dataclass(frozen=True)
-class Change:
-    """What writing or removing one definition does."""
-
-    kind: str
-    name: str
-    before: str | None
-    after: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
-
-    def diff(self) -> dict[str, str]:
-        """Ansible's diff format."""
-        label = f"{KINDS[self.kind][1]}/{self.name}.yml"
-        return {
-            "before": self.before or "",
-            "after": self.after or "",
-            "before_header": label if self.before is not None else "(absent)",
-            "after_header": label if self.after is not None else "(absent)",
-        }
+def definition_change(kind: str, name: str, before: str | None, after: str | None) -> Change:
+    """The change record of writing (``after``) or removing (``after`` None) one definition file."""
+    if before == after:
+        action: Action = "none"
+    else:
+        action = "remove" if after is None else "create" if before is None else "update"
+    return Change(kind, name, action, before, after, title=f"{KINDS[kind][1]}/{name}.yml")
 
 
 def write_atomic(path: Path, text: str | bytes, mode: int = fsutil.STATE) -> None:
@@ -177,13 +162,13 @@ class StateStore:
         problems = [p for p in check_references(current) if _concerns(p, kind, name)]
         if problems:
             raise ValidationError(problems)
-        return Change(kind, name, before, after)
+        return definition_change(kind, name, before, after)
 
     def plan_remove(self, kind: str, name: str) -> Change:
         """What removing a definition would change; refuses while another definition refers to it."""
         before = self.read(kind, name)
         if before is None:
-            return Change(kind, name, None, None)
+            return definition_change(kind, name, None, None)
         current = self._load_lenient()
         plural = KINDS[kind][1]
         current.by_plural(plural).pop(name, None)
@@ -200,7 +185,7 @@ class StateStore:
                     for p in problems
                 ]
             )
-        return Change(kind, name, before, None)
+        return definition_change(kind, name, before, None)
 
     def apply(self, change: Change) -> None:
         path = self.definition_path(change.kind, change.name)
@@ -213,6 +198,7 @@ class StateStore:
                 path.unlink()
         else:
             if change.changed:
+                assert isinstance(change.after, str)
                 fsutil.atomic_write_text(path, change.after, fsutil.STATE)
             if tombstone is not None:
                 tombstone.unlink(missing_ok=True)

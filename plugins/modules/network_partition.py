@@ -124,19 +124,23 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.stratos.paas.plugins.module_utils._common import (
+    core,
     definition_module_args,
-    run_definition_module,
-)
-from ansible_collections.stratos.paas.plugins.module_utils._network import (
-    network_steps,
-    require_network_driver,
+    definition_options,
+    run_with_core,
 )
 
 
 def main():
     module = AnsibleModule(**definition_module_args())
-    require_network_driver(module)
-    run_definition_module(module, "NetworkPartition", runtime=network_steps, runtime_key="networks")
+    params = module.params
+    run_with_core(
+        module,
+        lambda: core.apply_network_partition(
+            params["state_dir"], params["name"], **definition_options(params)
+        ),
+        diff_list=True,
+    )
 
 
 if __name__ == "__main__":
