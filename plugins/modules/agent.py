@@ -38,12 +38,6 @@ description:
     recreation starts no duplicates).
   - A container named O(name) that does not carry C(org.stratos.role=agent) is never touched; the module
     fails and says so.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
-extends_documentation_fragment:
-  - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
-  - stratos.paas.common
 attributes:
   check_mode:
     support: full
@@ -56,6 +50,9 @@ attributes:
         environment, state and configuration hash) before and after.
   idempotent:
     support: full
+extends_documentation_fragment:
+  - stratos.paas._attributes
+  - stratos.paas.common
 options:
   state:
     description:

@@ -22,11 +22,8 @@ description:
     shipped with the core (O(builtin)), or a YAML file (O(src)). It is validated by the Stratos core
     first.
   - A cartridge with C(image.ref) (a ready image) has nothing to build; the module fails and says so.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
 extends_documentation_fragment:
   - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
   - stratos.paas.common
 attributes:
   check_mode:

@@ -22,11 +22,8 @@ description:
   - Secrets are never returned. The generated secrets, link files and repository credentials are not
     read, a password or token embedded in an artifact URL is shown as C(***), and of the containers
     only the labels listed in RV(containers) are returned.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
 extends_documentation_fragment:
   - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
   - stratos.paas._attributes.info_module
   - stratos.paas.common
 options:
