@@ -20,7 +20,6 @@ from typing import Any
 
 import pulumi
 import pydantic
-import yaml
 
 from pulumi_stratos import inputs
 from stratos import builtin, settings
@@ -32,6 +31,7 @@ from stratos.model import (
     NetworkPartition,
     Spec,
 )
+from stratos.operations.definition import read_definition_file, read_definition_text
 from stratos.store import StateStore, dump_definition
 from stratos.validation import DefinitionSet, RawDocument, build_set, parse_document
 
@@ -188,24 +188,21 @@ def cartridge_source(args: Mapping[str, Any], source: str) -> CartridgeSource:
             known = ", ".join(p.name for p in builtin.cartridge_dirs())
             rule = f"must name a built-in cartridge ({known})"
             raise ValidationError([Problem(source, "builtin", rule, args["builtin"])]) from exc
-        text, where, source_dir = path.read_text(), str(path), path.parent
+        where, source_dir = str(path), path.parent
+        data = read_definition_file(where, key)
     elif key == "definition_file":
         path = Path(str(args["definition_file"]))
         if not path.is_file():
             raise ValidationError([Problem(source, "definition_file", "does not exist", str(path))])
-        text, where, source_dir = path.read_text(), str(path), path.parent
+        where, source_dir = str(path), path.parent
+        data = read_definition_file(where, key)
     else:
-        text, where = str(args["definition_yaml"]), source
+        where = source
+        data = read_definition_text(str(args["definition_yaml"]), where, key)
         source_dir = Path(str(args.get("source_dir") or Path.cwd()))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValidationError([Problem(where, key, f"is not valid YAML: {exc}", has_value=False)]) from exc
-    if isinstance(data, Mapping):
-        data = dict(data)
-        data.setdefault("kind", "Cartridge")
-        if args.get("image_ref") is not None:
-            data["image"] = {"ref": args["image_ref"]}
+    data.setdefault("kind", "Cartridge")
+    if args.get("image_ref") is not None:
+        data["image"] = {"ref": args["image_ref"]}
     return CartridgeSource(RawDocument(where, data), source_dir)
 
 

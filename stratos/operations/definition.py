@@ -27,7 +27,7 @@ from stratos.errors import Problem, ValidationError
 from stratos.model import KINDS, Name, Spec
 from stratos.operations.change import Change, Plan
 from stratos.store import StateStore
-from stratos.validation import parse_definition, read_documents, source_file
+from stratos.validation import RawDocument, parse_definition, parse_yaml, read_documents, source_file
 
 #: Plans the changes a definition brings outside the state directory, from the stored definition
 #: (``None``: none) and the desired one (``None``: it is being removed). Reads only.
@@ -58,13 +58,24 @@ def definition_file(builtin_name: str | None, path: str | None) -> str:
 
 
 def read_definition_file(path: str, at: str) -> dict[str, Any]:
-    """The one definition (a mapping) a YAML file holds; ValidationError naming ``at`` otherwise."""
+    """The one definition (a mapping) a YAML file holds, read with the definitions' YAML rules;
+    ValidationError naming the file and ``at`` otherwise."""
     docs, problems = read_documents([path])
+    return _one_definition(docs, problems, path, at)
+
+
+def read_definition_text(text: str, where: str, at: str) -> dict[str, Any]:
+    """:func:`read_definition_file` for a definition given as YAML text (``where`` names it)."""
+    docs, problems = parse_yaml(text, where)
+    return _one_definition(docs, problems, where, at)
+
+
+def _one_definition(docs: list[RawDocument], problems: list[Problem], where: str, at: str) -> dict[str, Any]:
     if problems:
         raise ValidationError(problems)
     if len(docs) != 1 or not isinstance(docs[0].data, dict):
         raise ValidationError(
-            [Problem(path, at, "the file must hold exactly one definition (a mapping)", has_value=False)]
+            [Problem(where, at, "the file must hold exactly one definition (a mapping)", has_value=False)]
         )
     return dict(docs[0].data)
 
