@@ -23,7 +23,7 @@ import pydantic
 
 from pulumi_stratos import inputs
 from stratos import builtin, settings
-from stratos.documents import RawDocument, dump_definition, single_document
+from stratos.documents import RawDocument, dump_definition
 from stratos.errors import Problem, ValidationError
 from stratos.model import (
     KINDS,
@@ -32,6 +32,7 @@ from stratos.model import (
     DeploymentPolicy,
     NetworkPartition,
 )
+from stratos.operations.definition import read_definition_file, read_definition_text
 from stratos.store import StateStore
 from stratos.validation import DefinitionSet, build_set, parse_document
 
@@ -188,17 +189,18 @@ def cartridge_source(args: Mapping[str, Any], source: str) -> CartridgeSource:
             known = ", ".join(p.name for p in builtin.cartridge_dirs())
             rule = f"must name a built-in cartridge ({known})"
             raise ValidationError([Problem(source, "builtin", rule, args["builtin"])]) from exc
-        text, where, source_dir = path.read_text(), str(path), path.parent
+        where, source_dir = str(path), path.parent
+        data = read_definition_file(where, key)
     elif key == "definition_file":
         path = Path(str(args["definition_file"]))
         if not path.is_file():
             raise ValidationError([Problem(source, "definition_file", "does not exist", str(path))])
-        text, where, source_dir = path.read_text(), str(path), path.parent
+        where, source_dir = str(path), path.parent
+        data = read_definition_file(where, key)
     else:
-        text, where = str(args["definition_yaml"]), source
+        where = source
+        data = read_definition_text(str(args["definition_yaml"]), where, key)
         source_dir = Path(str(args.get("source_dir") or Path.cwd()))
-    # The definitions' YAML rules (no aliases, no duplicate keys, bounded), as every file is read.
-    data = dict(single_document(text, where, key).data)
     data.setdefault("kind", "Cartridge")
     if args.get("image_ref") is not None:
         data["image"] = {"ref": args["image_ref"]}

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stratos.drivers.docker import DEFAULT_ENDPOINT
+#: The local Docker Engine, the endpoint of a state directory with no network partition.
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
 if TYPE_CHECKING:
     from stratos.model import NetworkPartition

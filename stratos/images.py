@@ -275,7 +275,8 @@ class ExistingImage:
 class ImagePlan:
     """What :func:`build_image` would do. ``changed`` is the build or the push.
 
-    ``before``/``after`` are the difference record for ``--diff``.
+    The build's decision, not a change record: :func:`stratos.operations.images.image_change`
+    turns it into one.
     """
 
     cartridge: str
@@ -293,19 +294,6 @@ class ImagePlan:
     @property
     def changed(self) -> bool:
         return self.build or self.push
-
-    @property
-    def before(self) -> dict[str, Any]:
-        e = self.existing
-        return {"tag": self.tag, "image_id": e.id if e else None, "build_hash": e.build_hash if e else None}
-
-    @property
-    def after(self) -> dict[str, Any]:
-        return {
-            "tag": self.tag,
-            "image_id": (self.existing.id if self.existing and not self.build else "(built)"),
-            "build_hash": self.build_hash or "(after the base image is pulled)",
-        }
 
 
 def decide_image(

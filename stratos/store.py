@@ -28,10 +28,10 @@ import secrets as _secrets
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from stratos import fsutil, settings
+from stratos.changes import Action, Change
 from stratos.documents import dump_definition, read_documents
 from stratos.errors import NotFoundError, Problem, ValidationError
 from stratos.model import KINDS, DefinitionModel
@@ -40,28 +40,13 @@ from stratos.validation import DefinitionSet, build_set, check_references, parse
 __all__ = ["Change", "StateStore", "dump_definition", "write_atomic"]
 
 
-@dataclass(frozen=True)
-class Change:
-    """What writing or removing one definition does."""
-
-    kind: str
-    name: str
-    before: str | None
-    after: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
-
-    def diff(self) -> dict[str, str]:
-        """Ansible's diff format."""
-        label = f"{KINDS[self.kind][1]}/{self.name}.yml"
-        return {
-            "before": self.before or "",
-            "after": self.after or "",
-            "before_header": label if self.before is not None else "(absent)",
-            "after_header": label if self.after is not None else "(absent)",
-        }
+def definition_change(kind: str, name: str, before: str | None, after: str | None) -> Change:
+    """The change record of writing (``after``) or removing (``after`` None) one definition file."""
+    if before == after:
+        action: Action = "none"
+    else:
+        action = "remove" if after is None else "create" if before is None else "update"
+    return Change(kind, name, action, before, after, title=f"{KINDS[kind][1]}/{name}.yml")
 
 
 def write_atomic(path: Path, text: str | bytes, mode: int = fsutil.STATE) -> None:
@@ -166,13 +151,13 @@ class StateStore:
         problems = [p for p in check_references(current) if _concerns(p, kind, name)]
         if problems:
             raise ValidationError(problems)
-        return Change(kind, name, before, after)
+        return definition_change(kind, name, before, after)
 
     def plan_remove(self, kind: str, name: str) -> Change:
         """What removing a definition would change; refuses while another definition refers to it."""
         before = self.read(kind, name)
         if before is None:
-            return Change(kind, name, None, None)
+            return definition_change(kind, name, None, None)
         current = self.load_lenient()
         plural = KINDS[kind][1]
         current.by_plural(plural).pop(name, None)
@@ -189,7 +174,7 @@ class StateStore:
                     for p in problems
                 ]
             )
-        return Change(kind, name, before, None)
+        return definition_change(kind, name, before, None)
 
     def apply(self, change: Change) -> None:
         path = self.definition_path(change.kind, change.name)
@@ -202,6 +187,7 @@ class StateStore:
                 path.unlink()
         else:
             if change.changed:
+                assert isinstance(change.after, str)
                 fsutil.atomic_write_text(path, change.after, fsutil.STATE)
             if tombstone is not None:
                 tombstone.unlink(missing_ok=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The descriptions of the standard attributes. Each module states its own level of support.
+    # The descriptions of the standard attributes (each module states its own level of support), and
+    # the action group every module of the collection belongs to.
     DOCUMENTATION = r"""
 options: {}
 attributes:
@@ -21,17 +22,16 @@ attributes:
     description:
       - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
       - This assumes that the system controlled/queried by the module has not changed in a relevant way.
-"""
-
-    # Use together with DOCUMENTATION by every module of the collection.
-    ACTIONGROUP_STRATOS = r"""
-options: {}
-attributes:
   action_group:
     description: Use C(group/stratos.paas.stratos) in C(module_defaults) to set defaults (such as C(state_dir)) for this module.
     support: full
     membership:
       - stratos.paas.stratos
+"""
+
+    # Kept for modules that still name it: DOCUMENTATION documents the action group now.
+    ACTIONGROUP_STRATOS = r"""
+options: {}
 """
 
     # Use together with DOCUMENTATION by modules that only read.

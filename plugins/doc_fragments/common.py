@@ -12,6 +12,8 @@ from __future__ import annotations
 class ModuleDocFragment:
     # Every module that reads or writes the host's state directory.
     DOCUMENTATION = r"""
+author:
+  - Stratos as code maintainers (@stratos-as-code)
 options:
   state_dir:
     description:
@@ -27,8 +29,17 @@ notes:
   - The Stratos core does the work; these modules validate with it, plan with it and apply its plan.
 """
 
-    # Modules that manage one definition of one kind.
+    # Modules that manage one definition of one kind (a module may state its attributes otherwise).
     DEFINITION = r"""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the stored definition file before and after, in canonical YAML.
+  idempotent:
+    support: full
 options:
   name:
     description:

@@ -24,12 +24,8 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.stratos.paas.plugins.module_utils._common import (
-    STRATOS_LIBRARY,
-    check_name,
-    read_body,
-    require_stratos,
-)
+from ansible_collections.stratos.paas.plugins.module_utils._common import STRATOS_LIBRARY, require_stratos
+from ansible_collections.stratos.paas.plugins.module_utils._diff import change_diff
 
 try:
     import yaml
@@ -39,6 +35,7 @@ try:
     from stratos.drivers.network import docker_endpoints
     from stratos.errors import Problem, StratosError, ValidationError
     from stratos.model import redact_text, redact_url
+    from stratos.operations.definition import check_name, read_body
     from stratos.store import StateStore
     from stratos.validation import parse_definition
 except ImportError:
@@ -95,7 +92,11 @@ def _run(module):
     present = params["state"] == "present"
     if present:
         desired = parse_definition(
-            pin_releases(read_body(params, "Application"), params.get("pin_release")), params.get("src") or ""
+            pin_releases(
+                read_body("Application", name, definition=params["definition"], src=params["src"]),
+                params.get("pin_release"),
+            ),
+            params.get("src") or "",
         )
         change = store.plan_put(desired)
     else:
@@ -114,7 +115,7 @@ def _run(module):
             path=str(store.definition_path("Application", name)),
         )
         if module._diff:
-            diffs = [change.diff()] + ([purge.diff()] if purge is not None else [])
+            diffs = [change_diff(change)] + ([purge.diff()] if purge is not None else [])
             result["diff"] = [dict(d, before=_redact(d["before"]), after=_redact(d["after"])) for d in diffs]
         if purge is not None:
             result["purged"] = purge.report()

@@ -6,34 +6,27 @@
 # This module utility is private to stratos.paas: its API may change without notice and other
 # collections must not import it.
 #
-# The edge between Ansible and the Stratos core. It holds the argument specs matching the doc
-# fragments in plugins/doc_fragments/common.py, the guarded import of the core, and the one place
-# where the core's typed errors become fail_json. Nothing below run_definition_module() fails the
-# module; helpers raise and this edge translates.
+# The edge between Ansible and the Stratos core: the argument specs matching the doc fragments in
+# plugins/doc_fragments/, the guarded import of the core, and run_with_core(), the one place where
+# the core's typed errors become fail_json and its plan becomes the module's result and diff.
 
 from __future__ import annotations
 
-import os
 import traceback
-from pathlib import Path
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.stratos.paas.plugins.module_utils._diff import plan_diff
+
 try:
-    import pydantic
-    import yaml
-    from stratos import builtin as stratos_builtin
-    from stratos.errors import Problem, StratosError, ValidationError
-    from stratos.model import KINDS, Name
-    from stratos.store import StateStore
-    from stratos.validation import parse_definition, read_documents, source_file
+    from stratos import operations as core
+    from stratos.errors import StratosError, ValidationError
 except ImportError:
-    HAS_STRATOS = False
+    core = None
     STRATOS_IMPORT_ERROR = traceback.format_exc()
 else:
-    HAS_STRATOS = True
     STRATOS_IMPORT_ERROR = None
-    _NAME = pydantic.TypeAdapter(Name)
+HAS_STRATOS = core is not None
 
 #: The pip distribution that provides the core package (named in the "missing library" message).
 STRATOS_LIBRARY = "stratos-paas"
@@ -43,10 +36,13 @@ STATE_DIR_SPEC = dict(
     state_dir=dict(type="path", default="/var/lib/stratos"),
 )
 
+#: The state option of the modules that make something exist or not.
+STATE_SPEC = dict(state=dict(type="str", choices=["present", "absent"], default="present"))
+
 #: Options of every definition module (doc fragment stratos.paas.common.definition).
 DEFINITION_SPEC = dict(
+    STATE_SPEC,
     name=dict(type="str", required=True),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
     definition=dict(type="dict"),
     src=dict(type="path"),
 )
@@ -61,8 +57,7 @@ def definition_module_args(**extra_options):
     ``extra_options`` are added to the shared argument spec; an extra option whose spec carries
     ``body=True`` is one more way to give the definition's body (exclusive with the others).
     """
-    spec = dict(STATE_DIR_SPEC)
-    spec.update(DEFINITION_SPEC)
+    spec = dict(STATE_DIR_SPEC, **DEFINITION_SPEC)
     bodies = list(BODY_OPTIONS)
     for option, option_spec in extra_options.items():
         option_spec = dict(option_spec)
@@ -77,189 +72,86 @@ def definition_module_args(**extra_options):
     )
 
 
+def definition_options(params):
+    """The core's keyword arguments for the definition named by a definition module's options."""
+    options = dict(present=params["state"] == "present", definition=params["definition"], src=params["src"])
+    if "builtin" in params:
+        options["builtin"] = params["builtin"]
+    return options
+
+
 def require_stratos(module):
     """Fail with Ansible's usual message when the core package cannot be imported."""
     if not HAS_STRATOS:
         module.fail_json(msg=missing_required_lib(STRATOS_LIBRARY), exception=STRATOS_IMPORT_ERROR)
 
 
-class RuntimeStep:
-    """One change outside the state directory (a Docker network, a container, an LB backend...).
+def run_with_core(module, operation, diff_list=False):
+    """Plan with ``operation()`` (one call of a core operation, returning its plan), carry the plan
+    out unless in check mode, and exit the module with the plan's report, ``changed`` and diff.
 
-    Built by a module's runtime planner from the core's change record: ``changed`` and ``diff``
-    (Ansible's diff format) come from the plan, ``apply`` carries it out and ``report`` is what the
-    module returns about it. Planning only reads; check mode never calls ``apply``.
-    """
-
-    def __init__(self, changed, diff, apply, report):
-        self.changed = changed
-        self.diff = diff
-        self.apply = apply
-        self.report = report
-
-
-def run_definition_module(module, kind, runtime=None, runtime_key="runtime"):
-    """Write or remove one definition of ``kind`` and exit the module.
-
-    ``runtime``, if given, is a planner ``runtime(module, before, after) -> [RuntimeStep]`` called
-    with the stored definition (or None) and the desired one (None for state=absent) after the
-    definition's own plan succeeded. With state=present the definition is written before the runtime
-    steps are applied; with state=absent they are applied before it is removed, so a failing step
-    leaves the definition in place and a rerun retries. The steps' reports are returned under
-    ``runtime_key``.
+    What the plan's ``apply`` returns (a mapping) updates the report; the report's ``warnings`` are
+    Ansible warnings. ``diff_list``: the diff is a list even for one change.
     """
     require_stratos(module)
     try:
-        result = _run(module, kind, runtime, runtime_key)
+        plan = operation()
+        applied = None if module.check_mode else plan.apply()
+    except ImportError:  # a driver's library (the docker SDK) is missing
+        module.fail_json(
+            msg=missing_required_lib("%s (with the docker SDK)" % STRATOS_LIBRARY),
+            exception=traceback.format_exc(),
+        )
     except ValidationError as exc:
         module.fail_json(msg=str(exc), problems=[str(p) for p in exc.problems])
     except StratosError as exc:
         module.fail_json(msg=str(exc), error=type(exc).__name__, temporary=exc.temporary)
-    else:
-        module.exit_json(**result)
+    result = dict(plan.report, changed=plan.changed)
+    for warning in result.pop("warnings", ()):
+        module.warn(warning)
+    result.update(applied or {})
+    if module._diff and plan.changes:
+        result["diff"] = plan_diff(plan, diff_list)
+    module.exit_json(**result)
 
 
-def _run(module, kind, runtime, runtime_key):
+def run_definition_module(module, kind, runtime=None, runtime_key="runtime"):
+    """Write or remove one definition of ``kind`` (core.apply_definition) and exit the module.
+
+    ``runtime(module, before, after) -> [RuntimeStep]`` plans the changes outside the state directory
+    of a module that has no core operation of its own yet (lb_cluster).
+    """
     params = module.params
-    store = StateStore(params["state_dir"])
-    name = params["name"]
-    check_name(name)  # before it becomes part of a path
-    before = _stored(store, kind, name)
-    if params["state"] == "present":
-        desired = parse_definition(read_body(params, kind), _source(params))
-        change = store.plan_put(desired)
-        after = desired
-    else:
-        change = store.plan_remove(kind, name)
-        after = None
-    steps = runtime(module, before, after) if runtime is not None else []
 
-    if not module.check_mode:
-        if after is not None:
-            _apply_definition(store, change)
-            for step in steps:
-                step.apply()
-        else:
-            for step in steps:
-                step.apply()
-            _apply_definition(store, change)
+    def plans(before, after):
+        return [_step_plan(step) for step in runtime(module, before, after)]
 
-    changed = change.changed or any(step.changed for step in steps)
-    shown = change.after if change.after is not None else change.before
-    result = dict(
-        changed=changed,
-        definition=yaml.safe_load(shown) if shown is not None else None,
-        path=str(store.definition_path(kind, name)),
+    run_with_core(
+        module,
+        lambda: core.apply_definition(
+            params["state_dir"],
+            kind,
+            params["name"],
+            runtime=plans if runtime is not None else None,
+            runtime_key=runtime_key,
+            **definition_options(params),
+        ),
+        diff_list=runtime is not None,
     )
-    if runtime is not None:
-        result[runtime_key] = [step.report for step in steps]
-    if module._diff:
-        result["diff"] = (
-            [change.diff()] + [step.diff for step in steps] if runtime is not None else change.diff()
-        )
-    return result
 
 
-def _apply_definition(store, change):
-    if change.changed:
-        store.ensure()
-        store.apply(change)
+class RuntimeStep:
+    """One change outside the state directory, its diff already in Ansible's format (lb_cluster's,
+    until that module calls a core operation of its own)."""
+
+    def __init__(self, changed, diff, apply, report):
+        self.changed, self.diff, self.apply, self.report = changed, diff, apply, report
 
 
-def check_name(name):
-    """Raise ValidationError unless ``name`` is a valid definition name (a DNS label)."""
-    try:
-        _NAME.validate_python(name)
-    except pydantic.ValidationError as exc:
-        rule = exc.errors()[0]["msg"].replace("Value error, ", "", 1)
-        raise ValidationError([Problem("", "name", rule, name)]) from None
-
-
-def _stored(store, kind, name):
-    text = store.read(kind, name)
-    if text is None:
-        return None
-    try:
-        return parse_definition(yaml.safe_load(text), str(store.definition_path(kind, name)))
-    except (ValidationError, yaml.YAMLError):
-        return None  # an unreadable stored file is simply replaced (or removed)
-
-
-def _source(params):
-    return params.get("src") or ""
-
-
-def read_body(params, kind):
-    """The definition mapping from the module's parameters, with ``kind`` and ``name`` set.
-
-    Raises ValidationError (naming the option) when the body cannot be read or disagrees with the
-    module about the kind or the name.
-    """
-    name = params["name"]
-    plural = KINDS[kind][1]
-    at = "%s/%s" % (plural, name)
-    if params.get("definition") is not None:
-        data, source, base = dict(params["definition"]), "", None
-    else:
-        if params.get("builtin"):
-            try:
-                path = str(stratos_builtin.cartridge_file(params["builtin"]))
-            except FileNotFoundError as exc:
-                raise ValidationError([Problem("", "builtin", str(exc), params["builtin"])]) from None
-        else:
-            path = params["src"]
-        data, source = _read_one_document(path, at), path
-        base = os.path.dirname(os.path.abspath(path))
-    problems = []
-    for key, wanted in (("kind", kind), ("name", name)):
-        if key in data and data[key] != wanted:
-            problems.append(
-                Problem(source, "%s.%s" % (at, key), "must be %r (as the module says)" % wanted, data[key])
-            )
-    if problems:
-        raise ValidationError(problems)
-    data["kind"], data["name"] = kind, name
-    if base is not None:
-        data = absolute_file_sources(data, base, source, at)
-    return data
-
-
-def _read_one_document(path, at):
-    docs, problems = read_documents([path])
-    if problems:
-        raise ValidationError(problems)
-    if len(docs) != 1 or not isinstance(docs[0].data, dict):
-        raise ValidationError(
-            [Problem(path, at, "the file must hold exactly one definition (a mapping)", has_value=False)]
-        )
-    return dict(docs[0].data)
-
-
-def absolute_file_sources(data, base, source="", at=""):
-    """Make a cartridge's ``image.build.files[].src`` absolute against ``base``, the directory of
-    the definition's file, once each was checked to stay inside it (or STRATOS_FILES_ROOT).
-
-    The stored definition must not depend on where the module read it from. Raises ValidationError
-    naming the field when a source leaves its directory or is not a file.
-    """
-    image = data.get("image")
-    build = image.get("build") if isinstance(image, dict) else None
-    files = build.get("files") if isinstance(build, dict) else None
-    if not isinstance(files, list):
-        return data
-    fixed, problems = [], []
-    for i, entry in enumerate(files):
-        if isinstance(entry, dict) and isinstance(entry.get("src"), str):
-            try:
-                source_file(Path(base), entry["src"])
-            except ValueError as exc:
-                field = "%s.image.build.files[%d].src" % (at, i)
-                problems.append(Problem(source, field, str(exc), entry["src"]))
-            if not os.path.isabs(entry["src"]):
-                entry = dict(entry, src=os.path.normpath(os.path.join(base, entry["src"])))
-        fixed.append(entry)
-    if problems:
-        raise ValidationError(problems)
-    data = dict(data)
-    data["image"] = dict(image, build=dict(build, files=fixed))
-    return data
+def _step_plan(step):
+    absent = "(absent)"
+    before = None if step.diff["before_header"] == absent else step.diff["before"]
+    after = None if step.diff["after_header"] == absent else step.diff["after"]
+    title = step.diff["after_header"] if after is not None else step.diff["before_header"]
+    change = core.Change("", "", "update" if step.changed else "none", before, after, title=title)
+    return core.Plan((change,), step.report, step.apply)

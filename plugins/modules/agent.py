@@ -38,12 +38,6 @@ description:
     recreation starts no duplicates).
   - A container named O(name) that does not carry C(org.stratos.role=agent) is never touched; the module
     fails and says so.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
-extends_documentation_fragment:
-  - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
-  - stratos.paas.common
 attributes:
   check_mode:
     support: full
@@ -56,6 +50,9 @@ attributes:
         environment, state and configuration hash) before and after.
   idempotent:
     support: full
+extends_documentation_fragment:
+  - stratos.paas._attributes
+  - stratos.paas.common
 options:
   state:
     description:
@@ -209,104 +206,53 @@ container:
       sample: {stratos-agent-docker-proxy: create, stratos-agent-http: create}
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.stratos.paas.plugins.module_utils._common import (
+    STATE_DIR_SPEC,
+    STATE_SPEC,
+    core,
+    run_with_core,
+)
 
-from ansible_collections.stratos.paas.plugins.module_utils._common import STATE_DIR_SPEC, STRATOS_LIBRARY
-
-try:
-    from stratos.drivers.agent_container import AgentSpec, apply_agent, plan_agent, plan_agent_removal
-    from stratos.drivers.docker import ClientPool
-    from stratos.errors import StratosError
-except ImportError:
-    HAS_AGENT_DRIVER = False
-    AGENT_DRIVER_IMPORT_ERROR = traceback.format_exc()
-else:
-    HAS_AGENT_DRIVER = True
-    AGENT_DRIVER_IMPORT_ERROR = None
-
-
-def run(module, client):
-    params = module.params
-    if params["state"] == "absent":
-        spec = None
-        change = plan_agent_removal(client, params["name"])
-    else:
-        spec = AgentSpec(
-            name=params["name"],
-            image=params["image"],
-            state_dir=params["state_dir"],
-            interval=params["interval"],
-            restart=params["restart"],
-            docker_socket=params["docker_socket"],
-            environment={str(k): str(v) for k, v in params["environment"].items()},
-            docker_access=params["docker_access"],
-            proxy_dir=params["proxy_dir"],
-            proxy_image=params["proxy_image"],
-            http_split=params["http_split"],
-            http_bind=params["http_bind"],
-            http_port=params["http_port"],
-        )
-        change = plan_agent(client, spec)
-    if module.check_mode:
-        if not change.image_present:
-            module.warn(
-                "the image %s does not exist on this Docker host; the real run will fail" % spec.image_ref
-            )
-    else:
-        apply_agent(client, change, spec)
-    after = change.after or {}
-    result = dict(
-        changed=change.changed,
-        container=dict(
-            name=change.name,
-            action=change.action,
-            reasons=list(change.reasons),
-            image=after.get("image"),
-            config_hash=after.get("config_hash"),
-            command=after.get("command"),
-            companions=dict(change.companions),
-        ),
-    )
-    if module._diff:
-        result["diff"] = change.diff()
-    return result
+#: The options that describe the agent's container (the core's AgentSpec fields, but name).
+AGENT_SPEC = dict(
+    image=dict(type="str"),
+    interval=dict(type="float", default=5),
+    restart=dict(
+        type="str", choices=["no", "on-failure", "always", "unless-stopped"], default="unless-stopped"
+    ),
+    docker_access=dict(type="str", choices=["proxy", "external", "socket"], default="proxy"),
+    proxy_dir=dict(type="path"),
+    proxy_image=dict(type="str"),
+    http_split=dict(type="bool"),
+    http_bind=dict(type="str", default="127.0.0.1"),
+    http_port=dict(type="int", default=9464),
+)
 
 
 def main():
-    argument_spec = dict(STATE_DIR_SPEC)
-    argument_spec.update(
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+    argument_spec = dict(
+        STATE_DIR_SPEC,
+        **STATE_SPEC,
+        **AGENT_SPEC,
         name=dict(type="str", default="stratos-agent"),
-        image=dict(type="str"),
-        interval=dict(type="float", default=5),
-        restart=dict(
-            type="str", choices=["no", "on-failure", "always", "unless-stopped"], default="unless-stopped"
-        ),
         docker_socket=dict(type="path", default="/var/run/docker.sock"),
         environment=dict(type="dict", default={}),
-        docker_access=dict(type="str", choices=["proxy", "external", "socket"], default="proxy"),
-        proxy_dir=dict(type="path"),
-        proxy_image=dict(type="str"),
-        http_split=dict(type="bool"),
-        http_bind=dict(type="str", default="127.0.0.1"),
-        http_port=dict(type="int", default=9464),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_AGENT_DRIVER:
-        module.fail_json(
-            msg=missing_required_lib("%s (with the docker SDK)" % STRATOS_LIBRARY),
-            exception=AGENT_DRIVER_IMPORT_ERROR,
-        )
-    pool = ClientPool()
-    try:
-        result = run(module, pool.get("unix://" + module.params["docker_socket"]))
-    except StratosError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__, temporary=exc.temporary)
-    finally:
-        pool.close()
-    module.exit_json(**result)
+    params = module.params
+    options = {key: params[key] for key in ("state_dir", *AGENT_SPEC)}
+    run_with_core(
+        module,
+        lambda: core.apply_agent(
+            present=params["state"] == "present",
+            name=params["name"],
+            docker_socket=params["docker_socket"],
+            environment=params["environment"],
+            **options,
+        ),
+    )
 
 
 if __name__ == "__main__":

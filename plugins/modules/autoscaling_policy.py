@@ -16,22 +16,10 @@ description:
     (evaluation interval, prediction horizon, smoothing window, tolerance, stabilisation windows,
     largest step).
   - The definition is validated by the Stratos core before anything is written.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
 extends_documentation_fragment:
   - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
   - stratos.paas.common
   - stratos.paas.common.definition
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details:
-      - The diff shows the stored definition file before and after, in canonical YAML.
-  idempotent:
-    support: full
 """
 
 EXAMPLES = r"""

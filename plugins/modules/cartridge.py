@@ -17,22 +17,10 @@ description:
   - The definition is validated by the Stratos core before anything is written; every problem is
     reported at once, naming the field, the rule and the value.
   - The image itself is built by M(stratos.paas.cartridge_image); this module only keeps the definition.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
 extends_documentation_fragment:
   - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
   - stratos.paas.common
   - stratos.paas.common.definition
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details:
-      - The diff shows the stored definition file before and after, in canonical YAML.
-  idempotent:
-    support: full
 options:
   builtin:
     description:

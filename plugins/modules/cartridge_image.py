@@ -22,11 +22,8 @@ description:
     shipped with the core (O(builtin)), or a YAML file (O(src)). It is validated by the Stratos core
     first.
   - A cartridge with C(image.ref) (a ready image) has nothing to build; the module fails and says so.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
 extends_documentation_fragment:
   - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
   - stratos.paas.common
 attributes:
   check_mode:
@@ -204,15 +201,41 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.stratos.paas.plugins.module_utils._images import (
-    image_module_args,
-    run_image_module,
+from ansible_collections.stratos.paas.plugins.module_utils._common import (
+    STATE_DIR_SPEC,
+    STATE_SPEC,
+    core,
+    run_with_core,
+)
+
+#: The options of the core's build_image (but state and state_dir).
+IMAGE_SPEC = dict(
+    name=dict(type="str"),
+    builtin=dict(type="str", choices=["php", "mysql", "haproxy"]),
+    src=dict(type="path"),
+    base_image=dict(type="str"),
+    tag=dict(type="str"),
+    registry=dict(type="str"),
+    push=dict(type="bool", default=True),
+    force=dict(type="bool", default=False),
+    docker_host=dict(type="str"),
+    timeout=dict(type="int", default=1800),
 )
 
 
 def main():
-    module = AnsibleModule(**image_module_args())
-    run_image_module(module)
+    module = AnsibleModule(
+        argument_spec=dict(STATE_DIR_SPEC, **STATE_SPEC, **IMAGE_SPEC),
+        mutually_exclusive=[("name", "builtin", "src")],
+        required_one_of=[("name", "builtin", "src")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    options = {key: params[key] for key in IMAGE_SPEC}
+    run_with_core(
+        module,
+        lambda: core.build_image(params["state_dir"], present=params["state"] == "present", **options),
+    )
 
 
 if __name__ == "__main__":

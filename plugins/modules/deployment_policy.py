@@ -16,22 +16,10 @@ description:
     C(one-after-another)).
   - The definition is validated by the Stratos core before anything is written, including that every
     network partition and partition it names is defined.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
 extends_documentation_fragment:
   - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
   - stratos.paas.common
   - stratos.paas.common.definition
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details:
-      - The diff shows the stored definition file before and after, in canonical YAML.
-  idempotent:
-    support: full
 """
 
 EXAMPLES = r"""

@@ -22,11 +22,8 @@ description:
   - Secrets are never returned. The generated secrets, link files and repository credentials are not
     read, a password or token embedded in an artifact URL is shown as C(***), and of the containers
     only the labels listed in RV(containers) are returned.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
 extends_documentation_fragment:
   - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
   - stratos.paas._attributes.info_module
   - stratos.paas.common
 options:
@@ -162,12 +159,24 @@ containers:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.stratos.paas.plugins.module_utils._info import INFO_SPEC, run_info_module
+from ansible_collections.stratos.paas.plugins.module_utils._common import STATE_DIR_SPEC, core, run_with_core
+
+KINDS = ["Cartridge", "NetworkPartition", "DeploymentPolicy", "AutoscalingPolicy", "LbCluster", "Application"]
 
 
 def main():
-    module = AnsibleModule(argument_spec=INFO_SPEC, supports_check_mode=True)
-    run_info_module(module)
+    argument_spec = dict(
+        STATE_DIR_SPEC,
+        kind=dict(type="str", choices=KINDS),
+        name=dict(type="str"),
+        live=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    run_with_core(
+        module,
+        lambda: core.info(params["state_dir"], kind=params["kind"], name=params["name"], live=params["live"]),
+    )
 
 
 if __name__ == "__main__":

@@ -21,13 +21,6 @@ description:
   - The networks of an C(openstack) network partition belong to the Pulumi front end; this module only
     keeps their definition.
   - The definition is validated by the Stratos core before anything is written or created.
-author:
-  - Stratos as code maintainers (@stratos-as-code)
-extends_documentation_fragment:
-  - stratos.paas._attributes
-  - stratos.paas._attributes.actiongroup_stratos
-  - stratos.paas.common
-  - stratos.paas.common.definition
 attributes:
   check_mode:
     support: full
@@ -37,8 +30,10 @@ attributes:
     support: full
     details:
       - The diff lists the definition file, then each Docker network, before and after.
-  idempotent:
-    support: full
+extends_documentation_fragment:
+  - stratos.paas._attributes
+  - stratos.paas.common
+  - stratos.paas.common.definition
 requirements:
   - The Python package C(docker) (a dependency of C(stratos-paas)) and access to each partition's Docker endpoint.
 """
@@ -124,19 +119,23 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.stratos.paas.plugins.module_utils._common import (
+    core,
     definition_module_args,
-    run_definition_module,
-)
-from ansible_collections.stratos.paas.plugins.module_utils._network import (
-    network_steps,
-    require_network_driver,
+    definition_options,
+    run_with_core,
 )
 
 
 def main():
     module = AnsibleModule(**definition_module_args())
-    require_network_driver(module)
-    run_definition_module(module, "NetworkPartition", runtime=network_steps, runtime_key="networks")
+    params = module.params
+    run_with_core(
+        module,
+        lambda: core.apply_network_partition(
+            params["state_dir"], params["name"], **definition_options(params)
+        ),
+        diff_list=True,
+    )
 
 
 if __name__ == "__main__":

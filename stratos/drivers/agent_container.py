@@ -8,9 +8,10 @@ Three steps, as for images:
 - :func:`desired` (pure) turns an :class:`AgentSpec` into the summary the container must match;
   its sha256 is the ``org.stratos.config-hash`` label;
 - :func:`plan_agent` / :func:`plan_agent_removal` (read Docker, change nothing; what Ansible check
-  mode runs) compare it with the container that holds the name and return an :class:`AgentChange`
-  whose ``before``/``after`` feed ``changed`` and ``--diff``;
-- :func:`apply_agent` carries a change out. :func:`ensure_agent` and :func:`remove_agent` do both.
+  mode runs) compare it with the container that holds the name and return a
+  :class:`~stratos.changes.Plan` (the container's change, then its companions')
+  whose changes feed ``changed`` and ``--diff``;
+- the plan's ``apply`` carries it out. :func:`ensure_agent` and :func:`remove_agent` do both.
 
 The container runs ``<image> agent --state-dir <dir> --interval <s>`` (the image's entrypoint is the
 ``stratos`` CLI) with restart policy ``unless-stopped``, as the image's ``stratos`` user
@@ -48,9 +49,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
 from stratos import settings
+from stratos.changes import Change, Plan
 from stratos.drivers import docker as labels
 from stratos.drivers import docker_proxy
 from stratos.errors import DriverError, NotFoundError, StratosError
@@ -355,42 +355,17 @@ class Observed:
         return self.status in ("running", "restarting")
 
 
-@dataclass(frozen=True)
-class AgentChange:
-    """What making the agent container match a spec (or removing it) does, and why."""
-
-    name: str
-    action: Action
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    reasons: tuple[str, ...] = ()
-    #: False when a container is to be made from an image that does not exist (it would fail).
-    image_present: bool = True
-    #: The containers that come with the agent (its Docker proxy, its HTTP side): name -> action.
-    companions: tuple[tuple[str, Action], ...] = ()
-
-    @property
-    def changed(self) -> bool:
-        return self.action != "none" or any(action != "none" for _, action in self.companions)
-
-    def diff(self) -> dict[str, str]:
-        """Ansible's diff format: the container's summary before and after, as YAML text."""
-
-        def text(summary: dict[str, Any] | None) -> str:
-            return (
-                "" if summary is None else yaml.safe_dump(summary, sort_keys=False, default_flow_style=False)
-            )
-
-        label = f"container/{self.name}"
-        return {
-            "before": text(self.before),
-            "after": text(self.after),
-            "before_header": label if self.before is not None else "(absent)",
-            "after_header": label if self.after is not None else "(absent)",
-        }
+def _change(
+    name: str,
+    action: Action,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    reasons: tuple[str, ...] = (),
+) -> Change:
+    return Change("container", name, action, before, after, reasons)
 
 
-def compare(spec: AgentSpec, current: Observed | None, image_id: str | None) -> AgentChange:
+def compare(spec: AgentSpec, current: Observed | None, image_id: str | None) -> Change:
     """Pure: the change that turns ``current`` into the container ``spec`` describes.
 
     ``image_id`` is the id the spec's image reference resolves to now (``None`` when the image is
@@ -399,14 +374,7 @@ def compare(spec: AgentSpec, current: Observed | None, image_id: str | None) -> 
     want = desired(spec)
     after = {**want, "state": "running", "config_hash": config_hash(spec)}
     if current is None:
-        return AgentChange(
-            spec.name,
-            "create",
-            None,
-            after,
-            ("the container does not exist",),
-            image_present=image_id is not None,
-        )
+        return _change(spec.name, "create", None, after, ("the container does not exist",))
     _refuse_foreign(current)
     before = _before(current)
     reasons = []
@@ -420,20 +388,23 @@ def compare(spec: AgentSpec, current: Observed | None, image_id: str | None) -> 
             f"image {spec.image_ref} now resolves to {_short(image_id)} (container: {_short(current.image_id)})"
         )
     if reasons:
-        return AgentChange(
-            spec.name, "recreate", before, after, tuple(reasons), image_present=image_id is not None
-        )
+        return _change(spec.name, "recreate", before, after, tuple(reasons))
     if not current.running:
-        return AgentChange(spec.name, "start", before, after, (f"the container is {current.status}",))
-    return AgentChange(spec.name, "none", before, before)
+        return _change(spec.name, "start", before, after, (f"the container is {current.status}",))
+    return _change(spec.name, "none", before, before)
 
 
-def compare_removal(current: Observed | None, name: str) -> AgentChange:
+def image_missing(change: Change, image_id: str | None) -> bool:
+    """Pure: whether ``change`` makes a container from an image that does not exist (it would fail)."""
+    return change.action in ("create", "recreate") and image_id is None
+
+
+def compare_removal(current: Observed | None, name: str) -> Change:
     """Pure: the change that removes the agent container ``name``."""
     if current is None:
-        return AgentChange(name, "none", None, None)
+        return _change(name, "none", None, None)
     _refuse_foreign(current)
-    return AgentChange(name, "remove", _before(current), None, ("state is absent",))
+    return _change(name, "remove", _before(current), None, ("state is absent",))
 
 
 def _before(current: Observed) -> dict[str, Any]:
@@ -554,9 +525,16 @@ def compare_companion(
     return "none", None
 
 
-def _with_companions(
-    client: docker.DockerClient, spec: AgentSpec | None, name: str, change: AgentChange
-) -> AgentChange:
+def _companion_change(name: str, role: str, want_hash: str | None, current: Observed | None) -> Change:
+    action, why = compare_companion(name, role, want_hash, current)
+    before = {"role": role, "config_hash": current.labels.get(CONFIG_HASH_LABEL, "")} if current else None
+    after = {"role": role, "config_hash": want_hash} if want_hash is not None else None
+    return _change(name, action, before, before if action == "none" else after, (why,) if why else ())
+
+
+def _plan(
+    client: docker.DockerClient, spec: AgentSpec | None, name: str, change: Change, image_missing: bool
+) -> Plan:
     wanted = (
         companions(spec)
         if spec is not None
@@ -565,53 +543,48 @@ def _with_companions(
             f"{name}-http": (HTTP_ROLE, None),
         }
     )
-    actions: list[tuple[str, Action]] = []
-    reasons = list(change.reasons)
+    others = []
     for other, (role, want_hash) in wanted.items():
         container = _get_container(client, other)
-        action, why = compare_companion(other, role, want_hash, observe(container) if container else None)
-        actions.append((other, action))
-        if why:
-            reasons.append(why)
-    return AgentChange(
-        change.name,
-        change.action,
-        change.before,
-        change.after,
-        tuple(reasons),
-        image_present=change.image_present,
-        companions=tuple(actions),
-    )
+        others.append(_companion_change(other, role, want_hash, observe(container) if container else None))
+    changes = (change, *others)
+    report = {"image_present": not image_missing, "companions": {c.name: c.action for c in others}}
+    return Plan(changes, report, lambda: _apply(client, changes, spec))
 
 
-def plan_agent(client: docker.DockerClient, spec: AgentSpec) -> AgentChange:
-    """What :func:`ensure_agent` would do; reads Docker, changes nothing."""
+def plan_agent(client: docker.DockerClient, spec: AgentSpec) -> Plan:
+    """What :func:`ensure_agent` would do; reads Docker, changes nothing.
+
+    The plan's first change is the agent container's, then one per companion (its Docker proxy, its
+    HTTP side); its report says whether the image exists and what each companion gets."""
     container = _get_container(client, spec.name)
     current = observe(container) if container is not None else None
-    change = compare(spec, current, _image_id(client, spec.image_ref))
-    return _with_companions(client, spec, spec.name, change)
+    image_id = _image_id(client, spec.image_ref)
+    change = compare(spec, current, image_id)
+    return _plan(client, spec, spec.name, change, image_missing(change, image_id))
 
 
-def plan_agent_removal(client: docker.DockerClient, name: str = DEFAULT_NAME) -> AgentChange:
+def plan_agent_removal(client: docker.DockerClient, name: str = DEFAULT_NAME) -> Plan:
     """What :func:`remove_agent` would do; reads Docker, changes nothing."""
     container = _get_container(client, name)
     change = compare_removal(observe(container) if container is not None else None, name)
-    return _with_companions(client, None, name, change)
+    return _plan(client, None, name, change, False)
 
 
 # --------------------------------------------------------------------------- changing Docker
 
 
-def apply_agent(client: docker.DockerClient, change: AgentChange, spec: AgentSpec | None = None) -> None:
-    """Carry ``change`` out. ``spec`` is required unless the change is a removal or nothing.
+def _apply(client: docker.DockerClient, changes: tuple[Change, ...], spec: AgentSpec | None) -> None:
+    """Carry a plan's changes out (``spec`` is ``None`` for a removal).
 
     The proxy comes first (the agent's first call goes through it), the agent's HTTP side last.
     """
     import docker as docker_sdk
 
-    if not change.changed:
+    change, *others = changes
+    if not any(c.changed for c in changes):
         return
-    todo = dict(change.companions)
+    todo = {c.name: c.action for c in others}
     proxy_name, http_name = f"{change.name}-docker-proxy", f"{change.name}-http"
     try:
         if change.action in ("create", "recreate") and spec is None:
@@ -643,7 +616,7 @@ def _stop_and_remove(client: docker.DockerClient, name: str) -> None:
         container.remove(force=True)
 
 
-def _apply_companion(client: docker.DockerClient, name: str, action: Action, spec: AgentSpec | None) -> None:
+def _apply_companion(client: docker.DockerClient, name: str, action: str, spec: AgentSpec | None) -> None:
     if action == "none":
         return
     if action in ("recreate", "remove"):
@@ -769,15 +742,15 @@ def _create(client: docker.DockerClient, spec: AgentSpec) -> None:
     _run_detached(client, spec, want, spec.name, "host", labels)
 
 
-def ensure_agent(client: docker.DockerClient, spec: AgentSpec) -> AgentChange:
+def ensure_agent(client: docker.DockerClient, spec: AgentSpec) -> Plan:
     """Make the agent container match ``spec``: create, recreate, start, or leave it alone."""
-    change = plan_agent(client, spec)
-    apply_agent(client, change, spec)
-    return change
+    plan = plan_agent(client, spec)
+    plan.apply()
+    return plan
 
 
-def remove_agent(client: docker.DockerClient, name: str = DEFAULT_NAME) -> AgentChange:
+def remove_agent(client: docker.DockerClient, name: str = DEFAULT_NAME) -> Plan:
     """Stop and remove the agent container ``name`` (the state directory stays)."""
-    change = plan_agent_removal(client, name)
-    apply_agent(client, change)
-    return change
+    plan = plan_agent_removal(client, name)
+    plan.apply()
+    return plan

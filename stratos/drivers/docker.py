@@ -60,7 +60,7 @@ ROLE_AGENT_HTTP = "agent-http"  # the agent's HTTP server
 ROLE_DOCKER_PROXY = "docker-proxy"  # the filtering Docker API proxy in front of an unprivileged agent
 ROLE_DEFINITIONS = "definitions"  # Pulumi's one-shot container that writes an agent's definitions
 
-DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+from stratos.endpoints import DEFAULT_ENDPOINT  # noqa: E402 - the local engine, one home
 
 T = TypeVar("T")
 

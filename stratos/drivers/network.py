@@ -18,13 +18,14 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import docker
 import docker.errors
-import yaml
 
+from stratos.changes import Change
 from stratos.drivers.docker import NETWORK_PARTITION
 from stratos.endpoints import docker_endpoints as docker_endpoints  # its home is stratos.endpoints
 from stratos.errors import DriverError
@@ -71,44 +72,35 @@ class NetworkSpecSummary:
         return data
 
 
-@dataclass(frozen=True)
-class NetworkChange:
-    """What making one endpoint's network match the definition does."""
-
-    name: str
-    action: Action
-    before: NetworkSpecSummary | None
-    after: NetworkSpecSummary | None
-    reason: str = ""
-    endpoint: str = ""
-
-    @property
-    def changed(self) -> bool:
-        return self.action != "none"
-
-    def diff(self) -> dict[str, str]:
-        """Ansible's diff format; the text is YAML of the network's relevant settings."""
-        where = f" on {self.endpoint}" if self.endpoint else ""
-        label = f"docker network {self.name}{where}"
-        shown_after = self.after if self.action != "none" else self.before
-        return {
-            "before": _yaml(self.before),
-            "after": _yaml(shown_after),
-            "before_header": label if self.before is not None else "(absent)",
-            "after_header": label if shown_after is not None else "(absent)",
-        }
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "endpoint": self.endpoint,
-            "action": self.action,
-            "reason": self.reason,
-        }
+def network_change(
+    name: str,
+    action: Action,
+    before: NetworkSpecSummary | None,
+    after: NetworkSpecSummary | None,
+    reason: str = "",
+    endpoint: str = "",
+) -> Change:
+    """The change record of one endpoint's network (kind ``docker-network``)."""
+    return Change(
+        "docker-network",
+        name,
+        action,
+        before.as_dict() if before is not None else None,
+        after.as_dict() if after is not None else None,
+        (reason,) if reason else (),
+        where=endpoint,
+        title=f"docker network {name}",
+    )
 
 
-def _yaml(summary: NetworkSpecSummary | None) -> str:
-    return "" if summary is None else yaml.safe_dump(summary.as_dict(), sort_keys=False)
+def network_report(change: Change) -> dict[str, Any]:
+    """What a front end returns about one network: name, endpoint, action and reason."""
+    return {
+        "name": change.name,
+        "endpoint": change.where,
+        "action": change.action,
+        "reason": change.reasons[0] if change.reasons else "",
+    }
 
 
 def desired_network(np: NetworkPartition) -> NetworkSpecSummary:
@@ -161,12 +153,12 @@ def _find(client: docker.DockerClient, name: str) -> _Existing | None:
 # --------------------------------------------------------------------------- planning (reads only)
 
 
-def plan_network(client: docker.DockerClient, np: NetworkPartition, endpoint: str = "") -> NetworkChange:
+def plan_network(client: docker.DockerClient, np: NetworkPartition, endpoint: str = "") -> Change:
     """What making this endpoint's network match the network partition does. Reads only."""
     want = desired_network(np)
     found = _find(client, want.name)
     if found is None:
-        return NetworkChange(want.name, "create", None, want, "does not exist", endpoint)
+        return network_change(want.name, "create", None, want, "does not exist", endpoint)
     have = found.summary
     owner = have.labels.get(LABEL)
     if owner is not None and owner != np.name:
@@ -182,39 +174,39 @@ def plan_network(client: docker.DockerClient, np: NetworkPartition, endpoint: st
                 f"{have.subnet or '(none)'}, but network.subnet is {want.subnet}; remove it or change "
                 "network.subnet"
             )
-        return NetworkChange(
+        return network_change(
             want.name, "none", have, have, "exists, not created by Stratos: used as is", endpoint
         )
     if subnet_fits:
-        return NetworkChange(want.name, "none", have, have, "exists", endpoint)
+        return network_change(want.name, "none", have, have, "exists", endpoint)
     if found.containers:
         raise NetworkInUseError(want.name, found.containers, f"recreated with subnet {want.subnet}")
-    return NetworkChange(
+    return network_change(
         want.name, "recreate", have, want, f"subnet {have.subnet} differs from {want.subnet}", endpoint
     )
 
 
 def plan_network_removal(
     client: docker.DockerClient, name: str, partition: str | None = None, endpoint: str = ""
-) -> NetworkChange:
+) -> Change:
     """What removing a network does. Only networks labelled for ``partition`` (or, when it is None,
     for any network partition) are removed; others are left alone. Reads only."""
     found = _find(client, name)
     if found is None:
-        return NetworkChange(name, "none", None, None, "does not exist", endpoint)
+        return network_change(name, "none", None, None, "does not exist", endpoint)
     owner = found.summary.labels.get(LABEL)
     if owner is None or (partition is not None and owner != partition):
         why = "not created by Stratos" if owner is None else f"belongs to network partition '{owner}'"
-        return NetworkChange(name, "none", found.summary, found.summary, f"{why}: left in place", endpoint)
+        return network_change(name, "none", found.summary, found.summary, f"{why}: left in place", endpoint)
     if found.containers:
         raise NetworkInUseError(name, found.containers, "removed")
-    return NetworkChange(name, "remove", found.summary, None, "removed with its network partition", endpoint)
+    return network_change(name, "remove", found.summary, None, "removed with its network partition", endpoint)
 
 
 # --------------------------------------------------------------------------- acting
 
 
-def apply_network(client: docker.DockerClient, change: NetworkChange) -> None:
+def apply_network(client: docker.DockerClient, change: Change) -> None:
     """Carry out a planned change."""
     try:
         if change.action in ("remove", "recreate"):
@@ -224,10 +216,14 @@ def apply_network(client: docker.DockerClient, change: NetworkChange) -> None:
                     raise NetworkInUseError(change.name, found.containers, "removed")
                 client.networks.get(found.id).remove()
         if change.action in ("create", "recreate"):
-            assert change.after is not None
-            _create(client, change.after)
+            assert isinstance(change.after, Mapping)
+            _create(client, _summary(change.after))
     except docker.errors.DockerException as exc:
         raise DriverError(f"docker network '{change.name}': {exc}") from exc
+
+
+def _summary(shown: Mapping[str, Any]) -> NetworkSpecSummary:
+    return NetworkSpecSummary(shown["name"], shown["driver"], shown.get("subnet"), dict(shown["labels"]))
 
 
 def _create(client: docker.DockerClient, want: NetworkSpecSummary) -> None:
@@ -237,14 +233,14 @@ def _create(client: docker.DockerClient, want: NetworkSpecSummary) -> None:
     client.networks.create(want.name, driver=want.driver, ipam=ipam, labels=dict(want.labels))
 
 
-def ensure_network(client: docker.DockerClient, np: NetworkPartition) -> NetworkChange:
+def ensure_network(client: docker.DockerClient, np: NetworkPartition) -> Change:
     """Make the network match the network partition; returns what was done."""
     change = plan_network(client, np)
     apply_network(client, change)
     return change
 
 
-def remove_network(client: docker.DockerClient, name: str, partition: str | None = None) -> NetworkChange:
+def remove_network(client: docker.DockerClient, name: str, partition: str | None = None) -> Change:
     """Remove a network created for a network partition; returns what was done."""
     change = plan_network_removal(client, name, partition)
     apply_network(client, change)

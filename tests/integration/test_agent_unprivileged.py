@@ -215,9 +215,9 @@ def test_the_unprivileged_agent_runs_members_through_the_proxy(
     docker_client: docker.DockerClient, platform: tuple[StateStore, ac.AgentSpec, str]
 ) -> None:
     store, spec, app = platform
-    change = ac.ensure_agent(docker_client, spec)
-    assert change.action == "create"
-    assert dict(change.companions)[f"{spec.name}-docker-proxy"] == "create"
+    plan = ac.ensure_agent(docker_client, spec)
+    assert plan.changes[0].action == "create"
+    assert plan.report["companions"][f"{spec.name}-docker-proxy"] == "create"
     agent = docker_client.containers.get(spec.name)
 
     def logs() -> str:
@@ -270,8 +270,8 @@ def test_the_http_side_runs_apart_and_a_signed_push_to_it_becomes_a_release(
     docker_client: docker.DockerClient, platform: tuple[StateStore, ac.AgentSpec, str]
 ) -> None:
     store, spec, app = platform
-    change = ac.ensure_agent(docker_client, spec)
-    assert dict(change.companions)[f"{spec.name}-http"] == "create"
+    plan = ac.ensure_agent(docker_client, spec)
+    assert plan.report["companions"][f"{spec.name}-http"] == "create"
     agent = docker_client.containers.get(spec.name)
     side = docker_client.containers.get(f"{spec.name}-http")
 

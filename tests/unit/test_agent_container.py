@@ -8,7 +8,6 @@ from typing import Any
 
 import docker
 import pytest
-import yaml
 
 from stratos.drivers import agent_container as ac
 from stratos.drivers import docker_proxy
@@ -284,7 +283,7 @@ def test_compare(current: ac.Observed | None, image_id: str | None, action: str,
 def test_a_missing_image_is_flagged_only_when_a_container_is_to_be_made(
     current: ac.Observed | None, image_id: str | None, present: bool
 ) -> None:
-    assert ac.compare(SPEC, current, image_id).image_present is present
+    assert ac.image_missing(ac.compare(SPEC, current, image_id), image_id) is not present
 
 
 def test_restart_policy_changed_with_docker_update_is_drift() -> None:
@@ -328,14 +327,12 @@ def test_compare_removal(current: ac.Observed | None, action: str) -> None:
     assert change.after is None
 
 
-def test_diff_shows_the_summaries() -> None:
+def test_the_change_shows_the_summaries() -> None:
     change = ac.compare(SPEC, None, IMAGE_ID)
-    diff = change.diff()
-    assert diff["before"] == "" and diff["before_header"] == "(absent)"
-    assert diff["after_header"] == "container/stratos-agent"
-    after = yaml.safe_load(diff["after"])
-    assert after["state"] == "running"
-    assert after["config_hash"] == ac.config_hash(SPEC)
+    assert change.before is None and change.label == "container/stratos-agent"
+    assert isinstance(change.after, dict)
+    assert change.after["state"] == "running"
+    assert change.after["config_hash"] == ac.config_hash(SPEC)
 
 
 # --------------------------------------------------------------------------- planning and applying with a fake client
@@ -365,16 +362,17 @@ IMAGES = {SPEC.image_ref: IMAGE_ID, "stratos/haproxy:test": OLD_IMAGE_ID}
 
 def test_plan_reads_and_changes_nothing() -> None:
     client = FakeClient({SPEC.name: container_attrs(SPEC, status="exited")}, dict(IMAGES))
-    change = ac.plan_agent(client, SPEC)  # type: ignore[arg-type]
-    assert change.action == "start"
-    assert dict(change.companions) == {PROXY: "create", "stratos-agent-http": "none"}
-    assert ac.plan_agent_removal(client, SPEC.name).action == "remove"  # type: ignore[arg-type]
+    plan = ac.plan_agent(client, SPEC)  # type: ignore[arg-type]
+    assert plan.changes[0].action == "start"
+    assert plan.report["companions"] == {PROXY: "create", "stratos-agent-http": "none"}
+    assert [c.name for c in plan.changes] == [SPEC.name, PROXY, "stratos-agent-http"]
+    assert ac.plan_agent_removal(client, SPEC.name).changes[0].action == "remove"  # type: ignore[arg-type]
     assert client.calls == []
 
 
 def test_ensure_creates_the_proxy_gives_the_state_dir_then_starts_the_agent_unprivileged() -> None:
     client = FakeClient(images_by_ref=dict(IMAGES))
-    change = ac.ensure_agent(client, SPEC)  # type: ignore[arg-type]
+    change = ac.ensure_agent(client, SPEC).changes[0]  # type: ignore[arg-type]
     assert change.action == "create"
     assert client.calls == [
         f"run {PROXY} from stratos/haproxy:test",
@@ -412,7 +410,7 @@ def test_ensure_creates_the_proxy_gives_the_state_dir_then_starts_the_agent_unpr
 def test_ensure_recreates_a_changed_container() -> None:
     old = replace(SPEC, interval=30)
     client = FakeClient({SPEC.name: container_attrs(old), PROXY: proxy_attrs()}, dict(IMAGES))
-    assert ac.ensure_agent(client, SPEC).action == "recreate"  # type: ignore[arg-type]
+    assert ac.ensure_agent(client, SPEC).changes[0].action == "recreate"  # type: ignore[arg-type]
     assert client.calls == [
         f"stop stratos-agent timeout={ac.STOP_TIMEOUT}",
         "remove stratos-agent",
@@ -452,9 +450,10 @@ def test_a_missing_stopped_or_stale_proxy_alone_is_put_right(
     if proxy is not None:
         containers[PROXY] = proxy
     client = FakeClient(containers, dict(IMAGES))
-    change = ac.ensure_agent(client, SPEC)  # type: ignore[arg-type]
-    assert (change.action, dict(change.companions)[PROXY], change.changed) == ("none", action, True)
-    assert any(r.startswith(f"{PROXY}: ") for r in change.reasons), change.reasons
+    plan = ac.ensure_agent(client, SPEC)  # type: ignore[arg-type]
+    assert (plan.changes[0].action, plan.report["companions"][PROXY], plan.changed) == ("none", action, True)
+    reasons = [r for change in plan.changes for r in change.reasons]
+    assert any(r.startswith(f"{PROXY}: ") for r in reasons), reasons
     assert client.calls == calls
 
 
@@ -483,7 +482,7 @@ def test_ensure_fails_clearly_when_the_proxy_image_is_missing() -> None:
 
 def test_remove_stops_then_removes_the_agent_then_its_proxy() -> None:
     client = FakeClient({SPEC.name: container_attrs(SPEC), PROXY: proxy_attrs()})
-    assert ac.remove_agent(client, SPEC.name).action == "remove"  # type: ignore[arg-type]
+    assert ac.remove_agent(client, SPEC.name).changes[0].action == "remove"  # type: ignore[arg-type]
     assert client.calls == [
         f"stop stratos-agent timeout={ac.STOP_TIMEOUT}",
         "remove stratos-agent",
@@ -552,8 +551,8 @@ def test_the_http_side_is_on_by_default_with_no_docker_access_its_own_uid_and_ag
     ]
     assert (http["read_only"], http["cap_drop"], http["network_mode"]) == (True, ["ALL"], "host")
     client = FakeClient({SPLIT.name: container_attrs(SPLIT), PROXY: proxy_attrs(SPLIT)}, dict(IMAGES))
-    change = ac.ensure_agent(client, SPLIT)  # type: ignore[arg-type]
-    assert dict(change.companions)["stratos-agent-http"] == "create"
+    plan = ac.ensure_agent(client, SPLIT)  # type: ignore[arg-type]
+    assert plan.report["companions"]["stratos-agent-http"] == "create"
     assert client.calls == ["run stratos-agent-http from stratos/agent:test"]
     assert client.runs[-1]["user"] == "10002:10001"
     assert not any("docker" in v for v in client.runs[-1]["volumes"])
@@ -561,7 +560,7 @@ def test_the_http_side_is_on_by_default_with_no_docker_access_its_own_uid_and_ag
     client.containers_by_name["stratos-agent-http"] = http_attrs()
     assert ac.plan_agent(client, SPLIT).changed is False  # type: ignore[arg-type]
     off = ac.plan_agent(client, SPEC)  # type: ignore[arg-type]
-    assert dict(off.companions)["stratos-agent-http"] == "remove"
+    assert off.report["companions"]["stratos-agent-http"] == "remove"
 
 
 def test_the_http_port_and_bind_go_to_the_http_side_or_without_the_split_to_the_agent() -> None:

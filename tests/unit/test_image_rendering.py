@@ -17,6 +17,7 @@ import yaml
 from stratos import builtin, images
 from stratos.errors import ImageBuildError
 from stratos.model import Cartridge, ImageBuild
+from stratos.operations.images import image_change
 from stratos.validation import load
 
 BASE = "stratos/debian:bookworm"
@@ -308,8 +309,11 @@ def test_decide_image(
     assert (plan.changed, plan.build, plan.push) == expected
     assert reason in plan.reason
     assert plan.build_hash == (HASH if base_id else None)
-    assert plan.before["build_hash"] == (found.build_hash if found else None)
-    assert plan.after["build_hash"] == (HASH if base_id else "(after the base image is pulled)")
+    change = image_change(plan)
+    assert isinstance(change.before, dict) and isinstance(change.after, dict)
+    assert change.before["build_hash"] == (found.build_hash if found else None)
+    assert change.after["build_hash"] == (HASH if base_id else "(after the base image is pulled)")
+    assert change.changed == plan.changed
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from stratos.drivers.network import (
     NetworkInUseError,
     apply_network,
     ensure_network,
+    network_report,
     plan_network,
     plan_network_removal,
     remove_network,
@@ -180,9 +181,15 @@ def test_removal_refused_while_containers_attached() -> None:
         plan_network_removal(client, "stratos-local", "local")  # type: ignore[arg-type]
 
 
-def test_diff_shows_before_and_after() -> None:
+def test_the_change_shows_before_and_after() -> None:
     client = FakeClient()
-    diff = plan_network(client, partition("10.77.0.0/24"), "unix:///var/run/docker.sock").diff()  # type: ignore[arg-type]
-    assert diff["before"] == "" and diff["before_header"] == "(absent)"
-    assert "subnet: 10.77.0.0/24" in diff["after"] and f"{LABEL}: local" in diff["after"]
-    assert diff["after_header"] == "docker network stratos-local on unix:///var/run/docker.sock"
+    change = plan_network(client, partition("10.77.0.0/24"), "unix:///var/run/docker.sock")  # type: ignore[arg-type]
+    assert change.before is None and isinstance(change.after, dict)
+    assert change.after["subnet"] == "10.77.0.0/24" and change.after["labels"] == {LABEL: "local"}
+    assert change.label == "docker network stratos-local on unix:///var/run/docker.sock"
+    assert network_report(change) == {
+        "name": "stratos-local",
+        "endpoint": "unix:///var/run/docker.sock",
+        "action": "create",
+        "reason": "does not exist",
+    }

@@ -40,6 +40,9 @@ class Change:
     reasons: tuple[str, ...] = ()
     #: Where the resource lives when that is not obvious from its name (a Docker endpoint...).
     where: str = ""
+    #: How users name the resource when ``kind/name`` is not it (a definition's file,
+    #: ``docker network <name>``); the label then starts with it.
+    title: str = ""
 
     @property
     def changed(self) -> bool:
@@ -47,7 +50,7 @@ class Change:
 
     @property
     def label(self) -> str:
-        return f"{self.kind}/{self.name}" + (f" on {self.where}" if self.where else "")
+        return (self.title or f"{self.kind}/{self.name}") + (f" on {self.where}" if self.where else "")
 
 
 def _nothing() -> None:
