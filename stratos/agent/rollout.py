@@ -63,6 +63,7 @@ from stratos.drivers import members
 from stratos.errors import DriverError, StratosError
 from stratos.fsutil import STATE, atomic_write_text
 from stratos.model import Application, Artifact, Cartridge, Subscription, redact_url
+from stratos.status import AgentStatus, SubscriptionStatus
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -1265,16 +1266,16 @@ class Rollouts:
         }
 
 
-def annotate_status(data: dict[str, Any], releases: Mapping[Key, Mapping[str, Any]]) -> None:
-    """Add ``release``, ``release_message`` and ``degraded`` (and notes) to status.json's subscriptions."""
+def annotate_status(data: AgentStatus, releases: Mapping[Key, Mapping[str, Any]]) -> None:
+    """Give status.json's subscriptions ``release``, ``release_message`` and ``degraded`` (and notes)."""
     for (app, alias), info in releases.items():
-        sub = ((data.get("applications") or {}).get(app) or {}).get("subscriptions", {}).get(alias)
+        sub = data.subscription(app, alias)
         if sub is None:
             continue
-        sub["release"] = info.get("release")
-        sub["release_message"] = info.get("release_message")
-        sub["degraded"] = info.get("degraded")
-        sub["notes"] = list(sub.get("notes") or []) + [n for n in info.get("notes") or [] if n]
+        sub.release = info.get("release")
+        sub.release_message = info.get("release_message")
+        sub.degraded = info.get("degraded")
+        sub.notes = [*sub.notes, *(n for n in info.get("notes") or [] if n)]
 
 
 # --------------------------------------------------------------------------- the command line's side
@@ -1351,7 +1352,7 @@ def wait_for_release(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] | None = None,
-) -> dict[str, Any]:
+) -> SubscriptionStatus:
     """Wait (bounded, on the monotonic clock) until a status written after ``since`` shows ``sha``
     live (or failed)."""
     from stratos.status import read_status
@@ -1359,16 +1360,14 @@ def wait_for_release(
     monotonic = monotonic or (time.monotonic if clock is time.time else clock)
     deadline = monotonic() + timeout
     while True:
-        data = read_status(store) or {}
-        sub = ((data.get("applications") or {}).get(application) or {}).get("subscriptions", {}).get(
-            alias
-        ) or {}
-        fresh = float(data.get("time", 0)) >= since
-        if fresh and (sub.get("release") == sha or sha[:12] in (sub.get("degraded") or "")):
+        data = read_status(store)
+        sub = (data.subscription(application, alias) if data else None) or SubscriptionStatus()
+        fresh = data is not None and data.time >= since
+        if fresh and (sub.release == sha or sha[:12] in (sub.degraded or "")):
             return sub
         if monotonic() >= deadline:
             raise StratosError(
                 f"{application}/{alias}: the agent did not switch to {sha[:12]} within {timeout:g}s "
-                f"(serving {str(sub.get('release'))[:12]}; is the agent running?)"
+                f"(serving {str(sub.release)[:12]}; is the agent running?)"
             )
         sleep(poll)
