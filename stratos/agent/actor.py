@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from stratos import artifacts
 from stratos.agent import health as healthlib
 from stratos.agent import reconcile
-from stratos.agent.observer import Observer, RuntimeFactory
+from stratos.agent.config import AgentConfig
+from stratos.agent.observer import Observer, RuntimeFactory, load_definitions
 from stratos.agent.rollout import Rollouts
 from stratos.agent.watch import LbWatch
 from stratos.drivers import haproxy, members
@@ -97,7 +98,7 @@ class Actor:
         clock: Callable[[], float],
         monotonic: Callable[[], float],
         sleep: Callable[[float], None],
-        config: Any,
+        config: AgentConfig,
     ):
         self.store = store
         self.runtime = runtime
@@ -535,10 +536,12 @@ class Actor:
 
     def _lb_servers_named(self, member_id: str) -> list[tuple[str, str]]:
         """Where a member is registered, asked of HAProxy (before the first tick knows it)."""
-        if self.definitions is None:
+        try:
+            definitions = self.definitions or load_definitions(self.store)
+        except StratosError:
             return []
         found = []
-        for lb_name in sorted(self.definitions.lb_clusters):
+        for lb_name in sorted(definitions.lb_clusters):
             try:
                 servers = self.runtime_for(lb_name).servers_state()
             except StratosError:

@@ -35,48 +35,19 @@ from stratos import artifacts
 from stratos.agent import autoscale, observe, reconcile, rollout, webhook
 from stratos.agent import metrics as metricslib
 from stratos.agent.actor import Actor, Outcome, describe
+from stratos.agent.config import AgentConfig
 from stratos.agent.events import EventStore, SafeEventStore
-from stratos.agent.observer import KILL_GRACE, Observer, Prober, RuntimeFactory
+from stratos.agent.observer import KILL_GRACE, Observer, Prober, RuntimeFactory, load_definitions
 from stratos.agent.reporting import Reporter, views_after
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members
 from stratos.drivers.runtime import DockerEngine, EventWatch, MemberRuntime
 from stratos.errors import StratosError
 from stratos.store import StateStore
-from stratos.validation import DefinitionSet
 
 log = logging.getLogger("stratos.agent")
 
 __all__ = ["KILL_GRACE", "Agent", "AgentConfig", "TickResult", "describe"]
-
-
-@dataclass
-class AgentConfig:
-    """Knobs of the loop. Times are seconds."""
-
-    interval: float = 5.0
-    dry_run: bool = False
-    #: How long a removed member may keep sessions in HAProxy before it is deleted anyway.
-    drain_timeout: float = 30.0
-    #: Upper bound of the wait for new members to become healthy within one tick.
-    start_wait_cap: float = 120.0
-    #: How often new members are probed while waiting for them.
-    start_poll: float = 0.25
-    stop_grace: float = members.STOP_GRACE
-    probe_workers: int = 8
-    #: Members drained (and removed) at once.
-    drain_workers: int = 8
-    #: React to the runtime's member events (kill, die, oom, unhealthy) by taking the member out of
-    #: HAProxy at once (``False``: the tick alone notices, as before; the kill benchmark's baseline).
-    watch_events: bool = True
-    #: How often each LB cluster's HAProxy is asked whether it restarted (0: never between ticks).
-    lb_watch_interval: float = 0.5
-    #: Resource reads at once, and how old a read may be to count.
-    stats_workers: int = 4
-    stats_max_age: float = 10.0
-    #: How often each subscription's figures are kept in the samples table, and for how long.
-    sample_interval: float = 60.0
-    sample_retention: float = 7 * 86400.0
 
 
 @dataclass
@@ -117,7 +88,8 @@ class Agent:
     ):
         self.store, self.clock, self.monotonic = store, clock, monotonic
         self.config = config or AgentConfig()
-        docker = docker or dockerlib.ClientPool()
+        #: The Docker clients (the caller's: it closes them); the runtime and the releases use them.
+        self.docker = docker = docker or dockerlib.ClientPool()
         state_id = dockerlib.state_id(store.root)
         self.runtime = runtime or DockerEngine(docker, state_id)
         runtime_for = runtime_for or (lambda lb: haproxy.runtime(store, lb))
@@ -126,23 +98,11 @@ class Agent:
             events = SafeEventStore(events.path, monotonic=monotonic)
         self.events: SafeEventStore | None = events
         cfg = self.config
-        self.reporter = Reporter(
-            store,
-            events,
-            monotonic=monotonic,
-            sample_interval=cfg.sample_interval,
-            sample_retention=cfg.sample_retention,
-        )
+        self.reporter = Reporter(store, events, monotonic=monotonic, config=cfg)
         #: Releases of the subscriptions' artifacts (fetch, canary, switch, verify, roll back).
         self.rollouts = rollout.Rollouts(
-            store,
-            docker=docker,
-            record=self.reporter.record,
-            git=git,
-            clock=clock,
-            sleep=sleep,
-            monotonic=monotonic,
-        )
+            store, docker=docker, record=self.reporter.record, git=git, clock=clock, sleep=sleep, monotonic=monotonic
+        )  # fmt: skip
         sampler = observe.StatsSampler(
             stats or self.runtime.stats, monotonic, workers=cfg.stats_workers, max_age=cfg.stats_max_age
         )
@@ -159,6 +119,8 @@ class Agent:
         #: Called once per tick: how many members each subscription should have (clamped to
         #: min..max by the planner). By default the last count a scaling decision recorded, or min.
         self.desired = desired or (lambda: reconcile.recorded_or_min(events.last_desired() if events else {}))
+        #: What the watchers call between ticks (see :mod:`stratos.agent.actor`).
+        self.check_lbs, self.member_event = self.actor.check_lbs, self.actor.member_event
         self._watchers: list[EventWatch] = []
         self._watch_stop = threading.Event()
 
@@ -183,7 +145,7 @@ class Agent:
             ).start()
         if self.config.watch_events:
             try:
-                endpoints = self.runtime.endpoints(self._load())
+                endpoints = self.runtime.endpoints(load_definitions(self.store))
             except StratosError:
                 endpoints = [dockerlib.DEFAULT_ENDPOINT]
             self._watchers = [self.runtime.watch_events(e, self.member_event, stop) for e in endpoints]
@@ -200,17 +162,6 @@ class Agent:
                 self.check_lbs()
             except Exception:  # noqa: BLE001 - the watch goes on; the tick re-registers anyway
                 log.exception("checking the load balancers failed")
-
-    def check_lbs(self) -> list[str]:
-        return self.actor.check_lbs()
-
-    def member_event(self, member_id: str, action: str) -> None:
-        if self.actor.definitions is None:
-            try:
-                self.actor.definitions = self._load()
-            except StratosError:
-                pass
-        self.actor.member_event(member_id, action)
 
     # ------------------------------------------------------------------ the loop
     def run(self, once: bool = False, stop: threading.Event | None = None) -> int:
@@ -259,23 +210,9 @@ class Agent:
                 self.reporter.sample(now)
         return result
 
-    def _load(self) -> DefinitionSet:
-        """The definitions; a directory that is missing or holds none is an error (nothing changes).
-
-        An unmounted volume or a wrong ``--state-dir`` must not read as "remove every member".
-        """
-        directory = self.store.definitions_dir
-        if not directory.is_dir() or next(self.store.iter_files(), None) is None:
-            what = "does not exist" if not directory.is_dir() else "holds no definition"
-            raise StratosError(
-                f"the definitions directory {directory} {what} (an unmounted volume or a wrong "
-                "--state-dir?); nothing is changed"
-            )
-        return self.store.load()
-
     def _tick(self, now: float) -> TickResult:
         dry = self.config.dry_run
-        definitions = self.actor.definitions = self._load()
+        definitions = self.actor.definitions = load_definitions(self.store)
         if not dry:
             webhook.publish(self.store, definitions)  # what a separate HTTP process checks pushes against
         observed = self.observer.members(definitions)

@@ -23,6 +23,7 @@ from stratos.drivers.runtime import MemberRuntime
 from stratos.errors import StratosError
 from stratos.model import HealthCheck
 from stratos.scaling.observations import Placement
+from stratos.store import StateStore
 from stratos.validation import DefinitionSet
 
 log = logging.getLogger("stratos.agent")
@@ -32,6 +33,21 @@ KILL_GRACE = 10.0
 
 Prober = Callable[[str | None, HealthCheck | None, Iterable[int]], ProbeResult]
 RuntimeFactory = Callable[[str], haproxy.Runtime]
+
+
+def load_definitions(store: StateStore) -> DefinitionSet:
+    """The definitions; a directory that is missing or holds none is an error (nothing changes).
+
+    An unmounted volume or a wrong ``--state-dir`` must not read as "remove every member".
+    """
+    directory = store.definitions_dir
+    if not directory.is_dir() or next(store.iter_files(), None) is None:
+        what = "does not exist" if not directory.is_dir() else "holds no definition"
+        raise StratosError(
+            f"the definitions directory {directory} {what} (an unmounted volume or a wrong "
+            "--state-dir?); nothing is changed"
+        )
+    return store.load()
 
 
 class Observer:

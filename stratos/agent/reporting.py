@@ -18,6 +18,7 @@ from typing import Any
 from stratos.agent import metrics as metricslib
 from stratos.agent import reconcile, rollout
 from stratos.agent.actor import Outcome
+from stratos.agent.config import AgentConfig
 from stratos.agent.events import Event, SafeEventStore
 from stratos.agent.observe import MemberMetrics
 from stratos.drivers.members import ObservedMember
@@ -38,14 +39,13 @@ class Reporter:
         events: SafeEventStore | None,
         *,
         monotonic: Callable[[], float],
-        sample_interval: float,
-        sample_retention: float,
+        config: AgentConfig,
     ):
         self.store = store
         self.events = events
         self.monotonic = monotonic
-        self.sample_interval = sample_interval
-        self.sample_retention = sample_retention
+        self.sample_interval = config.sample_interval
+        self.sample_retention = config.sample_retention
         #: The latest figures, read by the HTTP server's threads.
         self.recorder = metricslib.Recorder()
         if events is not None:
