@@ -83,7 +83,6 @@ class Reporter:
     def member_started(self, member_id: str, app: str, alias: str, placement: str, at: float) -> None:
         if self.events is not None:
             self.events.member_started(member_id, app, alias, placement, at)
-            self._metered.add(member_id)
 
     def member_stopped(self, member_id: str, at: float) -> None:
         if self.events is not None:
@@ -100,6 +99,7 @@ class Reporter:
                 self.member_started(
                     member.member_id, member.application, member.subscription, placement, member.started_at
                 )
+                self._metered.add(member.member_id)
         self.events.stopped_unless(observed, now)
 
     def note(self, plan: reconcile.Plan) -> None:
