@@ -88,7 +88,7 @@ class Agent:
     ):
         self.store, self.clock, self.monotonic = store, clock, monotonic
         self.config = config or AgentConfig()
-        #: The Docker clients (the caller's: it closes them); the runtime and the releases use them.
+        #: The Docker clients (the caller's: it closes them) of the default runtime.
         self.docker = docker = docker or dockerlib.ClientPool()
         state_id = dockerlib.state_id(store.root)
         self.runtime = runtime or DockerEngine(docker, state_id)
@@ -101,7 +101,8 @@ class Agent:
         self.reporter = Reporter(store, events, monotonic=monotonic, config=cfg)
         #: Releases of the subscriptions' artifacts (fetch, canary, switch, verify, roll back).
         self.rollouts = rollout.Rollouts(
-            store, docker=docker, record=self.reporter.record, git=git, clock=clock, sleep=sleep, monotonic=monotonic
+            store, docker=docker, record=self.reporter.record, git=git, clock=clock, sleep=sleep, monotonic=monotonic,
+            runtime=self.runtime,
         )  # fmt: skip
         sampler = observe.StatsSampler(
             stats or self.runtime.stats, monotonic, workers=cfg.stats_workers, max_age=cfg.stats_max_age

@@ -60,6 +60,7 @@ from stratos.agent import health as healthlib
 from stratos.agent.health import Health
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
+from stratos.drivers.runtime import DockerEngine, MemberRuntime
 from stratos.errors import DriverError, StratosError
 from stratos.fsutil import STATE, atomic_write_text
 from stratos.model import Application, Artifact, Cartridge, Subscription, redact_url
@@ -551,6 +552,7 @@ class Rollouts:
         member_probe: Callable[..., members.ProbeResult] = members.probe,
         poll: float = CHECK_POLL,
         monotonic: Callable[[], float] | None = None,
+        runtime: MemberRuntime | None = None,
     ):
         self.store = store
         self.docker = docker
@@ -564,6 +566,8 @@ class Rollouts:
         self.member_probe = member_probe
         self.poll = poll
         self.state_id = dockerlib.state_id(store.root)
+        #: Canaries start and go through the agent's member runtime (by default Docker's).
+        self.runtime: MemberRuntime = runtime or DockerEngine(docker, self.state_id)
         self._wake = threading.Event()
         self._states: dict[Key, RolloutState] = {}
         self._fetched: dict[Key, float] = {}
@@ -1121,9 +1125,8 @@ class Rollouts:
             spec = canary_spec(
                 spec, artifacts.release_dir(self.store, app.name, sub.alias, sha), secrets.token_hex(3)
             )
-            client = self.docker.get(partition.endpoint)
             began = self.monotonic()
-            canary = members.start_member(client, spec, partition.endpoint)
+            canary = self.runtime.start_member(spec, partition.endpoint)
         except DriverError as exc:
             raise _CanaryUnavailable(f"the canary could not start: {exc}") from exc
         try:
@@ -1156,30 +1159,21 @@ class Rollouts:
                     return False, f"{detail} for {artifact.health_timeout:g}s"
                 self.sleep(self.poll)
         finally:
-            self._remove(client, canary.container_id)
+            self._remove(partition.endpoint, canary.container_id)
 
-    def _remove(self, client: Any, container_id: str) -> None:
+    def _remove(self, endpoint: str, container_id: str) -> None:
         try:
-            client.containers.get(container_id).remove(force=True)
+            self.runtime.remove_member(endpoint, container_id)
         except Exception as exc:  # noqa: BLE001 - a leftover canary is swept on the agent's next start
             log.warning("removing canary %s failed: %s", container_id[:12], exc)
 
     def _sweep_canaries(self, definitions: DefinitionSet) -> None:
         """Canaries an earlier agent left behind (it stopped while one ran)."""
         self._canaries_swept = True
-        endpoints = {dockerlib.DEFAULT_ENDPOINT}
-        for np in definitions.network_partitions.values():
-            if np.provider == "docker":
-                endpoints.update(p.endpoint for p in np.partitions)
-        labels = {dockerlib.ROLE: ROLE_CANARY, dockerlib.STATE_ID: self.state_id}
-        for endpoint in sorted(endpoints):
+        for endpoint in sorted(self.runtime.endpoints(definitions)):
             try:
-                client = self.docker.get(endpoint)
-                for container in client.containers.list(
-                    all=True, filters={"label": dockerlib.label_filter(labels)}
-                ):
-                    log.info("removing canary %s left by an earlier agent", container.name)
-                    container.remove(force=True)
+                for name in self.runtime.remove_leftovers(endpoint, ROLE_CANARY):
+                    log.info("removed canary %s left by an earlier agent", name)
             except Exception as exc:  # noqa: BLE001 - best effort
                 log.debug("sweeping canaries on %s: %s", endpoint, exc)
 

@@ -59,6 +59,13 @@ class MemberRuntime(Protocol):
     def stop_member(self, endpoint: str, container_id: str, grace: float) -> None:
         """Stop (``grace`` seconds between SIGTERM and SIGKILL) and remove; named volumes stay."""
 
+    def remove_member(self, endpoint: str, container_id: str) -> None:
+        """Remove at once, without a grace period (a release's canary, whose check is over)."""
+
+    def remove_leftovers(self, endpoint: str, role: str) -> list[str]:
+        """Remove every container of this state directory with ``role`` on ``endpoint`` (canaries an
+        earlier agent left behind); return their names."""
+
     def inspect_member(self, endpoint: str, container_id: str) -> ObservedMember | None:
         """The member as it is now; ``None`` when it is gone."""
 
@@ -92,6 +99,19 @@ class DockerEngine:
 
     def stop_member(self, endpoint: str, container_id: str, grace: float) -> None:
         members.stop_member(self.pool.get(endpoint), container_id, grace)
+
+    def remove_member(self, endpoint: str, container_id: str) -> None:
+        self.pool.get(endpoint).containers.get(container_id).remove(force=True)
+
+    def remove_leftovers(self, endpoint: str, role: str) -> list[str]:
+        labels = {dockerlib.ROLE: role, dockerlib.STATE_ID: self.state_id}
+        removed = []
+        for container in self.pool.get(endpoint).containers.list(
+            all=True, filters={"label": dockerlib.label_filter(labels)}
+        ):
+            container.remove(force=True)
+            removed.append(str(container.name))
+        return removed
 
     def inspect_member(self, endpoint: str, container_id: str) -> ObservedMember | None:
         import docker as docker_sdk

@@ -73,6 +73,13 @@ class FakeMemberRuntime:
         self.calls.append(f"stop {container_id}")
         self.members.pop(container_id, None)
 
+    def remove_member(self, endpoint: str, container_id: str) -> None:
+        self.calls.append(f"remove {container_id}")
+        self.members.pop(container_id, None)
+
+    def remove_leftovers(self, endpoint: str, role: str) -> list[str]:
+        return []
+
     def inspect_member(self, endpoint: str, container_id: str) -> ObservedMember | None:
         return self.members.get(container_id)
 

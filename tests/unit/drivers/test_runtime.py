@@ -171,6 +171,21 @@ def test_start_list_inspect_and_stop_a_member(engine: runtime.DockerEngine, clie
     assert engine.inspect_member(dockerlib.DEFAULT_ENDPOINT, "id-gone") is None
 
 
+def test_canaries_are_removed_at_once_and_leftovers_swept(
+    engine: runtime.DockerEngine, client: Client
+) -> None:
+    canary = engine.start_member(spec(), dockerlib.DEFAULT_ENDPOINT)
+    engine.remove_member(dockerlib.DEFAULT_ENDPOINT, canary.container_id)
+    assert client.containers.by_id[canary.container_id].removed
+    left = Container("stratos-shop-web-canary-1", {dockerlib.ROLE: "canary"})
+    client.containers.by_id = {left.id: left}
+    assert engine.remove_leftovers(dockerlib.DEFAULT_ENDPOINT, "canary") == ["stratos-shop-web-canary-1"]
+    assert left.removed
+    assert client.containers.filters[-1] == {
+        "label": dockerlib.label_filter({dockerlib.ROLE: "canary", dockerlib.STATE_ID: "s1"})
+    }
+
+
 def test_stats_must_be_a_mapping(engine: runtime.DockerEngine, client: Client) -> None:
     assert engine.stats(dockerlib.DEFAULT_ENDPOINT, "c1") == {"cpu_stats": {}}
     client.api.answer = b"not json"
