@@ -1,43 +1,275 @@
-"""Reading the agent's status file: what the front ends (Ansible, the CLI) need, without the agent.
+"""The agent's status (``<state>/agent/status.json``) as a typed model, and how front ends read it.
 
-The agent writes ``<state>/agent/status.json`` each tick (see :mod:`stratos.agent.status` for its
-shape); front ends read it and wait on it with these functions.
+The agent is its one writer (each tick, atomically); the CLI (``stratos status``), the agent's HTTP
+side, the release commands and the Ansible modules read it, all through :func:`read_status`, so
+that one model says what the file holds. It lives in the core so that readers need not import
+the agent. Shape on disk (unchanged since version 1)::
+
+    {"version": 1, "time": <unix seconds>, "tick": {"ok": true, "error": null, "seconds": 0.4},
+     "notes": [],
+     "applications": {"<app>": {"subscriptions": {"<alias>": {
+         "min": 2, "max": 6, "desired": 2, "healthy": 2, "in_lb": 2, "ready": true,
+         "waiting_for": [], "notes": [],
+         "cpu_percent": 12.5, "memory_percent": 30.1, "requests_in_flight": 3, "queued": 0,
+         "autoscaling": {"rule": ..., "decided_at": ..., "factors": {}, "predictions": {},
+                         "thresholds": {}},
+         "release": "<sha>", "release_message": "...", "degraded": null,
+         "members": [{"id": "shop-web-1a2b3c", "partition": "local/p1", "health": "healthy",
+                      "in_lb": true, "address": "172.18.0.4", "current_revision": true,
+                      "cpu_percent": 10.0, "memory_percent": 28.0, "requests_in_flight": 1}]}}}}}
+
+``in_lb`` is ``null`` for a subscription behind no LB cluster. Keys the writer did not set (a
+member's ``detail`` when it is healthy, the figures before the first measurement, the release
+fields of a subscription without an artifact) are left out of the file, as before the model: a
+model dumps only the fields that were given (:meth:`AgentStatus.as_json`), so a file read and
+written again keeps its shape.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stratos.errors import StratosError
 from stratos.fsutil import STATE, atomic_write_text
 from stratos.store import StateStore
 
-
-def write_status(store: StateStore, status: dict[str, Any]) -> None:
-    atomic_write_text(store.status_file, json.dumps(status, indent=2, sort_keys=True) + "\n", STATE)
+VERSION = 1
 
 
-def read_status(store: StateStore) -> dict[str, Any] | None:
+class _Status(BaseModel):
+    # Unknown keys (a newer agent's) are kept, so that a reader that writes the file back loses none.
+    model_config = ConfigDict(extra="allow")
+
+
+class MemberStatus(_Status):
+    """One member of a subscription as the agent last saw it."""
+
+    id: str
+    partition: str = ""
+    health: str = "unknown"
+    in_lb: bool | None = None
+    address: str | None = None
+    current_revision: bool = True
+    #: Why a member that is not healthy is not (absent for a healthy one).
+    detail: str | None = None
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    requests_in_flight: float | None = None
+
+
+class AutoscalingStatus(_Status):
+    """The last scaling decision's figures, per factor, in the unit of its threshold."""
+
+    rule: str
+    decided_at: float | None = None
+    factors: dict[str, float | None] = Field(default_factory=dict)
+    predictions: dict[str, float | None] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
+class SubscriptionStatus(_Status):
+    """One subscription: its counts, readiness, figures and release."""
+
+    min: int = 0
+    max: int = 0
+    desired: int = 0
+    healthy: int = 0
+    in_lb: int | None = None
+    ready: bool = False
+    waiting_for: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    members: list[MemberStatus] = Field(default_factory=list)
+    # The figures (:func:`stratos.agent.metrics.annotate_status`).
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    requests_in_flight: float | None = None
+    queued: float | None = None
+    autoscaling: AutoscalingStatus | None = None
+    # The release of its artifact (:func:`stratos.agent.rollout.annotate_status`).
+    release: str | None = None
+    release_message: str | None = None
+    degraded: str | None = None
+
+
+class ApplicationStatus(_Status):
+    subscriptions: dict[str, SubscriptionStatus] = Field(default_factory=dict)
+
+
+class TickStatus(_Status):
+    ok: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class AgentStatus(_Status):
+    """The whole file."""
+
+    version: int = VERSION
+    #: When the tick that wrote it began (unix seconds).
+    time: float = 0.0
+    tick: TickStatus = Field(default_factory=TickStatus)
+    #: What the plan chose not to do and why.
+    notes: list[str] = Field(default_factory=list)
+    applications: dict[str, ApplicationStatus] = Field(default_factory=dict)
+
+    def subscription(self, app: str, alias: str) -> SubscriptionStatus | None:
+        application = self.applications.get(app)
+        return application.subscriptions.get(alias) if application is not None else None
+
+    def subscriptions_of(self, app: str) -> dict[str, SubscriptionStatus]:
+        application = self.applications.get(app)
+        return dict(application.subscriptions) if application is not None else {}
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON document: only the fields that were given (see the module doc)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+# --------------------------------------------------------------------------- building it (pure)
+
+
+class MemberViewLike(Protocol):
+    """What :func:`build_status` needs of a member view (the planner's ``MemberView``)."""
+
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def partition(self) -> str: ...
+    @property
+    def health(self) -> str: ...
+    @property
+    def in_lb(self) -> bool | None: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def current_revision(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class SubscriptionViewLike(Protocol):
+    """What :func:`build_status` needs of a subscription view (the planner's ``SubscriptionView``)."""
+
+    @property
+    def application(self) -> str: ...
+    @property
+    def subscription(self) -> str: ...
+    @property
+    def min(self) -> int: ...
+    @property
+    def max(self) -> int: ...
+    @property
+    def desired(self) -> int: ...
+    @property
+    def healthy(self) -> int: ...
+    @property
+    def in_lb(self) -> int | None: ...
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def waiting_for(self) -> Sequence[str]: ...
+    @property
+    def notes(self) -> Sequence[str]: ...
+    @property
+    def members(self) -> Sequence[MemberViewLike]: ...
+
+
+def member_status(m: MemberViewLike) -> MemberStatus:
+    extra = {"detail": m.detail} if m.detail and m.health != "healthy" else {}
+    return MemberStatus(
+        id=m.member_id,
+        partition=m.partition,
+        health=m.health,
+        in_lb=m.in_lb,
+        address=m.address,
+        current_revision=m.current_revision,
+        **extra,
+    )
+
+
+def subscription_status(view: SubscriptionViewLike) -> SubscriptionStatus:
+    return SubscriptionStatus(
+        min=view.min,
+        max=view.max,
+        desired=view.desired,
+        healthy=view.healthy,
+        in_lb=view.in_lb,
+        ready=view.ready,
+        waiting_for=list(view.waiting_for),
+        notes=list(view.notes),
+        members=[member_status(m) for m in view.members],
+    )
+
+
+def build_status(
+    now: float,
+    views: Iterable[SubscriptionViewLike],
+    *,
+    ok: bool = True,
+    error: str | None = None,
+    seconds: float = 0.0,
+) -> AgentStatus:
+    """The status of a tick that planned: one entry per subscription view."""
+    applications: dict[str, ApplicationStatus] = {}
+    for view in views:
+        app = applications.setdefault(view.application, ApplicationStatus(subscriptions={}))
+        app.subscriptions[view.subscription] = subscription_status(view)
+    return AgentStatus(
+        version=VERSION,
+        time=now,
+        tick=TickStatus(ok=ok, error=error, seconds=round(seconds, 3)),
+        applications=applications,
+    )
+
+
+def failed_tick(previous: AgentStatus | None, now: float, error: str | None, seconds: float) -> AgentStatus:
+    """A tick that could not plan: the last view stays, stamped with the failure."""
+    base = previous or AgentStatus(version=VERSION, applications={})
+    return base.model_copy(
+        update={"time": now, "tick": TickStatus(ok=False, error=error, seconds=seconds)}, deep=True
+    )
+
+
+# --------------------------------------------------------------------------- the file (I/O)
+
+
+def write_status(store: StateStore, status: AgentStatus) -> None:
+    text = json.dumps(status.as_json(), indent=2, sort_keys=True) + "\n"
+    atomic_write_text(store.status_file, text, STATE)
+
+
+def read_status(store: StateStore) -> AgentStatus | None:
+    """The agent's latest status; ``None`` before the first tick wrote one."""
     try:
         data = json.loads(Path(store.status_file).read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
         raise StratosError(f"agent status {store.status_file} cannot be read: {exc}") from exc
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return AgentStatus.model_validate(data)
+    except ValidationError as exc:
+        raise StratosError(f"agent status {store.status_file} is not a status: {exc}") from exc
 
 
-def application_ready(status: dict[str, Any] | None, app: str, aliases: Iterable[str] | None = None) -> bool:
+# --------------------------------------------------------------------------- waiting on it
+
+
+def application_ready(status: AgentStatus | None, app: str, aliases: Iterable[str] | None = None) -> bool:
     """Whether every (or each named) subscription of ``app`` has ``min`` healthy members registered."""
-    if not status:
+    if status is None:
         return False
-    subs = ((status.get("applications") or {}).get(app) or {}).get("subscriptions") or {}
+    subs = status.subscriptions_of(app)
     names = list(aliases) if aliases is not None else list(subs)
-    return bool(names) and all(bool((subs.get(name) or {}).get("ready")) for name in names)
+    return bool(names) and all(name in subs and subs[name].ready for name in names)
 
 
 def wait_ready(
@@ -50,7 +282,7 @@ def wait_ready(
     poll: float = 1.0,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
+) -> AgentStatus:
     """Wait (bounded) until the agent reports ``app`` ready; return that status.
 
     ``since``: ignore status files written before this time (e.g. before the definitions changed).
@@ -58,12 +290,11 @@ def wait_ready(
     """
     names = list(aliases) if aliases is not None else None
     deadline = clock() + timeout
-    status: dict[str, Any] | None = None
+    status: AgentStatus | None = None
     while True:
         status = read_status(store)
-        fresh = status is not None and (since is None or float(status.get("time", 0)) >= since)
-        if fresh and application_ready(status, app, names):
-            assert status is not None
+        fresh = status is not None and (since is None or status.time >= since)
+        if status is not None and fresh and application_ready(status, app, names):
             return status
         if clock() >= deadline:
             break
@@ -75,20 +306,20 @@ class _NotReady(StratosError):
     temporary = True
 
 
-def _describe(status: dict[str, Any] | None, app: str, names: list[str] | None, timeout: float) -> str:
+def _describe(status: AgentStatus | None, app: str, names: list[str] | None, timeout: float) -> str:
     if status is None:
         return f"application '{app}': no agent status after {timeout:g}s (is the agent running?)"
-    subs = ((status.get("applications") or {}).get(app) or {}).get("subscriptions") or {}
+    subs = status.subscriptions_of(app)
     if not subs:
         return f"application '{app}': the agent does not report it after {timeout:g}s"
     parts = []
     for alias, sub in sorted(subs.items()):
         if names is not None and alias not in names:
             continue
-        if not sub.get("ready"):
+        if not sub.ready:
             parts.append(
-                f"{alias}: {sub.get('healthy', 0)} healthy, {sub.get('in_lb')} in LB, min {sub.get('min')}"
-                + (f", waiting for {', '.join(sub['waiting_for'])}" if sub.get("waiting_for") else "")
-                + (f" ({'; '.join(sub['notes'])})" if sub.get("notes") else "")
+                f"{alias}: {sub.healthy} healthy, {sub.in_lb} in LB, min {sub.min}"
+                + (f", waiting for {', '.join(sub.waiting_for)}" if sub.waiting_for else "")
+                + (f" ({'; '.join(sub.notes)})" if sub.notes else "")
             )
     return f"application '{app}' not ready after {timeout:g}s: " + "; ".join(parts)

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stratos.agent import observe
 from stratos.fsutil import STATE, atomic_write_text
@@ -36,6 +36,11 @@ from stratos.planning import health as healthlib
 from stratos.planning import reconcile
 from stratos.scaling import DEFAULT_STARTUP_TIMEOUT, Decision, ScalingState, decide
 from stratos.validation import DefinitionSet
+
+if TYPE_CHECKING:
+    from stratos.agent.observer import Observer
+    from stratos.agent.reporting import Reporter
+    from stratos.drivers.members import ObservedMember
 
 log = logging.getLogger("stratos.agent.autoscale")
 
@@ -268,3 +273,45 @@ class Autoscaler:
             return fallback(app, sub)
 
         return count
+
+
+def scale(
+    autoscaler: Autoscaler,
+    observer: Observer,
+    reporter: Reporter,
+    definitions: DefinitionSet,
+    world: reconcile.World,
+    observed: Mapping[str, ObservedMember],
+    now: float,
+    *,
+    dry_run: bool = False,
+) -> list[Evaluation]:
+    """One tick's measuring and deciding: the figures, a decision for the autoscaled subscriptions
+    that are due, and what changes recorded (``scale``) and counted. Whatever fails here leaves the
+    last desired counts in force."""
+    try:
+        observer.measure(definitions, observed)
+        evaluations = autoscaler.evaluate(definitions, world, observer.member_metrics, observer.lb_load, now)
+        if evaluations and not dry_run:
+            autoscaler.save()
+    except Exception:  # noqa: BLE001 - without a decision the last desired counts hold
+        log.exception("measuring or deciding failed; the last desired counts hold")
+        return []
+    for e in evaluations:
+        if not e.changed:
+            continue
+        log.info("%s/%s: %s", e.application, e.subscription, summary(e.decision))
+        if not dry_run:
+            reporter.record(
+                now,
+                e.application,
+                e.subscription,
+                "scale",
+                e.decision.current,
+                e.decision.desired,
+                e.reasons(),
+                e.details(),
+            )
+        if e.decision.changes:
+            reporter.recorder.count_action(e.application, e.subscription, e.direction)
+    return evaluations

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stratos import settings
+from stratos import status as statuslib
 from stratos.agent import http as httplib
 from stratos.agent import lock as statelock
-from stratos.agent import status as statuslib
 from stratos.agent.events import EventStore, SafeEventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers.docker import ClientPool
+from stratos.status import AgentStatus
 from stratos.store import StateStore
 
 COMMANDS = ("agent", "agent-http", "status", "events", "metering", "sync", "rollback")
@@ -195,30 +196,29 @@ def _status(args: argparse.Namespace, store: StateStore) -> int:
     if args.json:
         import json
 
-        print(json.dumps(data, indent=2, sort_keys=True))
+        print(json.dumps(data.as_json(), indent=2, sort_keys=True))
         return 0
     print(status_table(data))
-    for app, app_data in sorted((data.get("applications") or {}).items()):
-        for alias, sub in sorted((app_data.get("subscriptions") or {}).items()):
-            if sub.get("release"):
-                print(f"{app}/{alias}: release {sub['release'][:12]} '{sub.get('release_message') or ''}'")
-            if sub.get("degraded"):
-                print(f"{app}/{alias}: degraded: {sub['degraded']}")
-    tick = data.get("tick") or {}
-    age = time.time() - float(data.get("time", 0))
-    line = f"last tick {age:.0f}s ago, {'ok' if tick.get('ok') else 'FAILED'}"
-    if tick.get("error"):
-        line += f": {tick['error']}"
+    for app, app_data in sorted(data.applications.items()):
+        for alias, sub in sorted(app_data.subscriptions.items()):
+            if sub.release:
+                print(f"{app}/{alias}: release {sub.release[:12]} '{sub.release_message or ''}'")
+            if sub.degraded:
+                print(f"{app}/{alias}: degraded: {sub.degraded}")
+    age = time.time() - data.time
+    line = f"last tick {age:.0f}s ago, {'ok' if data.tick.ok else 'FAILED'}"
+    if data.tick.error:
+        line += f": {data.tick.error}"
     print(line)
     return 0
 
 
-def _figure(value: Any, digits: int = 0) -> str:
+def _figure(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{float(value):.{digits}f}"
 
 
-def status_table(data: dict[str, Any]) -> str:
-    """The subscriptions of a ``status.json`` as a table, one line each."""
+def status_table(data: AgentStatus) -> str:
+    """The subscriptions of a status as a table, one line each."""
     rows = [
         (
             "APPLICATION",
@@ -234,27 +234,27 @@ def status_table(data: dict[str, Any]) -> str:
             "READY",
         )
     ]
-    for app, app_data in sorted((data.get("applications") or {}).items()):
-        for alias, sub in sorted((app_data.get("subscriptions") or {}).items()):
-            in_lb = "-" if sub.get("in_lb") is None else str(sub["in_lb"])
-            in_flight = sub.get("requests_in_flight")
-            if in_flight is not None and sub.get("queued"):
-                in_flight_text = f"{in_flight:.0f}+{sub['queued']:.0f}q"
+    for app, app_data in sorted(data.applications.items()):
+        for alias, sub in sorted(app_data.subscriptions.items()):
+            in_lb = "-" if sub.in_lb is None else str(sub.in_lb)
+            in_flight = sub.requests_in_flight
+            if in_flight is not None and sub.queued:
+                in_flight_text = f"{in_flight:.0f}+{sub.queued:.0f}q"
             else:
                 in_flight_text = _figure(in_flight)
             rows.append(
                 (
                     app,
                     alias,
-                    str(len(sub.get("members") or [])),
-                    str(sub.get("healthy", 0)),
+                    str(len(sub.members)),
+                    str(sub.healthy),
                     in_lb,
-                    _figure(sub.get("cpu_percent")),
-                    _figure(sub.get("memory_percent")),
+                    _figure(sub.cpu_percent),
+                    _figure(sub.memory_percent),
                     in_flight_text,
-                    str(sub.get("desired")),
-                    f"{sub.get('min')}-{sub.get('max')}",
-                    "yes" if sub.get("ready") else "no",
+                    str(sub.desired),
+                    f"{sub.min}-{sub.max}",
+                    "yes" if sub.ready else "no",
                 )
             )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -329,8 +329,8 @@ def _release(args: argparse.Namespace, store: StateStore) -> int:
     print(f"{args.application}/{alias}: rollback from {str(current)[:12]} to {sha[:12]} requested")
     if args.wait > 0:
         sub = rollout.wait_for_release(store, args.application, alias, sha, args.wait, since=since)
-        if sub.get("release") != sha:
-            print(f"{args.application}/{alias}: degraded: {sub.get('degraded')}", file=sys.stderr)
+        if sub.release != sha:
+            print(f"{args.application}/{alias}: degraded: {sub.degraded}", file=sys.stderr)
             return 1
         print(f"{args.application}/{alias}: release {sha[:12]} is live; held until the branch moves")
     return 0

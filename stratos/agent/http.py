@@ -65,6 +65,8 @@ from werkzeug.wrappers import Request, Response
 from stratos.agent import metrics as metricslib
 from stratos.agent import webhook
 from stratos.agent.events import EventStore
+from stratos.errors import StratosError
+from stratos.status import read_status
 from stratos.store import StateStore
 
 log = logging.getLogger("stratos.agent.http")
@@ -220,10 +222,12 @@ class App:
 
     def on_status(self, request: Request) -> Response:
         try:
-            body = self.context.store.status_file.read_bytes()
-        except FileNotFoundError:
+            status = read_status(self.context.store)
+        except StratosError as exc:
+            return _error(503, f"the status cannot be read: {exc}")
+        if status is None:
             return _error(503, "no status yet: the agent has not finished a tick")
-        return Response(body, 200, mimetype="application/json")
+        return _json(status.as_json())
 
     def on_hook(self, request: Request, application: str) -> Response:
         body = request.get_data(cache=False)

@@ -7,7 +7,7 @@ lock, never mutated) with the counters of scaling actions. :func:`exposition` tu
 Prometheus text format (0.0.4) with the official client library (a :class:`SnapshotCollector` in a
 ``CollectorRegistry``, ``generate_latest``); :func:`write_snapshot` leaves that text in
 ``<state>/agent/metrics.prom`` each tick for an HTTP server running in another process;
-:func:`annotate_status` adds the figures to ``status.json``.
+:func:`annotate_status` gives the status model (:mod:`stratos.status`) its figures.
 
 Metric names (labels ``application``, ``subscription``)::
 
@@ -29,7 +29,6 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -39,6 +38,7 @@ from stratos.agent.observe import MemberMetrics
 from stratos.fsutil import STATE, atomic_write_bytes
 from stratos.planning.reconcile import SubscriptionView
 from stratos.scaling import Decision
+from stratos.status import AgentStatus, AutoscalingStatus
 from stratos.store import StateStore
 
 
@@ -342,31 +342,30 @@ def _round(value: float | None, digits: int = 1) -> float | None:
 
 
 def annotate_status(
-    data: dict[str, Any],
+    data: AgentStatus,
     figures: Iterable[SubscriptionFigures],
     members: Mapping[str, MemberMetrics],
-) -> dict[str, Any]:
-    """Add the figures to a ``status.json`` document (in place; returned for convenience)."""
-    apps = data.get("applications") or {}
+) -> AgentStatus:
+    """Give the status its figures (typed fields; in place, returned for convenience)."""
     for f in figures:
-        sub = ((apps.get(f.application) or {}).get("subscriptions") or {}).get(f.subscription)
+        sub = data.subscription(f.application, f.subscription)
         if sub is None:
             continue
-        sub["cpu_percent"] = _round(f.cpu_percent)
-        sub["memory_percent"] = _round(f.memory_percent)
-        sub["requests_in_flight"] = _round(f.requests_in_flight)
-        sub["queued"] = _round(f.queued)
+        sub.cpu_percent = _round(f.cpu_percent)
+        sub.memory_percent = _round(f.memory_percent)
+        sub.requests_in_flight = _round(f.requests_in_flight)
+        sub.queued = _round(f.queued)
         if f.rule is not None:
-            sub["autoscaling"] = {
-                "rule": f.rule,
-                "decided_at": f.decided_at,
-                "factors": {k: _round(v, 3) for k, v in f.factors.items()},
-                "predictions": {k: _round(v, 3) for k, v in f.predictions.items()},
-                "thresholds": dict(f.thresholds),
-            }
-        for member in sub.get("members") or []:
-            m = members.get(member.get("id", ""), MemberMetrics())
-            member["cpu_percent"] = _round(m.cpu_percent)
-            member["memory_percent"] = _round(m.memory_percent)
-            member["requests_in_flight"] = m.requests_in_flight
+            sub.autoscaling = AutoscalingStatus(
+                rule=f.rule,
+                decided_at=f.decided_at,
+                factors={k: _round(v, 3) for k, v in f.factors.items()},
+                predictions={k: _round(v, 3) for k, v in f.predictions.items()},
+                thresholds=dict(f.thresholds),
+            )
+        for member in sub.members:
+            m = members.get(member.id, MemberMetrics())
+            member.cpu_percent = _round(m.cpu_percent)
+            member.memory_percent = _round(m.memory_percent)
+            member.requests_in_flight = m.requests_in_flight
     return data

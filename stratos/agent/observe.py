@@ -302,15 +302,3 @@ class StatsSampler:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def docker_stats_reader(get_client: Callable[[str], Any]) -> StatsReader:
-    """A :data:`StatsReader` over a client pool's ``get(endpoint)``."""
-
-    def read(endpoint: str, container_id: str) -> Mapping[str, Any]:
-        stats = get_client(endpoint).api.stats(container_id, stream=False)
-        if not isinstance(stats, Mapping):
-            raise TypeError(f"stats of {container_id[:12]}: unexpected answer {type(stats).__name__}")
-        return stats
-
-    return read

@@ -56,9 +56,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stratos import artifacts
-from stratos import endpoints as endpointslib
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
+from stratos.drivers.runtime import DockerEngine, MemberRuntime
 from stratos.errors import DriverError, StratosError
 from stratos.model import Application, Artifact, Cartridge, Subscription, redact_url
 from stratos.planning import health as healthlib
@@ -88,6 +88,7 @@ from stratos.releases.state import (
     with_good,
 )
 from stratos.releases.triggers import Key, Request, has_requests, take_requests
+from stratos.status import AgentStatus, SubscriptionStatus
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -234,6 +235,7 @@ class Rollouts:
         member_probe: Callable[..., members.ProbeResult] = members.probe,
         poll: float = CHECK_POLL,
         monotonic: Callable[[], float] | None = None,
+        runtime: MemberRuntime | None = None,
     ):
         self.store = store
         self.docker = docker
@@ -247,6 +249,8 @@ class Rollouts:
         self.member_probe = member_probe
         self.poll = poll
         self.state_id = dockerlib.state_id(store.root)
+        #: Canaries start and go through the agent's member runtime (by default Docker's).
+        self.runtime: MemberRuntime = runtime or DockerEngine(docker, self.state_id)
         self._wake = threading.Event()
         self._states: dict[Key, RolloutState] = {}
         self._fetched: dict[Key, float] = {}
@@ -761,9 +765,8 @@ class Rollouts:
             spec = canary_spec(
                 spec, artifacts.release_dir(self.store, app.name, sub.alias, sha), secrets.token_hex(3)
             )
-            client = self.docker.get(partition.endpoint)
             began = self.monotonic()
-            canary = members.start_member(client, spec, partition.endpoint)
+            canary = self.runtime.start_member(spec, partition.endpoint)
         except DriverError as exc:
             raise _CanaryUnavailable(f"the canary could not start: {exc}") from exc
         try:
@@ -796,27 +799,21 @@ class Rollouts:
                     return False, f"{detail} for {artifact.health_timeout:g}s"
                 self.sleep(self.poll)
         finally:
-            self._remove(client, canary.container_id)
+            self._remove(partition.endpoint, canary.container_id)
 
-    def _remove(self, client: Any, container_id: str) -> None:
+    def _remove(self, endpoint: str, container_id: str) -> None:
         try:
-            client.containers.get(container_id).remove(force=True)
+            self.runtime.remove_member(endpoint, container_id)
         except Exception as exc:  # noqa: BLE001 - a leftover canary is swept on the agent's next start
             log.warning("removing canary %s failed: %s", container_id[:12], exc)
 
     def _sweep_canaries(self, definitions: DefinitionSet) -> None:
         """Canaries an earlier agent left behind (it stopped while one ran)."""
         self._canaries_swept = True
-        endpoints = endpointslib.of_definitions(definitions, always_local=True)
-        labels = {dockerlib.ROLE: ROLE_CANARY, dockerlib.STATE_ID: self.state_id}
-        for endpoint in sorted(endpoints):
+        for endpoint in sorted(self.runtime.endpoints(definitions)):
             try:
-                client = self.docker.get(endpoint)
-                for container in client.containers.list(
-                    all=True, filters={"label": dockerlib.label_filter(labels)}
-                ):
-                    log.info("removing canary %s left by an earlier agent", container.name)
-                    container.remove(force=True)
+                for name in self.runtime.remove_leftovers(endpoint, ROLE_CANARY):
+                    log.info("removed canary %s left by an earlier agent", name)
             except Exception as exc:  # noqa: BLE001 - best effort
                 log.debug("sweeping canaries on %s: %s", endpoint, exc)
 
@@ -903,16 +900,16 @@ class Rollouts:
         }
 
 
-def annotate_status(data: dict[str, Any], releases: Mapping[Key, Mapping[str, Any]]) -> None:
-    """Add ``release``, ``release_message`` and ``degraded`` (and notes) to status.json's subscriptions."""
+def annotate_status(data: AgentStatus, releases: Mapping[Key, Mapping[str, Any]]) -> None:
+    """Give status.json's subscriptions ``release``, ``release_message`` and ``degraded`` (and notes)."""
     for (app, alias), info in releases.items():
-        sub = ((data.get("applications") or {}).get(app) or {}).get("subscriptions", {}).get(alias)
+        sub = data.subscription(app, alias)
         if sub is None:
             continue
-        sub["release"] = info.get("release")
-        sub["release_message"] = info.get("release_message")
-        sub["degraded"] = info.get("degraded")
-        sub["notes"] = list(sub.get("notes") or []) + [n for n in info.get("notes") or [] if n]
+        sub.release = info.get("release")
+        sub.release_message = info.get("release_message")
+        sub.degraded = info.get("degraded")
+        sub.notes = [*sub.notes, *(n for n in info.get("notes") or [] if n)]
 
 
 # --------------------------------------------------------------------------- the command line's side
@@ -989,7 +986,7 @@ def wait_for_release(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] | None = None,
-) -> dict[str, Any]:
+) -> SubscriptionStatus:
     """Wait (bounded, on the monotonic clock) until a status written after ``since`` shows ``sha``
     live (or failed)."""
     from stratos.status import read_status
@@ -997,16 +994,14 @@ def wait_for_release(
     monotonic = monotonic or (time.monotonic if clock is time.time else clock)
     deadline = monotonic() + timeout
     while True:
-        data = read_status(store) or {}
-        sub = ((data.get("applications") or {}).get(application) or {}).get("subscriptions", {}).get(
-            alias
-        ) or {}
-        fresh = float(data.get("time", 0)) >= since
-        if fresh and (sub.get("release") == sha or sha[:12] in (sub.get("degraded") or "")):
+        data = read_status(store)
+        sub = (data.subscription(application, alias) if data else None) or SubscriptionStatus()
+        fresh = data is not None and data.time >= since
+        if fresh and (sub.release == sha or sha[:12] in (sub.degraded or "")):
             return sub
         if monotonic() >= deadline:
             raise StratosError(
                 f"{application}/{alias}: the agent did not switch to {sha[:12]} within {timeout:g}s "
-                f"(serving {str(sub.get('release'))[:12]}; is the agent running?)"
+                f"(serving {str(sub.release)[:12]}; is the agent running?)"
             )
         sleep(poll)

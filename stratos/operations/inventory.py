@@ -76,15 +76,23 @@ def info(
     report: dict[str, Any] = {"definitions": definitions, "problems": problems}
     if not live:
         return Plan(report=report)
-    status = agent_status.read_status(store) or {}
-    age = round(max(0.0, now() - float(status.get("time") or 0)), 1)
-    report["agent"] = dict(time=status.get("time"), age=age, tick=status.get("tick")) if status else None
-    reported = status.get("applications") or {}
+    status = agent_status.read_status(store)
+    report["agent"] = None
+    if status is not None:
+        age = round(max(0.0, now() - status.time), 1)
+        report["agent"] = dict(
+            time=status.time, age=age, tick=status.tick.model_dump(mode="json", exclude_unset=True)
+        )
     report["applications"] = {}
-    if kind in (None, "Application"):
-        for app in [name] if name else sorted(reported):
-            if reported.get(app):
-                report["applications"][app] = dict(subscriptions=reported[app].get("subscriptions") or {})
+    if kind in (None, "Application") and status is not None:
+        for app in [name] if name else sorted(status.applications):
+            subs = status.subscriptions_of(app)
+            if subs:
+                report["applications"][app] = dict(
+                    subscriptions={
+                        alias: sub.model_dump(mode="json", exclude_unset=True) for alias, sub in subs.items()
+                    }
+                )
     report["load_balancers"] = {}
     if kind in (None, "LbCluster"):
         lbs = [name] if name else sorted(_names(store, "LbCluster"))

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from stratos import builtin, images
-from stratos.agent import status as statuslib
+from stratos import status as statuslib
 from stratos.agent.events import Event, EventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers import docker as dockerlib
@@ -91,7 +91,8 @@ class Platform:
         return haproxy.runtime(self.store, self.lb)
 
     def status(self) -> dict[str, Any]:
-        return statuslib.read_status(self.store) or {}
+        data = statuslib.read_status(self.store)
+        return data.as_json() if data is not None else {}
 
     def sub(self, alias: str) -> dict[str, Any]:
         return dict(

@@ -282,7 +282,8 @@ class Platform:
                 self.agent.kill()
 
     def status(self, app: str | None = None, alias: str = "web") -> dict[str, Any]:
-        data = read_status(self.store) or {}
+        status = read_status(self.store)
+        data = status.as_json() if status is not None else {}
         return ((data.get("applications") or {}).get(app or self.app) or {}).get("subscriptions", {}).get(
             alias
         ) or {}

@@ -20,7 +20,7 @@ from stratos.agent.autoscale import Autoscaler
 from stratos.agent.events import EventStore, SafeEventStore
 from stratos.releases import state as releasestate
 from stratos.releases import triggers
-from stratos.status import write_status
+from stratos.status import AgentStatus, write_status
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -53,7 +53,7 @@ def test_a_crash_mid_write_leaves_the_old_content_and_no_partial_file(
 ) -> None:
     store = StateStore(tmp_path / "state")
     store.ensure()
-    write_status(store, {"version": 1, "n": 1})
+    write_status(store, AgentStatus.model_validate({"version": 1, "n": 1}))
     real: Callable[..., Any] = getattr(os, failing)
 
     def crash(*args: Any) -> Any:
@@ -63,7 +63,7 @@ def test_a_crash_mid_write_leaves_the_old_content_and_no_partial_file(
 
     monkeypatch.setattr(os, failing, crash)
     with pytest.raises(OSError, match="No space left"):
-        write_status(store, {"version": 1, "n": 2, "padding": "x" * 10000})
+        write_status(store, AgentStatus.model_validate({"version": 1, "n": 2, "padding": "x" * 10000}))
     monkeypatch.undo()
     assert json.loads(store.status_file.read_text()) == {"version": 1, "n": 1}
     assert leftovers(store.agent_dir) == []
@@ -87,7 +87,7 @@ def test_the_file_and_its_directory_are_fsynced_before_and_after_the_rename(
     monkeypatch.setattr(os, "replace", replace)
     store = StateStore(tmp_path / "state")
     store.ensure()
-    write_status(store, {"version": 1})
+    write_status(store, AgentStatus(version=1))
     assert calls == ["fsync file", "rename", "fsync dir"]
 
 
@@ -96,7 +96,7 @@ def test_every_state_file_gets_its_mode(tmp_path: Path) -> None:
     store.ensure()
     cartridge = parse_definition({"kind": "Cartridge", "name": "php", "image": {"ref": "x/php:1"}})
     store.apply(store.plan_put(cartridge))
-    write_status(store, {"version": 1})
+    write_status(store, AgentStatus(version=1))
     releasestate.save_state(store, "shop", "web", releasestate.RolloutState())
     (sync,) = triggers.request_sync(store, "shop", ["web"], "test")
     back = triggers.request_rollback(store, "shop", "web", "a" * 40, "test")

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from stratos import cli
-from stratos.agent import status
+from stratos import cli, status
 from stratos.agent.events import Event, EventStore
 from stratos.planning.reconcile import MemberView, SubscriptionView
 from stratos.store import StateStore

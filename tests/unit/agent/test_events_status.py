@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from stratos.agent import status
+from stratos import status
 from stratos.agent.events import Event, EventStore
 from stratos.errors import StratosError
 from stratos.planning.reconcile import MemberView, SubscriptionView
@@ -105,9 +105,7 @@ def test_application_ready(views: list[SubscriptionView], aliases: list[str] | N
 def test_wait_ready_returns_when_ready(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     status.write_status(store, status.build_status(10.0, [view()]))
-    assert (
-        status.wait_ready(store, "shop", timeout=5, clock=lambda: 0.0, sleep=lambda s: None)["time"] == 10.0
-    )
+    assert status.wait_ready(store, "shop", timeout=5, clock=lambda: 0.0, sleep=lambda s: None).time == 10.0
 
 
 def test_wait_ready_ignores_stale_status_and_times_out(tmp_path: Path) -> None:

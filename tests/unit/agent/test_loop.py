@@ -10,7 +10,8 @@ import docker.errors
 import pytest
 import yaml
 
-from stratos.agent import metrics, status
+from stratos import status
+from stratos.agent import metrics
 from stratos.agent.events import EventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers import docker as dockerlib
@@ -177,7 +178,7 @@ def make_setup(
 def subscriptions(store: StateStore) -> dict[str, Any]:
     data = status.read_status(store)
     assert data is not None
-    return dict(data["applications"]["shop"]["subscriptions"])
+    return dict(data.as_json()["applications"]["shop"]["subscriptions"])
 
 
 def test_ticks_bring_up_db_then_web_behind_the_lb(
@@ -278,7 +279,7 @@ def test_a_failed_tick_is_reported_and_the_loop_goes_on(
     result = agent.tick()
     assert result.error is not None and "subscriptions" in result.error
     data = status.read_status(store)
-    assert data is not None and data["tick"]["ok"] is False
+    assert data is not None and data.tick.ok is False
 
 
 def test_run_once_returns_the_tick_outcome(setup: tuple[Agent, FakeDocker, FakeRuntime, StateStore]) -> None:
@@ -298,7 +299,7 @@ def test_a_member_that_dies_while_starting_ends_the_wait(
             container.status = "exited"
         return ProbeResult(False, "connection refused")
 
-    agent.prober = prober
+    agent.observer.prober = prober
     result = agent.tick()
     assert result.ok
     assert len(probes) == 4  # the container was seen stopped on the fourth round, not after 38 s

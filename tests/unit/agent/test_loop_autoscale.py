@@ -12,7 +12,8 @@ import pytest
 import yaml
 from test_loop import FakeDocker, FakeRuntime
 
-from stratos.agent import metrics, status
+from stratos import status
+from stratos.agent import metrics
 from stratos.agent.events import EventStore
 from stratos.agent.loop import Agent, AgentConfig, TickResult
 from stratos.drivers import docker as dockerlib
@@ -156,15 +157,17 @@ def test_load_scales_out_then_back_in_and_every_step_is_recorded(
     starts = [e for e in EventStore(store.database).events("shop", "web") if e.kind == "start"]
     assert "scale-up 2 -> 3 (requests_in_flight)" in starts[-2].reasons
 
-    web = status.read_status(store)["applications"]["shop"]["subscriptions"]["web"]  # type: ignore[index]
-    assert web["desired"] == 4
-    assert web["cpu_percent"] == 50.0 and web["memory_percent"] == 25.0
-    assert web["autoscaling"]["rule"] == "scale-up"
+    data = status.read_status(store)
+    web = data.subscription("shop", "web") if data is not None else None
+    assert web is not None and web.autoscaling is not None
+    assert web.desired == 4
+    assert web.cpu_percent == 50.0 and web.memory_percent == 25.0
+    assert web.autoscaling.rule == "scale-up"
     # Members started in this tick have not been read yet; reads run in the background.
-    assert 50.0 in {m["cpu_percent"] for m in web["members"]} <= {50.0, None}
+    assert 50.0 in {m.cpu_percent for m in web.members} <= {50.0, None}
 
     runtime.in_flight = 0
-    agent.sampler._read.busy = 0.01  # type: ignore[attr-defined]
+    agent.observer.sampler._read.busy = 0.01  # type: ignore[attr-defined]
     tick(agent, 4)  # the scale-down waits for the stabilisation window (5 s)
     assert len(web_members(fake)) == 4
     tick(agent, 4)

@@ -10,11 +10,11 @@ import pytest
 
 from stratos.agent import cli, metrics
 from stratos.agent.observe import MemberMetrics
-from stratos.agent.status import build_status
 from stratos.model import AutoscalingPolicy, DeploymentPolicy
 from stratos.planning.reconcile import MemberView, SubscriptionView
 from stratos.scaling import Observations, ScalingState, decide
 from stratos.scaling.observations import MemberObservation, Placement
+from stratos.status import build_status
 
 P1 = Placement("local", "p1")
 
@@ -133,7 +133,8 @@ def test_status_is_annotated_and_tabled() -> None:
     decision = a_decision()
     views = [view(), view(alias="db", ids=("db1",))]
     figures = metrics.subscription_figures(views, MEMBERS, {("shop", "web"): decision})
-    data = metrics.annotate_status(build_status(1.0, views), figures, MEMBERS)
+    status = metrics.annotate_status(build_status(1.0, views), figures, MEMBERS)
+    data = status.as_json()
     web = data["applications"]["shop"]["subscriptions"]["web"]
     assert (web["cpu_percent"], web["memory_percent"], web["requests_in_flight"], web["queued"]) == (
         50.0,
@@ -146,7 +147,7 @@ def test_status_is_annotated_and_tabled() -> None:
     assert [m["cpu_percent"] for m in web["members"]] == [40.0, 60.0]
     assert "autoscaling" not in data["applications"]["shop"]["subscriptions"]["db"]
 
-    lines = cli.status_table(data).splitlines()
+    lines = cli.status_table(status).splitlines()
     assert lines[0].split() == (
         "APPLICATION SUBSCRIPTION MEMBERS HEALTHY IN LB CPU % MEM % IN FLIGHT DESIRED MIN-MAX READY".split()
     )

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from test_loop import FakeDocker, FakeRuntime, make_setup
 
-from stratos import artifacts
-from stratos.agent import status
+from stratos import artifacts, status
 from stratos.agent.loop import Agent, TickResult
 from stratos.drivers import docker as dockerlib
 from stratos.errors import DriverError
@@ -138,7 +137,7 @@ def test_an_unreachable_docker_endpoint_degrades_only_its_subscriptions(
             raise DriverError(f"cannot reach the Docker Engine at {endpoint}: connection refused")
         return fake
 
-    agent.docker = dockerlib.ClientPool(connect=connect)
+    agent.runtime.pool = agent.rollouts.docker = dockerlib.ClientPool(connect=connect)  # type: ignore[attr-defined]
     assert tick_within(agent).error is None
     assert tick_within(agent).error is None
     assert (running(fake, "db"), running(fake, "web")) == (1, 2)
@@ -152,9 +151,11 @@ def test_an_unreachable_docker_endpoint_degrades_only_its_subscriptions(
     assert not [a for a in result.plan.actions if getattr(a, "application", "") == "far"]
     data = status.read_status(store)
     assert data is not None
-    notes = data["applications"]["far"]["subscriptions"]["api"]["notes"]
+    api = data.subscription("far", "api")
+    assert api is not None
+    notes = api.notes
     assert any("degraded: Docker endpoint tcp://192.0.2.1:2376" in n and "refused" in n for n in notes)
-    assert agent.endpoint_errors.keys() == {"tcp://192.0.2.1:2376"}
+    assert agent.observer.endpoint_errors.keys() == {"tcp://192.0.2.1:2376"}
 
 
 class DrainTogether(FakeRuntime):

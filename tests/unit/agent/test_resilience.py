@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_loop import FakeDocker, FakeRuntime, make_setup
 
-from stratos.agent import status
+from stratos import status
 from stratos.agent.events import EventStore
 from stratos.agent.loop import Agent
 from stratos.drivers import docker as dockerlib
@@ -58,7 +58,7 @@ def test_a_lost_definitions_directory_is_an_error_that_changes_nothing(setup: Se
     assert fake.removed == [] and running(fake) == up
     assert runtime.servers["be_8080"] == servers
     data = status.read_status(store)
-    assert data is not None and data["tick"]["ok"] is False and "nothing is changed" in data["tick"]["error"]
+    assert data is not None and data.tick.ok is False and "nothing is changed" in str(data.tick.error)
 
 
 def test_an_application_absent_without_a_tombstone_keeps_its_members(setup: Setup) -> None:
@@ -73,7 +73,7 @@ def test_an_application_absent_without_a_tombstone_keeps_its_members(setup: Setu
     assert running(fake) == up and len(runtime.servers["be_8080"]) == 2
     data = status.read_status(store)
     assert data is not None
-    assert any("not removed explicitly (no tombstone)" in note for note in data["notes"])
+    assert any("not removed explicitly (no tombstone)" in note for note in data.notes)
 
 
 def test_an_application_removed_through_the_store_is_drained_and_removed(setup: Setup) -> None:
@@ -111,11 +111,11 @@ def test_a_probe_that_raises_fails_its_member_only(setup: Setup) -> None:
             raise ValueError("inf is not a valid timeout")
         return ProbeResult(True, "ok")
 
-    agent.prober = prober
+    agent.observer.prober = prober
     result = agent.tick()
 
     assert result.error is None, result.error
-    record = agent.health[web[0].labels[dockerlib.MEMBER_ID]]
+    record = agent.observer.health[web[0].labels[dockerlib.MEMBER_ID]]
     assert record.failures == 1 and "ValueError: inf is not a valid timeout" in record.detail
-    other = agent.health[web[1].labels[dockerlib.MEMBER_ID]]
+    other = agent.observer.health[web[1].labels[dockerlib.MEMBER_ID]]
     assert other.failures == 0
