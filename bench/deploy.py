@@ -118,53 +118,61 @@ def main() -> int:
 
     state_dir = Path(tempfile.mkdtemp(prefix="stratos-bench-")) / "state"
     playbook("demo-down.yml", state_dir, args.port, demo_purge_data=True)  # from nothing
-    cold = playbook("demo.yml", state_dir, args.port)
-    noop = statistics.median(playbook("demo.yml", state_dir, args.port) for _ in range(args.repeat))
-    make(state_dir, args.port, "demo")  # the first make demo: whatever make itself had to do
-    noop_make = statistics.median(make(state_dir, args.port, "demo") for _ in range(args.repeat))
-    prerequisites = statistics.median(
-        make(state_dir, args.port, "deps", "venv", "collection", "images") for _ in range(args.repeat)
-    )
-    least = statistics.median(floor() for _ in range(args.repeat))
+    try:
+        cold = playbook("demo.yml", state_dir, args.port)
+        noop = statistics.median(playbook("demo.yml", state_dir, args.port) for _ in range(args.repeat))
+        make(state_dir, args.port, "demo")  # the first make demo: whatever make itself had to do
+        noop_make = statistics.median(make(state_dir, args.port, "demo") for _ in range(args.repeat))
+        prerequisites = statistics.median(
+            make(state_dir, args.port, "deps", "venv", "collection", "images") for _ in range(args.repeat)
+        )
+        least = statistics.median(floor() for _ in range(args.repeat))
 
-    status = json.loads((state_dir / "agent" / "status.json").read_text())
-    member = status["applications"]["shop"]["subscriptions"]["web"]["members"][0]["address"]
-    rows = [
-        ("deploy", "cold (images built, no data)", f"{cold:.1f} s", "baseline"),
-        ("deploy", "no-op playbook (aim < 10 s)", f"{noop:.1f} s", f"{noop / cold:.2f} of cold"),
-        ("deploy", "no-op make demo (aim < 15 s)", f"{noop_make:.1f} s", f"{noop_make / cold:.2f} of cold"),
-        (
-            "deploy",
-            "  of which make's prerequisites",
-            f"{prerequisites:.1f} s",
-            f"{prerequisites / cold:.2f} of cold",
-        ),
-        ("deploy", "Ansible's floor (one debug task)", f"{least:.1f} s", f"{least / cold:.2f} of cold"),
-    ]
-    for label, path in (
-        ("app page (PHP + MySQL write)", "/"),
-        ("health endpoint (static)", "/stratos-health"),
-    ):
-        lb_rate, lb_failed = wrk(f"http://127.0.0.1:{args.port}{path}", args.seconds, args.connections)
-        direct_rate, direct_failed = wrk(f"http://{member}:80{path}", args.seconds, args.connections)
-        rows.append(
+        status = json.loads((state_dir / "agent" / "status.json").read_text())
+        member = status["applications"]["shop"]["subscriptions"]["web"]["members"][0]["address"]
+        rows = [
+            ("deploy", "cold (images built, no data)", f"{cold:.1f} s", "baseline"),
+            ("deploy", "no-op playbook (aim < 10 s)", f"{noop:.1f} s", f"{noop / cold:.2f} of cold"),
             (
-                label,
-                f"through HAProxy ({lb_failed} failed)",
-                f"{lb_rate:.0f} req/s",
-                f"{lb_rate / direct_rate:.2f} of direct",
-            )
-        )
-        rows.append(
+                "deploy",
+                "no-op make demo (aim < 15 s)",
+                f"{noop_make:.1f} s",
+                f"{noop_make / cold:.2f} of cold",
+            ),
             (
-                label,
-                f"directly to one member ({direct_failed} failed)",
-                f"{direct_rate:.0f} req/s",
-                "baseline",
+                "deploy",
+                "  of which make's prerequisites",
+                f"{prerequisites:.1f} s",
+                f"{prerequisites / cold:.2f} of cold",
+            ),
+            ("deploy", "Ansible's floor (one debug task)", f"{least:.1f} s", f"{least / cold:.2f} of cold"),
+        ]
+        for label, path in (
+            ("app page (PHP + MySQL write)", "/"),
+            ("health endpoint (static)", "/stratos-health"),
+        ):
+            lb_rate, lb_failed = wrk(f"http://127.0.0.1:{args.port}{path}", args.seconds, args.connections)
+            direct_rate, direct_failed = wrk(f"http://{member}:80{path}", args.seconds, args.connections)
+            rows.append(
+                (
+                    label,
+                    f"through HAProxy ({lb_failed} failed)",
+                    f"{lb_rate:.0f} req/s",
+                    f"{lb_rate / direct_rate:.2f} of direct",
+                )
             )
-        )
-    if not args.keep:
-        playbook("demo-down.yml", state_dir, args.port, demo_purge_data=True)
+            rows.append(
+                (
+                    label,
+                    f"directly to one member ({direct_failed} failed)",
+                    f"{direct_rate:.0f} req/s",
+                    "baseline",
+                )
+            )
+    finally:
+        # Also after a failure: the demo uses fixed container names that other runs need.
+        if not args.keep:
+            playbook("demo-down.yml", state_dir, args.port, demo_purge_data=True)
 
     print(
         f"seed demo benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cores,"
