@@ -13,6 +13,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 # Tests and the demo build from the local Debian base; real users keep the default (Docker Hub's debian).
 TEST_BASE_IMAGE ?= stratos/debian:bookworm
 DEMO_PORT ?= 8080
+# Where the demo keeps its state (the playbooks' default; bench/deploy.py uses a temporary one).
+DEMO_STATE_DIR ?= /var/lib/stratos
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv collection images clean-images lint layering sanity unit integration molecule test demo demo-down bench clean
@@ -91,12 +93,13 @@ test: deps venv lint unit sanity integration molecule
 
 demo: deps venv collection images
 	STRATOS_BASE_IMAGE=$(TEST_BASE_IMAGE) $(BIN)/ansible-playbook -i localhost, -c local \
-	  -e ansible_python_interpreter=$(CURDIR)/$(BIN)/python -e demo_port=$(DEMO_PORT) playbooks/demo.yml
+	  -e ansible_python_interpreter=$(CURDIR)/$(BIN)/python -e demo_port=$(DEMO_PORT) \
+	  -e stratos_state_dir=$(DEMO_STATE_DIR) playbooks/demo.yml
 	@echo "The seed demo is served on http://localhost:$(DEMO_PORT)/  (try: for i in 1 2 3 4; do curl -s localhost:$(DEMO_PORT)/; done)"
 
 demo-down: venv collection
 	$(BIN)/ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(CURDIR)/$(BIN)/python \
-	  playbooks/demo-down.yml
+	  -e stratos_state_dir=$(DEMO_STATE_DIR) playbooks/demo-down.yml
 
 bench: deps venv collection images
 	$(BIN)/python bench/policy_quality.py
