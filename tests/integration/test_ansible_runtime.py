@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import support
 import yaml
+from support import url_get
 
 from stratos.builtin import cartridge_file
 from stratos.drivers.docker import state_id
@@ -70,39 +68,18 @@ def failed(result: PlaybookResult) -> dict[str, Any]:
     return result.task()
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # not ready yet: connection refused, not found...
-            last = exc
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+    """Poll ``check``; an exception (connection refused, not found…) means "not ready yet"."""
+    return support.wait_for(what, check, timeout, retry_on=(Exception,))
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=3) as response:
-            return response.status, response.read().decode(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
+    return url_get(url, headers=headers)
 
 
-def free_port(low: int = 18000, high: int = 18999) -> int:
-    """An unusual host port nothing listens on (checked by binding it)."""
-    for port in random.sample(range(low, high), 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+def free_port() -> int:
+    """An unusual host port nothing listens on (checked by binding it on every address)."""
+    return support.free_port(18000, 999, host="0.0.0.0", shuffle=True)
 
 
 def unique(prefix: str) -> str:

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import docker
 import pytest
-import yaml
 from docker.types import Mount
+from support import build_cartridge_image
 
-from stratos import builtin, images
 from stratos.drivers import docker_proxy
-from stratos.model import Cartridge
 
 DENIED = "not in the agent's allow-list"
 
@@ -34,10 +32,7 @@ class Proxy:
 
 @pytest.fixture(scope="module")
 def haproxy_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    path = builtin.cartridge_file("haproxy")
-    cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-    images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image)
-    return cartridge.image_tag()
+    return build_cartridge_image(docker_client, "haproxy", base_image).tag
 
 
 @pytest.fixture()

@@ -9,19 +9,17 @@ used to be written, and the old container removed, before anything checked it.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import yaml
+from support import build_cartridge_image, free_port
 
-from stratos import builtin, images
 from stratos.drivers import haproxy, network
 from stratos.errors import DriverError
-from stratos.model import Cartridge, LbCluster, NetworkPartition
+from stratos.model import LbCluster, NetworkPartition
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -34,15 +32,7 @@ BROKEN = "\nfrontend broken\n    bind :8081\n    no-such-keyword here\n"
 @pytest.fixture(scope="module")
 def haproxy_image(docker_client: docker.DockerClient, base_image: str) -> str:
     """The haproxy cartridge image, built or found up to date (cached by its build hash)."""
-    path = builtin.cartridge_file("haproxy")
-    cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-    return images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image).tag
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return build_cartridge_image(docker_client, "haproxy", base_image).tag
 
 
 @pytest.fixture
@@ -55,7 +45,7 @@ def lb_setup(
             "name": f"test-{suffix}",
             "network_partition": "local",
             "bind_address": "127.0.0.1",
-            "listeners": [{"proxy_port": 8080, "port": 80, "publish": _free_port()}],
+            "listeners": [{"proxy_port": 8080, "port": 80, "publish": free_port()}],
         }
     )
     np = NetworkPartition.model_validate(
@@ -113,9 +103,7 @@ def test_recreate_with_a_refused_configuration_keeps_the_running_load_balancer(
     before = haproxy._get(docker_client, haproxy.container_name(lb))
     assert before is not None
 
-    moved = lb.model_copy(
-        update={"listeners": [lb.listeners[0].model_copy(update={"publish": _free_port()})]}
-    )
+    moved = lb.model_copy(update={"listeners": [lb.listeners[0].model_copy(update={"publish": free_port()})]})
     spec, change = haproxy.plan_lb_container(docker_client, moved, np, store, image=image)
     assert change.action == "recreate"
     bad = dataclasses.replace(spec, config=spec.config + BROKEN)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
+import support
+from support import git
 
 from stratos import artifacts
 from stratos.errors import StratosError
@@ -15,33 +16,14 @@ from stratos.model import Artifact
 from stratos.store import StateStore
 
 
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 def commit(repo: Path, text: str, message: str) -> str:
-    (repo / "index.php").write_text(text)
-    git("add", ".", cwd=repo)
-    git("commit", "-qm", message, cwd=repo)
-    return git("rev-parse", "HEAD", cwd=repo)
+    return support.commit(repo, {"index.php": text}, message)
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    path.mkdir()
-    git("init", "-q", "-b", "main", cwd=path)
-    commit(path, "v1", "first release")
-    return path
+    support.new_repository(tmp_path / "app", {"index.php": "v1"}, "first release")
+    return tmp_path / "app"
 
 
 def artifact(repo: Path, **fields: object) -> Artifact:
