@@ -17,6 +17,7 @@ import pytest
 import yaml
 from conftest import REPO
 from mocks import registrations_during
+from samples import mysql_on
 
 import pulumi_stratos as ps
 from stratos.errors import StratosError, ValidationError
@@ -240,22 +241,7 @@ COMPONENT_CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ),
     (
         "application-openstack-without-agent-host",
-        lambda: ps.Application(
-            "shop",
-            ps.ApplicationArgs(
-                subscriptions=[ps.Subscription(alias="db", cartridge="mysql", deployment_policy="here")],
-                cartridges=[ps.CartridgeArgs(builtin="mysql")],
-                deployment_policies=[
-                    ps.DeploymentPolicy(
-                        name="here",
-                        network_partitions=[
-                            ps.NetworkPartitionRef(name="cloud", partitions=[ps.PartitionRef(name="h0")])
-                        ],
-                    )
-                ],
-                network_partitions=[CLOUD],
-            ),
-        ),
+        lambda: ps.Application("shop", mysql_on(CLOUD)),
         ("applications/shop.agent.docker_host", "is required on openstack network partition 'cloud'"),
     ),
 ]
