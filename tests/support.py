@@ -181,9 +181,10 @@ def haproxy_command(socket_path: Path, command: str, timeout: float = 5) -> str:
 # --------------------------------------------------------------------------- images and processes
 
 
-def build_cartridge_image(client: Any, name: str, base: str) -> images.ImageResult:
-    """A built-in cartridge's image (``php``, ``haproxy``…), built or found up to date."""
-    path = builtin.cartridge_file(name)
+def build_cartridge_image(client: Any, cartridge: str | Path, base: str) -> images.ImageResult:
+    """The image of a built-in cartridge (by name: ``php``, ``haproxy``…) or of the cartridge
+    file ``cartridge``, built on ``base`` or found up to date by its build hash."""
+    path = builtin.cartridge_file(cartridge) if isinstance(cartridge, str) else cartridge
     cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
     return images.build_image(client, cartridge, source_dir=path.parent, base=base)
 

@@ -13,7 +13,6 @@ import hmac
 import http.client
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,12 +21,13 @@ from typing import Any
 
 import docker
 import pytest
-from support import build_cartridge_image, free_port, git
+from support import free_port, git
 
 from stratos import images
 from stratos.drivers import agent_container as ac
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import network
+from stratos.images import ImageResult
 from stratos.model import Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -48,27 +48,12 @@ def sleeper(base_image: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def agent_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    """The agent image of this checkout, and the haproxy cartridge's image the proxy runs."""
-    build_cartridge_image(docker_client, "haproxy", base_image)
-    built = subprocess.run(
-        ["bash", str(REPO / "images" / "build-agent-image.sh")],
-        env={**os.environ, "STRATOS_BASE_IMAGE": base_image},
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    return ac.default_image()
-
-
 @pytest.fixture()
 def platform(
     docker_client: docker.DockerClient,
     docker_names: Callable[[str], str],
     agent_image: str,
+    haproxy_image: ImageResult,  # the image the agent's Docker proxy runs
     base_image: str,
     tmp_path: Path,
 ) -> Iterator[tuple[StateStore, ac.AgentSpec, str]]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from ansible_helpers import failed, ok
 
 from stratos.builtin import CARTRIDGES_DIR
 from stratos.store import StateStore, dump_definition
@@ -193,16 +194,6 @@ def run(
     extra = {"state_dir": str(state_dir), "def_name": params.pop("name", case.name)}
     extra.update({f"def_{key}": value for key, value in params.items()})
     return ansible.run_playbook(f"{case.module}.yml", extra, check=check, diff=diff)
-
-
-def ok(result: PlaybookResult) -> dict[str, Any]:
-    assert result.rc == 0 and result.status() == "ok", result.output()
-    return result.task()
-
-
-def failed(result: PlaybookResult) -> dict[str, Any]:
-    assert result.rc != 0 and result.status() == "failed", result.output()
-    return result.task()
 
 
 # --------------------------------------------------------------------------- lifecycle

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import support
 import yaml
+from ansible_helpers import failed, ok
 from support import url_get
 
 from stratos.builtin import cartridge_file
@@ -38,7 +39,7 @@ from stratos.validation import parse_definition
 
 if TYPE_CHECKING:
     import docker
-    from ansible_helpers import Ansible, PlaybookResult
+    from ansible_helpers import Ansible
 
     from stratos.images import ImageResult
 
@@ -56,16 +57,6 @@ MANIFEST_TYPES = (
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def ok(result: PlaybookResult) -> dict[str, Any]:
-    assert result.rc == 0 and result.status() == "ok", result.output()
-    return result.task()
-
-
-def failed(result: PlaybookResult) -> dict[str, Any]:
-    assert result.rc != 0 and result.status() == "failed", result.output()
-    return result.task()
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:

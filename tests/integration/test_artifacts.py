@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import support
 import yaml
+from ansible_helpers import playbook_command
 from support import free_port, http_get, run, run_stratos, start_agent, stop_process, wait_for
 
 from stratos import builtin, images
@@ -1061,17 +1062,9 @@ def test_ansible_verbose_output_shows_no_credential(platform: Platform, ansible:
     env = {**ansible.environment(), "ANSIBLE_STDOUT_CALLBACK": "default"}
     for verbosity in ("-v", "-vvv"):
         done = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                verbosity,
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "-e",
-                f"@{vars_file}",
-                str(REPO / "tests" / "integration" / "playbooks" / "application.yml"),
-            ],
+            playbook_command(
+                REPO / "tests" / "integration" / "playbooks" / "application.yml", vars_file, verbosity
+            ),
             env=env,
             capture_output=True,
             text=True,

@@ -15,9 +15,9 @@ from pathlib import Path
 import docker
 import pytest
 from docker.types import Mount
-from support import build_cartridge_image
 
 from stratos.drivers import docker_proxy
+from stratos.images import ImageResult
 
 DENIED = "not in the agent's allow-list"
 
@@ -30,16 +30,11 @@ class Proxy:
     base_image: str
 
 
-@pytest.fixture(scope="module")
-def haproxy_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    return build_cartridge_image(docker_client, "haproxy", base_image).tag
-
-
 @pytest.fixture()
 def proxy(
     docker_client: docker.DockerClient,
     docker_names: Callable[[str], str],
-    haproxy_image: str,
+    haproxy_image: ImageResult,
     base_image: str,
     tmp_path: Path,
 ) -> Iterator[Proxy]:
@@ -47,14 +42,14 @@ def proxy(
     (state / "releases").mkdir(parents=True)
     spec = docker_proxy.ProxySpec(
         name=docker_names("docker-proxy"),
-        image=haproxy_image,
+        image=haproxy_image.tag,
         docker_socket="/var/run/docker.sock",
         socket_dir=str(tmp_path / "sock"),
         state_dir=str(state),
         uid=10001,
         gid=10001,
     )
-    container = docker_client.containers.run(haproxy_image, **docker_proxy.run_kwargs(spec))
+    container = docker_client.containers.run(haproxy_image.tag, **docker_proxy.run_kwargs(spec))
     socket = tmp_path / "sock" / docker_proxy.SOCKET_NAME
     deadline = time.monotonic() + 20
     while not socket.exists():

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from support import build_cartridge_image, free_port
+from support import free_port
 
 from stratos.drivers import haproxy, network
 from stratos.errors import DriverError
+from stratos.images import ImageResult
 from stratos.model import LbCluster, NetworkPartition
 from stratos.store import StateStore
 
@@ -29,15 +30,9 @@ if TYPE_CHECKING:
 BROKEN = "\nfrontend broken\n    bind :8081\n    no-such-keyword here\n"
 
 
-@pytest.fixture(scope="module")
-def haproxy_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    """The haproxy cartridge image, built or found up to date (cached by its build hash)."""
-    return build_cartridge_image(docker_client, "haproxy", base_image).tag
-
-
 @pytest.fixture
 def lb_setup(
-    docker_client: docker.DockerClient, haproxy_image: str, tmp_path: Path
+    docker_client: docker.DockerClient, haproxy_image: ImageResult, tmp_path: Path
 ) -> Iterator[tuple[LbCluster, NetworkPartition, StateStore, str]]:
     suffix = uuid.uuid4().hex[:8]
     lb = LbCluster.model_validate(
@@ -59,7 +54,7 @@ def lb_setup(
     store.ensure()
     network.ensure_network(docker_client, np)
     try:
-        yield lb, np, store, haproxy_image
+        yield lb, np, store, haproxy_image.tag
     finally:
         haproxy.remove_lb_container(docker_client, lb.name)
         try:

@@ -13,9 +13,10 @@ from typing import Any
 
 import docker
 import pytest
-from support import build_cartridge_image, free_port
+from support import free_port
 
 from stratos.drivers import haproxy
+from stratos.images import ImageResult
 from stratos.model import LbCluster, NetworkPartition
 from stratos.store import StateStore
 
@@ -25,8 +26,8 @@ PASSWORD = "stats-password-for-the-test"
 
 
 @pytest.fixture(scope="module")
-def lb_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    build_cartridge_image(docker_client, "haproxy", base_image)
+def lb_image(haproxy_image: ImageResult) -> str:
+    """The LB image: the haproxy cartridge's, built by conftest.py."""
     return haproxy.lb_image()
 
 
