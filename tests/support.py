@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,8 @@ import yaml
 
 from stratos import builtin, images
 from stratos.model import Cartridge
+from stratos.store import StateStore
+from stratos.validation import parse_definition
 
 #: A fixed identity, so that commits work on a machine without a git configuration.
 GIT_IDENTITY = {
@@ -238,6 +240,16 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 60) -> int:
 
 
 # --------------------------------------------------------------------------- definitions
+
+
+def seeded_store(root: Path, definitions: Iterable[Mapping[str, Any]]) -> StateStore:
+    """A state store at ``root`` (its directories made) holding ``definitions``, each parsed and
+    put as the store's own plan would."""
+    store = StateStore(root)
+    store.ensure()
+    for data in definitions:
+        store.apply(store.plan_put(parse_definition(dict(data))))
+    return store
 
 
 def one_partition_platform() -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from stratos.agent.events import Event, EventStore
 from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members, network
+from stratos.model import KINDS
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -128,14 +129,7 @@ def definitions(app: str, lb: str, net: str, port: int, repo: Path) -> list[dict
                     sub["lb_cluster"] = lb
                 if sub.get("artifact"):
                     sub["artifact"]["url"] = f"file://{repo}"
-    order = [
-        "Cartridge",
-        "NetworkPartition",
-        "DeploymentPolicy",
-        "AutoscalingPolicy",
-        "LbCluster",
-        "Application",
-    ]
+    order = list(KINDS)  # each kind after the kinds it refers to
     return sorted(docs, key=lambda d: order.index(d["kind"]))
 
 

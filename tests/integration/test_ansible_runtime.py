@@ -30,7 +30,7 @@ import pytest
 import support
 import yaml
 from ansible_helpers import failed, ok
-from support import url_get
+from support import seeded_store, url_get
 
 from stratos.builtin import cartridge_file
 from stratos.drivers.docker import state_id
@@ -179,14 +179,6 @@ def application(**web: Any) -> dict[str, Any]:
         ],
         "dependencies": {"startup_order": [["db", "web"]]},
     }
-
-
-def seed(state: Path, definitions: list[dict[str, Any]]) -> StateStore:
-    store = StateStore(state)
-    store.ensure()
-    for data in definitions:
-        store.apply(store.plan_put(parse_definition(data)))
-    return store
 
 
 def run_app(
@@ -439,7 +431,7 @@ def lb_platform(
     unique LB cluster name whose container is removed at teardown."""
     network = docker_names("net")
     docker_client.networks.create(network, labels={"org.stratos.network-partition": "local"})
-    store = seed(state_dir, [d for d in platform(network, 18000) if d["kind"] == "NetworkPartition"])
+    store = seeded_store(state_dir, [d for d in platform(network, 18000) if d["kind"] == "NetworkPartition"])
     name = unique("lb")
     yield {"store": store, "network": network, "name": name, "container": f"stratos-lb-{name}"}
     for container in docker_client.containers.list(all=True, filters={"name": f"^stratos-lb-{name}$"}):
@@ -581,7 +573,7 @@ def test_lb_cluster_bad_input_creates_nothing(
 @pytest.fixture
 def app_platform(state_dir: Path) -> StateStore:
     """The demo's platform definitions and a valid application 'shop' (no Docker object)."""
-    store = seed(state_dir, platform("stratos-test-unused", free_port()))
+    store = seeded_store(state_dir, platform("stratos-test-unused", free_port()))
     store.apply(store.plan_put(parse_definition({"kind": "Application", "name": "shop", **application()})))
     return store
 

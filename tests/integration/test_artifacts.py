@@ -992,15 +992,23 @@ def test_a_private_repository_over_ssh_with_a_key(platform: Platform, sshd: tupl
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(platform.root / "other_key"))
     other = (platform.root / "other_key.pub").read_text().split()
     before = platform.status().get("release")
-    platform.put_artifact(
-        platform.app,
-        "web",
-        url=url,
-        credentials=credentials,
-        ssh_known_hosts=f"[127.0.0.1]:{port} {other[0]} {other[1]}\n",
-    )
-    platform.web_repo.commit(web_release("v16k"), "web v16k over ssh, wrong host key")
-    assert platform.stratos("sync", platform.app).returncode == 0
+
+    def release_over_ssh(known_key: list[str], version: str, message: str) -> float:
+        """``web`` from the ssh URL trusting ``known_key``, ``version`` committed, a sync asked
+        for; when the sync was asked for."""
+        platform.put_artifact(
+            platform.app,
+            "web",
+            url=url,
+            credentials=credentials,
+            ssh_known_hosts=f"[127.0.0.1]:{port} {known_key[0]} {known_key[1]}\n",
+        )
+        platform.web_repo.commit(web_release(version), message)
+        began = time.monotonic()
+        assert platform.stratos("sync", platform.app).returncode == 0
+        return began
+
+    release_over_ssh(other, "v16k", "web v16k over ssh, wrong host key")
     failed = wait_for(
         "fetch_failed for the wrong host key",
         lambda: [
@@ -1012,16 +1020,7 @@ def test_a_private_repository_over_ssh_with_a_key(platform: Platform, sshd: tupl
     )
     assert failed and platform.status().get("release") == before
     with ProcessWatch(key_body) as watch:
-        platform.put_artifact(
-            platform.app,
-            "web",
-            url=url,
-            credentials=credentials,
-            ssh_known_hosts=f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n",
-        )
-        platform.web_repo.commit(web_release("v17"), "web v17 over ssh")
-        began = time.monotonic()
-        assert platform.stratos("sync", platform.app).returncode == 0
+        began = release_over_ssh(host_key, "v17", "web v17 over ssh")
         wait_for("v17 on every member", lambda: platform.served_by_every_member("v17"), timeout=30)
         platform.figures["ssh with a key: sync -> served everywhere, s"] = f"{time.monotonic() - began:.1f}"
     assert watch.samples > 10 and watch.found == []

@@ -213,29 +213,19 @@ def test_escaped_keys_lower_case_keys_chunked_and_oversized_bodies_are_refused(
     proxy: Proxy, docker_names: Callable[[str], str]
 ) -> None:
     image = proxy.base_image
-    bodies = {
-        # The engine decodes \u0050 to 'P' and matches keys without regard to case.
-        "escaped": (
-            '{"Image": "IMAGE", "HostConfig": {"\\u0050rivileged": true}}'.replace("IMAGE", image),
-            "escaped ASCII",
-        ),
-        "slash": (
-            '{"Image": "IMAGE", "HostConfig": {"Binds": ["\\/:/host"]}}'.replace("IMAGE", image),
-            "escaped ASCII",
-        ),
-        "lower": (
-            '{"image": "IMAGE", "hostconfig": {"privileged": true}}'.replace("IMAGE", image),
-            "privileged",
-        ),
-        "spaced": (
-            '{"Image":"IMAGE","HostConfig":{"Privileged" :\n true}}'.replace("IMAGE", image),
-            "privileged",
-        ),
-        "oversized": (
-            json.dumps({"Image": image, "Env": ["X=" + "x" * docker_proxy.MAX_BODY]}),
-            "Content-Length of at most",
-        ),
+    # Raw JSON (IMAGE stands for the image): the engine decodes \u0050 to 'P' and matches keys
+    # without regard to case.
+    raw = {
+        "escaped": ('{"Image": "IMAGE", "HostConfig": {"\\u0050rivileged": true}}', "escaped ASCII"),
+        "slash": ('{"Image": "IMAGE", "HostConfig": {"Binds": ["\\/:/host"]}}', "escaped ASCII"),
+        "lower": ('{"image": "IMAGE", "hostconfig": {"privileged": true}}', "privileged"),
+        "spaced": ('{"Image":"IMAGE","HostConfig":{"Privileged" :\n true}}', "privileged"),
     }
+    bodies = {what: (text.replace("IMAGE", image), reason) for what, (text, reason) in raw.items()}
+    bodies["oversized"] = (
+        json.dumps({"Image": image, "Env": ["X=" + "x" * docker_proxy.MAX_BODY]}),
+        "Content-Length of at most",
+    )
     for what, (body, reason) in bodies.items():
         code, text = _raw_create(proxy, docker_names("proxy-raw"), body)
         assert (code, reason in text) == (403, True), (what, code, text[:300])

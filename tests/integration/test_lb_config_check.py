@@ -67,6 +67,20 @@ def _config_path(store: StateStore, lb: LbCluster) -> Path:
     return store.lb_dir(lb.name) / haproxy.CONFIG_NAME
 
 
+def _apply_broken(
+    docker_client: docker.DockerClient,
+    spec: haproxy.LbContainerSpec,
+    change: haproxy.LbChange,
+    store: StateStore,
+) -> None:
+    """Apply ``spec`` with a keyword HAProxy does not know added: refused, naming the keyword."""
+    bad = dataclasses.replace(spec, config=spec.config + BROKEN)
+    with pytest.raises(
+        DriverError, match=r"(?s)the new configuration is invalid: .*unknown keyword .no-such-keyword."
+    ):
+        haproxy.apply_lb_container(docker_client, bad, change, store, wait=10)
+
+
 def test_create_with_a_refused_configuration_writes_nothing_and_creates_nothing(
     docker_client: docker.DockerClient, lb_setup: tuple[LbCluster, NetworkPartition, StateStore, str]
 ) -> None:
@@ -76,12 +90,7 @@ def test_create_with_a_refused_configuration_writes_nothing_and_creates_nothing(
     _config_path(store, lb).write_text(good)
     spec, change = haproxy.plan_lb_container(docker_client, lb, np, store, image=image)
     assert change.action == "create"
-    bad = dataclasses.replace(spec, config=spec.config + BROKEN)
-
-    with pytest.raises(
-        DriverError, match=r"(?s)the new configuration is invalid: .*unknown keyword .no-such-keyword."
-    ):
-        haproxy.apply_lb_container(docker_client, bad, change, store, wait=10)
+    _apply_broken(docker_client, spec, change, store)
 
     assert _config_path(store, lb).read_text() == good
     assert haproxy._get(docker_client, spec.name) is None
@@ -101,12 +110,7 @@ def test_recreate_with_a_refused_configuration_keeps_the_running_load_balancer(
     moved = lb.model_copy(update={"listeners": [lb.listeners[0].model_copy(update={"publish": free_port()})]})
     spec, change = haproxy.plan_lb_container(docker_client, moved, np, store, image=image)
     assert change.action == "recreate"
-    bad = dataclasses.replace(spec, config=spec.config + BROKEN)
-
-    with pytest.raises(
-        DriverError, match=r"(?s)the new configuration is invalid: .*unknown keyword .no-such-keyword."
-    ):
-        haproxy.apply_lb_container(docker_client, bad, change, store, wait=10)
+    _apply_broken(docker_client, spec, change, store)
 
     assert _config_path(store, lb).read_text() == good
     after = haproxy._get(docker_client, haproxy.container_name(lb))

@@ -21,6 +21,7 @@ from samples import mysql_on
 
 import pulumi_stratos as ps
 from stratos.errors import StratosError, ValidationError
+from stratos.model import KINDS
 
 
 def _foundation_cases() -> list[tuple[str, Callable[[Path], None], str, str]]:
@@ -61,14 +62,7 @@ def application_args(root: Path) -> ps.ApplicationArgs:
         except yaml.YAMLError as exc:
             raise Inexpressible(str(exc)) from exc
         for doc in docs:
-            if doc.get("kind") not in (
-                "Cartridge",
-                "NetworkPartition",
-                "DeploymentPolicy",
-                "AutoscalingPolicy",
-                "LbCluster",
-                "Application",
-            ):
+            if doc.get("kind") not in KINDS:
                 raise Inexpressible(f"kind {doc.get('kind')!r}")
             by_kind.setdefault(doc["kind"], []).append(doc)
     partitions = {d["name"]: _strip(d) for d in by_kind.get("NetworkPartition", [])}
