@@ -24,7 +24,7 @@ from typing import IO, Any
 import yaml
 
 from stratos import builtin, images
-from stratos.model import Cartridge
+from stratos.model import Artifact, Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -250,6 +250,11 @@ def seeded_store(root: Path, definitions: Iterable[Mapping[str, Any]]) -> StateS
     for data in definitions:
         store.apply(store.plan_put(parse_definition(dict(data))))
     return store
+
+
+def file_artifact(repo: Path, **fields: object) -> Artifact:
+    """The artifact of a local repository (``file://``), with ``fields`` set too."""
+    return Artifact.model_validate({"url": f"file://{repo}", **fields})
 
 
 def one_partition_platform() -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import support
+from support import file_artifact as artifact
 from support import git
 
 from stratos import artifacts
@@ -20,16 +21,6 @@ def commit(repo: Path, text: str, message: str) -> str:
     return support.commit(repo, {"index.php": text}, message)
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    support.new_repository(tmp_path / "app", {"index.php": "v1"}, "first release")
-    return tmp_path / "app"
-
-
-def artifact(repo: Path, **fields: object) -> Artifact:
-    return Artifact.model_validate({"url": f"file://{repo}", **fields})
-
-
 def test_fetch_prepare_switch_are_separate_steps(repo: Path, store: StateStore) -> None:
     head = artifacts.fetch(store, "shop", "web", artifact(repo))
     assert artifacts.current_release(store, "shop", "web") is None  # fetching switches nothing
@@ -37,7 +28,7 @@ def test_fetch_prepare_switch_are_separate_steps(repo: Path, store: StateStore) 
     assert (path / "index.php").read_text() == "v1"
     assert artifacts.switch(store, "shop", "web", head) is None
     assert artifacts.current_release(store, "shop", "web") == head
-    assert artifacts.commit_subject(store, "shop", "web", head) == "first release"
+    assert artifacts.commit_subject(store, "shop", "web", head) == "says v1"
 
 
 def test_switching_to_a_release_that_is_not_checked_out_is_refused(repo: Path, store: StateStore) -> None:

@@ -6,23 +6,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-import support
 from support import commit, git
+from support import file_artifact as artifact
 
 from stratos import artifacts
 from stratos.errors import DriverError, StratosError
-from stratos.model import Artifact
 from stratos.store import StateStore
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    support.new_repository(tmp_path / "app", {"index.php": "v1"}, "v1")
-    return tmp_path / "app"
-
-
-def artifact(repo: Path, **fields: object) -> Artifact:
-    return Artifact.model_validate({"url": f"file://{repo}", **fields})
 
 
 def test_first_sync_checks_out_and_links_current(repo: Path, store: StateStore) -> None:
