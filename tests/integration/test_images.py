@@ -476,6 +476,30 @@ def admin_command(sock_path: Path, command: str) -> str:
     return haproxy_command(sock_path, command, timeout=3)
 
 
+def run_haproxy(
+    client: docker.DockerClient,
+    image: str,
+    name: str,
+    sock_dir: Path,
+    port: str,
+    volumes: dict[str, dict[str, str]] | None = None,
+) -> Container:
+    """The haproxy image running as ``name``, ``port`` published on the loopback and its admin
+    socket in ``sock_dir``; returned once the socket is there."""
+    sock_dir.mkdir()
+    container = client.containers.run(
+        image,
+        name=name,
+        detach=True,
+        volumes={**(volumes or {}), str(sock_dir): {"bind": "/run/stratos-lb", "mode": "rw"}},
+        ports={port: ("127.0.0.1", None)},
+    )
+    wait_for(
+        "the admin socket", lambda: running(container) and (sock_dir / "admin.sock").exists(), timeout=20
+    )
+    return container
+
+
 def test_haproxy_runs_alone_and_answers_on_the_admin_socket(
     docker_client: docker.DockerClient,
     built: dict[str, images.ImageResult],
@@ -483,18 +507,7 @@ def test_haproxy_runs_alone_and_answers_on_the_admin_socket(
     tmp_path: Path,
 ) -> None:
     sock_dir = tmp_path / "lb"
-    sock_dir.mkdir()
-    container = docker_client.containers.run(
-        built["haproxy"].tag,
-        name=docker_names("haproxy"),
-        detach=True,
-        volumes={str(sock_dir): {"bind": "/run/stratos-lb", "mode": "rw"}},
-        ports={"80/tcp": ("127.0.0.1", None)},
-    )
-    wait_for(
-        "the admin socket", lambda: running(container) and (sock_dir / "admin.sock").exists(), timeout=20
-    )
-
+    container = run_haproxy(docker_client, built["haproxy"].tag, docker_names("haproxy"), sock_dir, "80/tcp")
     info = admin_command(sock_dir / "admin.sock", "show info")
     assert "Name: HAProxy" in info and "Version: 2.6." in info
     assert "no-members" in admin_command(sock_dir / "admin.sock", "show backend")
@@ -518,19 +531,13 @@ def test_haproxy_uses_the_mounted_configuration(
         "frontend mounted\n    bind :8081\n    monitor-uri /mounted\n"
     )
     sock_dir = tmp_path / "lb"
-    sock_dir.mkdir()
-    container = docker_client.containers.run(
+    container = run_haproxy(
+        docker_client,
         built["haproxy"].tag,
-        name=docker_names("haproxy"),
-        detach=True,
-        volumes={
-            str(config_dir): {"bind": "/usr/local/etc/stratos", "mode": "ro"},
-            str(sock_dir): {"bind": "/run/stratos-lb", "mode": "rw"},
-        },
-        ports={"8081/tcp": ("127.0.0.1", None)},
-    )
-    wait_for(
-        "the admin socket", lambda: running(container) and (sock_dir / "admin.sock").exists(), timeout=20
+        docker_names("haproxy"),
+        sock_dir,
+        "8081/tcp",
+        {str(config_dir): {"bind": "/usr/local/etc/stratos", "mode": "ro"}},
     )
     port = published_port(container, "8081/tcp")
     assert wait_for("/mounted", lambda: http_get(f"http://127.0.0.1:{port}/mounted"))[0] == 200
