@@ -37,9 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-sys.path.insert(0, str(REPO / "tests"))  # support.py, the helpers the tests share
-sys.path.insert(0, str(REPO))
+# The test platform (tests/integration), the helpers the tests share (tests/support.py), the core.
+sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests"), str(REPO)]
 
 import docker  # noqa: E402
 import yaml  # noqa: E402
