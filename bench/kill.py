@@ -40,11 +40,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-sys.path.insert(0, str(REPO))
+# The test platform (tests/integration), the helpers the tests share (tests/support.py), the core.
+sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests"), str(REPO)]
 
 import docker  # noqa: E402
-from autoscale_platform import Platform, build_images, wait_until  # noqa: E402
+from autoscale_platform import Platform, build_images  # noqa: E402
+from support import wait_for  # noqa: E402
 
 from stratos.errors import DriverError  # noqa: E402
 
@@ -148,7 +149,7 @@ def ready(platform: Platform) -> bool:
 def one(
     platform: Platform, client: docker.DockerClient, mode: str, kill: bool, seconds: int, at: float
 ) -> Run:
-    wait_until("3 members serving", lambda: ready(platform), timeout=120)
+    wait_for("3 members serving", lambda: ready(platform), timeout=120)
     time.sleep(1.0)
     load = wrk(platform.port, seconds)
     counter = Counter(platform.port).start()
@@ -165,7 +166,7 @@ def one(
                 serving = platform.serving()
                 return len(serving) == MEMBERS and victim not in serving
 
-            wait_until("a replacement serving", replaced, timeout=120)
+            wait_for("a replacement serving", replaced, timeout=120)
             back = time.monotonic() - began
         out, _ = load.communicate(timeout=seconds + 60)
     finally:
@@ -261,7 +262,7 @@ def main() -> int:
                     started = time.time()
                     platform.start_agent(5.0, *MODES[mode])
                     current = mode
-                    wait_until(
+                    wait_for(
                         "the agent's first tick",
                         lambda started=started: float(platform.status().get("time", 0)) >= started,
                         timeout=60,

@@ -37,12 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-sys.path.insert(0, str(REPO))
+# The test platform (tests/integration), the helpers the tests share (tests/support.py), the core.
+sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests"), str(REPO)]
 
 import docker  # noqa: E402
 import yaml  # noqa: E402
-from autoscale_platform import TEST_BEHAVIOUR, Platform, Wrk, build_images, wait_until  # noqa: E402
+from autoscale_platform import TEST_BEHAVIOUR, Platform, Wrk, build_images  # noqa: E402
+from support import wait_for  # noqa: E402
 
 from stratos import builtin  # noqa: E402
 from stratos.agent.events import EventStore  # noqa: E402
@@ -186,7 +187,7 @@ def main() -> int:
         platform = Platform.create(client, Path(tmp), behaviour=BEHAVIOUR)
         try:
             platform.start_agent(interval=1.0)
-            wait_until("the first member serving", lambda: len(platform.serving()) == 1, 120)
+            wait_for("the first member serving", lambda: len(platform.serving()) == 1, 120)
             trials = []
             for i in range(args.trials):
                 trials.append(trial(client, platform, cartridge))

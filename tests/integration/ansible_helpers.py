@@ -57,6 +57,34 @@ class PlaybookResult:
         return f"rc={self.rc}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
+def ok(result: PlaybookResult) -> dict[str, Any]:
+    """The one task's result of a run that succeeded (else the whole output, as the failure)."""
+    assert result.rc == 0 and result.status() == "ok", result.output()
+    return result.task()
+
+
+def failed(result: PlaybookResult) -> dict[str, Any]:
+    """The one task's result of a run that failed in that task (else the whole output)."""
+    assert result.rc != 0 and result.status() == "failed", result.output()
+    return result.task()
+
+
+def playbook_command(playbook: Path, vars_file: Path, *options: str) -> list[str]:
+    """``ansible-playbook`` of this venv on localhost with the local connection, its variables
+    from ``vars_file``."""
+    return [
+        str(BIN / "ansible-playbook"),
+        *options,
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"@{vars_file}",
+        str(playbook),
+    ]
+
+
 class Ansible:
     """Runs playbooks against localhost with the collection installed at ``collections_path``."""
 
@@ -97,16 +125,7 @@ class Ansible:
         record = self.work_dir / f"record-{self._runs}.json"
         all_vars = {"ansible_python_interpreter": sys.executable, **(extra_vars or {})}
         vars_file.write_text(json.dumps(all_vars))
-        cmd = [
-            str(BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"@{vars_file}",
-            str(playbook),
-        ]
+        cmd = playbook_command(playbook, vars_file)
         if check:
             cmd.append("--check")
         if diff:

@@ -10,29 +10,32 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from support import (
+    build_cartridge_image,
+    free_port,
+    http_get,
+    new_repository,
+    run_stratos,
+    start_agent,
+)
 
-from stratos import builtin, images
+from stratos import builtin
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, network
 from stratos.lb import config as lbconfig
-from stratos.model import Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -61,30 +64,9 @@ TEST_BEHAVIOUR = {
 }
 
 
-def free_port(start: int = 18300, avoid: set[int] | None = None) -> int:
-    for port in range(start, start + 500):
-        if avoid and port in avoid:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {start}-{start + 499}")
-
-
-def git(*args: str, cwd: Path) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
-    env["GIT_COMMITTER_EMAIL"] = "t@t"
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
-
-
 def build_images(client: docker.DockerClient, base: str) -> None:
     for name in ("php", "haproxy"):
-        path = builtin.cartridge_file(name)
-        cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-        images.build_image(client, cartridge, source_dir=path.parent, base=base)
+        build_cartridge_image(client, name, base)
 
 
 def definitions(
@@ -189,15 +171,11 @@ class Platform:
     ) -> Platform:
         suffix = uuid.uuid4().hex[:6]
         repo = root / "state" / "git" / "repo"  # file:// is allowed under <state>/git by default
-        repo.mkdir(parents=True)
-        (repo / "index.php").write_text(page)
-        git("init", "-q", "-b", "main", cwd=repo)
-        git("add", ".", cwd=repo)
-        git("commit", "-qm", "slow page", cwd=repo)
+        new_repository(repo, {"index.php": page}, "slow page")
         store = StateStore(root / "state")
         store.ensure()
-        port = free_port(port_start)
-        metrics_port = free_port(port_start + 1164, avoid={port})
+        port = free_port(port_start, 500)
+        metrics_port = free_port(port_start + 1164, 500, avoid={port})
         for doc in definitions(suffix, port, repo, **options):
             store.apply(store.plan_put(parse_definition(doc)))
         ds = store.load()
@@ -235,27 +213,13 @@ class Platform:
     def start_agent(self, interval: float = 1.0, *options: str) -> None:
         assert self.agent is None or self.agent.poll() is not None, "the agent runs already"
         self.agent_log = self.root / f"agent-{time.time():.0f}.log"
-        log = self.agent_log.open("wb")
-        self.agent = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stratos",
-                "agent",
-                "--state-dir",
-                str(self.store.root),
-                "--interval",
-                str(interval),
-                "--drain-timeout",
-                "10",
-                "--metrics-port",
-                str(self.metrics_port),
-                *options,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with self.agent_log.open("wb") as log:
+            self.agent = start_agent(
+                self.store.root,
+                *("--interval", str(interval), "--drain-timeout", "10"),
+                *("--metrics-port", str(self.metrics_port), *options),
+                log=log,
+            )
 
     def kill_agent(self) -> None:
         assert self.agent is not None
@@ -319,13 +283,7 @@ class Platform:
         )
 
     def get(self, path: str = "/", timeout: float = 15) -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request("GET", path, headers={"Connection": "close"})
-            response = conn.getresponse()
-            return response.status, response.read().decode(errors="replace")
-        finally:
-            conn.close()
+        return http_get("127.0.0.1", self.port, path, timeout)
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
@@ -335,24 +293,7 @@ class Platform:
         return Counter(self.members().values())
 
     def stratos(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "stratos", *args, "--state-dir", str(self.store.root)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+        return run_stratos(self.store.root, *args)
 
 
 # --------------------------------------------------------------------------- load

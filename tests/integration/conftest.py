@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import yaml
+
+# Test modules import these helpers before pytest would load them as plugins: rewrite their asserts.
+pytest.register_assert_rewrite("ansible_helpers")
 
 if TYPE_CHECKING:
     import docker
@@ -106,28 +108,24 @@ def docker_client() -> Iterator[docker.DockerClient]:
 def base_image(docker_client: docker.DockerClient) -> str:
     """The Debian base image built by images/build-base-image.sh, once per session (idempotent)."""
     tag = os.environ.get("STRATOS_BASE_IMAGE_TAG", LOCAL_BASE_IMAGE)
-    result = subprocess.run(
-        ["bash", str(BASE_IMAGE_SCRIPT)],
-        env={**os.environ, "STRATOS_BASE_IMAGE_TAG": tag},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    _run_script(BASE_IMAGE_SCRIPT, {**os.environ, "STRATOS_BASE_IMAGE_TAG": tag}, timeout=900)
+    return tag
+
+
+def _run_script(script: Path, env: dict[str, str], timeout: float) -> None:
+    """``bash script``; its exit status and output as the failure when it fails."""
+    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         pytest.fail(
-            f"{BASE_IMAGE_SCRIPT.name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
-            pytrace=False,
+            f"{script.name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}", pytrace=False
         )
-    return tag
 
 
 def _build_cartridge(client: docker.DockerClient, path: Path, base: str) -> ImageResult:
     """The cartridge defined in ``path``, built on ``base`` or found up to date by its build hash."""
-    from stratos import images
-    from stratos.model import Cartridge
+    from support import build_cartridge_image
 
-    cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-    return images.build_image(client, cartridge, source_dir=path.parent, base=base)
+    return build_cartridge_image(client, path, base)
 
 
 @pytest.fixture(scope="session")
@@ -183,18 +181,7 @@ def agent_image(docker_client: docker.DockerClient, base_image: str) -> str:
     import tomllib
 
     env = {k: v for k, v in os.environ.items() if k != "STRATOS_AGENT_IMAGE_TAG"}
-    result = subprocess.run(
-        ["bash", str(AGENT_IMAGE_SCRIPT)],
-        env={**env, "STRATOS_BASE_IMAGE": base_image},
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"{AGENT_IMAGE_SCRIPT.name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
-            pytrace=False,
-        )
+    _run_script(AGENT_IMAGE_SCRIPT, {**env, "STRATOS_BASE_IMAGE": base_image}, timeout=1800)
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     tag = f"stratos/agent:{version}"
     docker_client.images.get(tag)  # raises if the script did not produce it

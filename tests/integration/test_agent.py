@@ -9,23 +9,22 @@ replace time, requests/s) are printed, never asserted. Everything is removed at 
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import support
 import yaml
+from support import free_port, http_get, stratos_command, wait_for
 
 from stratos import builtin, images
 from stratos import status as statuslib
@@ -34,6 +33,7 @@ from stratos.agent.loop import Agent, AgentConfig
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members, network
 from stratos.lb import config as lbconfig
+from stratos.model import KINDS
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -44,34 +44,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(900)
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "seed-demo"
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 90, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def free_port(start: int = 18080) -> int:
-    for port in range(start, start + 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18080-18279")
-
-
-def git(*args: str, cwd: Path) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
-    env["GIT_COMMITTER_EMAIL"] = "t@t"
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
 @dataclass
@@ -112,13 +84,7 @@ class Platform:
         return sorted(s.name for s in self.runtime().servers_state(lbconfig.backend_name(8080)) if s.serving)
 
     def get(self, path: str = "/") -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", path, headers={"Connection": "close"})
-            response = conn.getresponse()
-            return response.status, response.read().decode()
-        finally:
-            conn.close()
+        return http_get("127.0.0.1", self.port, path)
 
     def start_loop(self, interval: float = 1.0) -> None:
         self.stop = threading.Event()
@@ -165,14 +131,7 @@ def definitions(app: str, lb: str, net: str, port: int, repo: Path) -> list[dict
                     sub["lb_cluster"] = lb
                 if sub.get("artifact"):
                     sub["artifact"]["url"] = f"file://{repo}"
-    order = [
-        "Cartridge",
-        "NetworkPartition",
-        "DeploymentPolicy",
-        "AutoscalingPolicy",
-        "LbCluster",
-        "Application",
-    ]
+    order = list(KINDS)  # each kind after the kinds it refers to
     return sorted(docs, key=lambda d: order.index(d["kind"]))
 
 
@@ -190,12 +149,10 @@ def platform(
     root = tmp_path_factory.mktemp("agent")
     repo = root / "state" / "git" / "repo"  # file:// is allowed under <state>/git by default
     shutil.copytree(SEED / "app", repo)
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("add", ".", cwd=repo)
-    git("commit", "-qm", "v1", cwd=repo)
+    support.new_repository(repo, {}, "v1")  # the seed app's files, copied there
     store = StateStore(root / "state")
     store.ensure()
-    port = free_port()
+    port = free_port(18080)
     for doc in definitions(app, lb, net, port, repo):
         store.apply(store.plan_put(parse_definition(doc)))
     ds = store.load()
@@ -221,9 +178,7 @@ def platform(
 
 
 def stratos(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stratos", *args], capture_output=True, text=True, timeout=300, check=False
-    )
+    return subprocess.run(stratos_command(*args), capture_output=True, text=True, timeout=300, check=False)
 
 
 # --------------------------------------------------------------------------- the configuration, checked by HAProxy 2.6
@@ -462,16 +417,7 @@ def test_a_configuration_change_reloads_and_the_agent_re_adds_members(platform: 
 def test_sigterm_ends_the_agent_cleanly(platform: Platform) -> None:
     platform.stop_loop()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stratos",
-            "agent",
-            "--state-dir",
-            str(platform.store.root),
-            "--interval",
-            "1",
-        ],
+        stratos_command("agent", "--state-dir", str(platform.store.root), "--interval", "1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

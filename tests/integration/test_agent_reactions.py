@@ -19,7 +19,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from autoscale_platform import Platform, build_images, wait_until  # noqa: E402
+from autoscale_platform import Platform, build_images  # noqa: E402
+from support import wait_for  # noqa: E402
 
 from stratos.agent.events import EventStore  # noqa: E402
 from stratos.agent.loop import Agent, AgentConfig  # noqa: E402
@@ -89,16 +90,16 @@ def test_an_haproxy_reload_and_a_restart_get_the_members_back_without_a_tick(
     p.store.apply(p.store.plan_put(lb))
     change = haproxy.ensure_lb_container(p.client, lb, ds.network_partitions["local"], p.store)
     assert change.action == "reload"
-    wait_until("a new HAProxy worker", lambda: p.runtime().info()["Pid"] != pid, timeout=30)
+    wait_for("a new HAProxy worker", lambda: p.runtime().info()["Pid"] != pid, timeout=30)
     assert agent.check_lbs() == [p.lb]
-    wait_until("the members back, no tick", lambda: p.serving() == members, timeout=20)
+    wait_for("the members back, no tick", lambda: p.serving() == members, timeout=20)
 
     # A restart of the container (same Pid inside it; its uptime went back).
     p.client.containers.get(haproxy.container_name(lb)).restart(timeout=5)
-    wait_until("HAProxy answers again", p.runtime().available, timeout=30)
-    restarted = wait_until("the restart noticed", agent.check_lbs, timeout=10)
+    wait_for("HAProxy answers again", p.runtime().available, timeout=30)
+    restarted = wait_for("the restart noticed", agent.check_lbs, timeout=10)
     assert restarted == [p.lb]
-    wait_until("the members back, no tick", lambda: p.serving() == members, timeout=20)
+    wait_for("the members back, no tick", lambda: p.serving() == members, timeout=20)
     kinds = [e.kind for e in EventStore(p.store.database).events("", limit=50)]
     assert kinds.count("lb_restarted") == 2
 
@@ -112,7 +113,7 @@ def test_a_killed_member_leaves_haproxy_on_the_engines_event(platform: tuple[Pla
 
     p.client.api.kill(victim.id)
 
-    server = wait_until(
+    server = wait_for(
         "the killed member in maintenance in HAProxy (no tick runs)",
         lambda: (s := p.lb_servers().get(victim.member_id)) is not None and s.in_maintenance and s,
         timeout=15,

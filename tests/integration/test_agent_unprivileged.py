@@ -13,8 +13,6 @@ import hmac
 import http.client
 import json
 import os
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,12 +21,13 @@ from typing import Any
 
 import docker
 import pytest
-import yaml
+from support import free_port, git
 
-from stratos import builtin, images
+from stratos import images
 from stratos.drivers import agent_container as ac
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import network
+from stratos.images import ImageResult
 from stratos.model import Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -49,29 +48,12 @@ def sleeper(base_image: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def agent_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    """The agent image of this checkout, and the haproxy cartridge's image the proxy runs."""
-    path = builtin.cartridge_file("haproxy")
-    cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-    images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image)
-    built = subprocess.run(
-        ["bash", str(REPO / "images" / "build-agent-image.sh")],
-        env={**os.environ, "STRATOS_BASE_IMAGE": base_image},
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    return ac.default_image()
-
-
 @pytest.fixture()
 def platform(
     docker_client: docker.DockerClient,
     docker_names: Callable[[str], str],
     agent_image: str,
+    haproxy_image: ImageResult,  # the image the agent's Docker proxy runs
     base_image: str,
     tmp_path: Path,
 ) -> Iterator[tuple[StateStore, ac.AgentSpec, str]]:
@@ -159,12 +141,6 @@ def platform(
 HOOK_SECRET = "a-webhook-secret"
 
 
-def git(*args: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
-    return done.stdout.strip()
-
-
 def commit(work: Path, version: str) -> str:
     (work / "VERSION").write_text(version + "\n")
     git("add", "-A", cwd=work)
@@ -181,12 +157,6 @@ def commit(work: Path, version: str) -> str:
 def give(repository: Path, uid: int, gid: int) -> None:
     for path in (repository.parent, repository, *repository.rglob("*")):
         os.chown(path, uid, gid)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def request(port: int, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, bytes]:

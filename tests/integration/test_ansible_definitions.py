@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from ansible_helpers import failed, ok
+from support import seeded_store
 
 from stratos.builtin import CARTRIDGES_DIR
 from stratos.store import StateStore, dump_definition
@@ -51,26 +53,25 @@ class Case:
     requires: list[dict[str, Any]] = field(default_factory=list)
 
 
+def redis(version: str) -> dict[str, Any]:
+    """The body of a Redis cartridge of ``version`` (the image's tag follows it)."""
+    return {
+        "version": version,
+        "category": "data",
+        "image": {"ref": f"redis:{version}"},
+        "ports": [{"name": "redis", "protocol": "tcp", "port": 6379}],
+        "health_check": {"tcp": True},
+    }
+
+
 CASES = [
     Case(
         "cartridge",
         "Cartridge",
         "cartridges",
         "redis",
-        body={
-            "version": "7",
-            "category": "data",
-            "image": {"ref": "redis:7"},
-            "ports": [{"name": "redis", "protocol": "tcp", "port": 6379}],
-            "health_check": {"tcp": True},
-        },
-        changed={
-            "version": "7.2",
-            "category": "data",
-            "image": {"ref": "redis:7.2"},
-            "ports": [{"name": "redis", "protocol": "tcp", "port": 6379}],
-            "health_check": {"tcp": True},
-        },
+        body=redis("7"),
+        changed=redis("7.2"),
     ),
     Case(
         "deployment_policy",
@@ -174,14 +175,6 @@ BAD_INPUT = [
 ]
 
 
-def seed(state: Path, definitions: list[dict[str, Any]]) -> StateStore:
-    store = StateStore(state)
-    store.ensure()
-    for data in definitions:
-        store.apply(store.plan_put(parse_definition(data)))
-    return store
-
-
 def canonical(case: Case, body: dict[str, Any]) -> str:
     return dump_definition(parse_definition({"kind": case.kind, "name": case.name, **body}))
 
@@ -195,22 +188,12 @@ def run(
     return ansible.run_playbook(f"{case.module}.yml", extra, check=check, diff=diff)
 
 
-def ok(result: PlaybookResult) -> dict[str, Any]:
-    assert result.rc == 0 and result.status() == "ok", result.output()
-    return result.task()
-
-
-def failed(result: PlaybookResult) -> dict[str, Any]:
-    assert result.rc != 0 and result.status() == "failed", result.output()
-    return result.task()
-
-
 # --------------------------------------------------------------------------- lifecycle
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.module for c in CASES])
 def test_lifecycle(ansible: Ansible, state_dir: Path, snapshot: Snapshot, case: Case) -> None:
-    store = seed(state_dir, case.requires)
+    store = seeded_store(state_dir, case.requires)
     path = store.definition_path(case.kind, case.name)
 
     # check mode predicts the change and writes nothing
@@ -274,7 +257,7 @@ def test_bad_input_fails_naming_the_field_and_changes_nothing(
 ) -> None:
     case = BY_MODULE[module]
     # a valid stored version: the bad one must neither replace nor remove it
-    seed(state_dir, [*case.requires, {"kind": case.kind, "name": case.name, **case.body}])
+    seeded_store(state_dir, [*case.requires, {"kind": case.kind, "name": case.name, **case.body}])
     before = snapshot(state_dir)
     result = failed(run(ansible, case, state_dir, body=body))
     for fragment in expected:
@@ -313,7 +296,7 @@ def test_bad_input_fails_naming_the_field_and_changes_nothing(
 def test_bad_parameters(
     ansible: Ansible, state_dir: Path, snapshot: Snapshot, params: dict[str, Any], expected: str
 ) -> None:
-    seed(state_dir, [])
+    seeded_store(state_dir, [])
     before = snapshot(state_dir)
     result = failed(run(ansible, BY_MODULE["cartridge"], state_dir, **params))
     assert expected in result["msg"]
@@ -325,7 +308,7 @@ def test_removal_refused_while_referenced(ansible: Ansible, state_dir: Path, sna
 
     Validation comes before any Docker call, so this needs no Docker Engine."""
     case = BY_MODULE["deployment_policy"]
-    seed(state_dir, [*case.requires, {"kind": case.kind, "name": case.name, **case.body}])
+    seeded_store(state_dir, [*case.requires, {"kind": case.kind, "name": case.name, **case.body}])
     before = snapshot(state_dir)
     np_case = Case("network_partition", "NetworkPartition", "network_partitions", "local", {}, {})
     result = failed(run(ansible, np_case, state_dir, state="absent"))
@@ -455,7 +438,7 @@ def test_network_partition_bad_endpoint_creates_nothing(
     network = docker_names("np")
     body = {"partitions": [{"name": "p1", "endpoint": "http://localhost:2375"}], "network": {"name": network}}
     case = Case("network_partition", "NetworkPartition", "network_partitions", "local", body, {})
-    seed(state_dir, [])
+    seeded_store(state_dir, [])
     before = snapshot(state_dir)
     result = failed(run(ansible, case, state_dir, body=body))
     assert (

@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import support
 import yaml
+from ansible_helpers import failed, ok
+from support import seeded_store, url_get
 
 from stratos.builtin import cartridge_file
 from stratos.drivers.docker import state_id
@@ -40,7 +39,7 @@ from stratos.validation import parse_definition
 
 if TYPE_CHECKING:
     import docker
-    from ansible_helpers import Ansible, PlaybookResult
+    from ansible_helpers import Ansible
 
     from stratos.images import ImageResult
 
@@ -60,49 +59,18 @@ MANIFEST_TYPES = (
 # --------------------------------------------------------------------------- helpers
 
 
-def ok(result: PlaybookResult) -> dict[str, Any]:
-    assert result.rc == 0 and result.status() == "ok", result.output()
-    return result.task()
-
-
-def failed(result: PlaybookResult) -> dict[str, Any]:
-    assert result.rc != 0 and result.status() == "failed", result.output()
-    return result.task()
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # not ready yet: connection refused, not found...
-            last = exc
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+    """Poll ``check``; an exception (connection refused, not found…) means "not ready yet"."""
+    return support.wait_for(what, check, timeout, retry_on=(Exception,))
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=3) as response:
-            return response.status, response.read().decode(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
+    return url_get(url, headers=headers)
 
 
-def free_port(low: int = 18000, high: int = 18999) -> int:
-    """An unusual host port nothing listens on (checked by binding it)."""
-    for port in random.sample(range(low, high), 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+def free_port() -> int:
+    """An unusual host port nothing listens on (checked by binding it on every address)."""
+    return support.free_port(18000, 999, host="0.0.0.0", shuffle=True)
 
 
 def unique(prefix: str) -> str:
@@ -211,14 +179,6 @@ def application(**web: Any) -> dict[str, Any]:
         ],
         "dependencies": {"startup_order": [["db", "web"]]},
     }
-
-
-def seed(state: Path, definitions: list[dict[str, Any]]) -> StateStore:
-    store = StateStore(state)
-    store.ensure()
-    for data in definitions:
-        store.apply(store.plan_put(parse_definition(data)))
-    return store
 
 
 def run_app(
@@ -471,7 +431,7 @@ def lb_platform(
     unique LB cluster name whose container is removed at teardown."""
     network = docker_names("net")
     docker_client.networks.create(network, labels={"org.stratos.network-partition": "local"})
-    store = seed(state_dir, [d for d in platform(network, 18000) if d["kind"] == "NetworkPartition"])
+    store = seeded_store(state_dir, [d for d in platform(network, 18000) if d["kind"] == "NetworkPartition"])
     name = unique("lb")
     yield {"store": store, "network": network, "name": name, "container": f"stratos-lb-{name}"}
     for container in docker_client.containers.list(all=True, filters={"name": f"^stratos-lb-{name}$"}):
@@ -613,7 +573,7 @@ def test_lb_cluster_bad_input_creates_nothing(
 @pytest.fixture
 def app_platform(state_dir: Path) -> StateStore:
     """The demo's platform definitions and a valid application 'shop' (no Docker object)."""
-    store = seed(state_dir, platform("stratos-test-unused", free_port()))
+    store = seeded_store(state_dir, platform("stratos-test-unused", free_port()))
     store.apply(store.plan_put(parse_definition({"kind": "Application", "name": "shop", **application()})))
     return store
 

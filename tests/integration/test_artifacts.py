@@ -32,14 +32,17 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import support
 import yaml
+from ansible_helpers import playbook_command
+from support import free_port, http_get, run, run_stratos, start_agent, stop_process, wait_for
 
 from stratos import builtin, images
 from stratos.agent.events import EventStore
@@ -63,47 +66,8 @@ HOOK_SECRET = "hook-" + uuid.uuid4().hex
 WEB_POLL = 5.0
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 90, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    base = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    done = subprocess.run(
-        list(args), cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=120
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed: {done.stdout}\n{done.stderr}")
-    return done.stdout.strip()
-
-
 def get(host: str, port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        response = conn.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    finally:
-        conn.close()
+    return http_get(host, port, path, timeout)
 
 
 # --------------------------------------------------------------------------- repositories
@@ -120,14 +84,9 @@ class Repo:
         run("git", "checkout", "-q", "-b", "main", cwd=self.work)
 
     def commit(self, files: dict[str, str], message: str) -> str:
-        for name, text in files.items():
-            path = self.work / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        run("git", "add", "-A", cwd=self.work)
-        run("git", "commit", "-qm", message, cwd=self.work)
+        sha = support.commit(self.work, files, message)
         run("git", "push", "-q", "origin", "main", cwd=self.work)
-        return run("git", "rev-parse", "HEAD", cwd=self.work)
+        return sha
 
 
 WEB_INDEX = """<?php
@@ -251,35 +210,17 @@ class Platform:
     def start_agent(self) -> None:
         self.log = self.root / "agent.log"
         with self.log.open("ab") as log:
-            self.agent = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "stratos",
-                    "agent",
-                    "--state-dir",
-                    str(self.store.root),
-                    "--interval",
-                    "1",
-                    "--drain-timeout",
-                    "10",
-                    "--metrics-port",
-                    str(self.hook_port),
-                    "--bind",
-                    "127.0.0.1",
-                ],
-                stdout=log,
-                stderr=log,
-                env={**os.environ, **self.env},
+            self.agent = start_agent(
+                self.store.root,
+                *("--interval", "1", "--drain-timeout", "10"),
+                *("--metrics-port", str(self.hook_port), "--bind", "127.0.0.1"),
+                log=log,
+                env=self.env,
             )
 
     def stop_agent(self) -> None:
-        if self.agent is not None and self.agent.poll() is None:
-            self.agent.terminate()
-            try:
-                self.agent.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                self.agent.kill()
+        if self.agent is not None:
+            stop_process(self.agent, timeout=90)
 
     def status(self, app: str | None = None, alias: str = "web") -> dict[str, Any]:
         status = read_status(self.store)
@@ -334,14 +275,7 @@ class Platform:
             conn.close()
 
     def stratos(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "stratos", *args, "--state-dir", str(self.store.root)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={**os.environ, **self.env},
-        )
+        return run_stratos(self.store.root, *args, timeout=120, env=self.env)
 
 
 def signed_push(p: Platform, sha: str, secret: str = HOOK_SECRET) -> tuple[bytes, str]:
@@ -1060,15 +994,23 @@ def test_a_private_repository_over_ssh_with_a_key(platform: Platform, sshd: tupl
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(platform.root / "other_key"))
     other = (platform.root / "other_key.pub").read_text().split()
     before = platform.status().get("release")
-    platform.put_artifact(
-        platform.app,
-        "web",
-        url=url,
-        credentials=credentials,
-        ssh_known_hosts=f"[127.0.0.1]:{port} {other[0]} {other[1]}\n",
-    )
-    platform.web_repo.commit(web_release("v16k"), "web v16k over ssh, wrong host key")
-    assert platform.stratos("sync", platform.app).returncode == 0
+
+    def release_over_ssh(known_key: list[str], version: str, message: str) -> float:
+        """``web`` from the ssh URL trusting ``known_key``, ``version`` committed, a sync asked
+        for; when the sync was asked for."""
+        platform.put_artifact(
+            platform.app,
+            "web",
+            url=url,
+            credentials=credentials,
+            ssh_known_hosts=f"[127.0.0.1]:{port} {known_key[0]} {known_key[1]}\n",
+        )
+        platform.web_repo.commit(web_release(version), message)
+        began = time.monotonic()
+        assert platform.stratos("sync", platform.app).returncode == 0
+        return began
+
+    release_over_ssh(other, "v16k", "web v16k over ssh, wrong host key")
     failed = wait_for(
         "fetch_failed for the wrong host key",
         lambda: [
@@ -1080,16 +1022,7 @@ def test_a_private_repository_over_ssh_with_a_key(platform: Platform, sshd: tupl
     )
     assert failed and platform.status().get("release") == before
     with ProcessWatch(key_body) as watch:
-        platform.put_artifact(
-            platform.app,
-            "web",
-            url=url,
-            credentials=credentials,
-            ssh_known_hosts=f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n",
-        )
-        platform.web_repo.commit(web_release("v17"), "web v17 over ssh")
-        began = time.monotonic()
-        assert platform.stratos("sync", platform.app).returncode == 0
+        began = release_over_ssh(host_key, "v17", "web v17 over ssh")
         wait_for("v17 on every member", lambda: platform.served_by_every_member("v17"), timeout=30)
         platform.figures["ssh with a key: sync -> served everywhere, s"] = f"{time.monotonic() - began:.1f}"
     assert watch.samples > 10 and watch.found == []
@@ -1130,17 +1063,9 @@ def test_ansible_verbose_output_shows_no_credential(platform: Platform, ansible:
     env = {**ansible.environment(), "ANSIBLE_STDOUT_CALLBACK": "default"}
     for verbosity in ("-v", "-vvv"):
         done = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                verbosity,
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "-e",
-                f"@{vars_file}",
-                str(REPO / "tests" / "integration" / "playbooks" / "application.yml"),
-            ],
+            playbook_command(
+                REPO / "tests" / "integration" / "playbooks" / "application.yml", vars_file, verbosity
+            ),
             env=env,
             capture_output=True,
             text=True,

@@ -27,7 +27,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from autoscale_platform import FixedRate, Platform, Wrk, wait_until  # noqa: E402
+from autoscale_platform import FixedRate, Platform, Wrk  # noqa: E402
+from support import wait_for  # noqa: E402
 
 from stratos.agent.events import EventStore  # noqa: E402
 from stratos.drivers import docker as dockerlib  # noqa: E402
@@ -55,8 +56,8 @@ def platform(
     p = Platform.create(docker_client, tmp_path_factory.mktemp("autoscale"), partitions=PARTITION_MAX)
     try:
         p.start_agent(interval=1.0)
-        wait_until("the first member serving", lambda: len(p.serving()) == MIN, timeout=90)
-        wait_until("the page through the LB", lambda: p.get()[0] == 200, timeout=30)
+        wait_for("the first member serving", lambda: len(p.serving()) == MIN, timeout=90)
+        wait_for("the page through the LB", lambda: p.get()[0] == 200, timeout=30)
         yield p
     finally:
         if p.agent is not None and p.agent.poll() is None:
@@ -84,11 +85,11 @@ def test_load_grows_the_subscription_from_min_to_capacity(
             history["samples"].append(platform.partition_counts())
             return len(platform.serving()) >= n
 
-        wait_until(f"{MIN + 2} members serving", lambda: at_least(MIN + 2), timeout=60, every=0.1)
+        wait_for(f"{MIN + 2} members serving", lambda: at_least(MIN + 2), timeout=60, every=0.1)
         platform.figures["load step -> min+2 members serving in the LB, s"] = (
             f"{time.monotonic() - began:.1f}"
         )
-        wait_until(f"{CAPACITY} members serving", lambda: at_least(CAPACITY), timeout=60, every=0.1)
+        wait_for(f"{CAPACITY} members serving", lambda: at_least(CAPACITY), timeout=60, every=0.1)
         platform.figures["load step -> 4 members (capacity) serving, s"] = f"{time.monotonic() - began:.1f}"
         # Held at capacity while the load lasts: 5 members are wanted, the policy allows 4.
         rules = set()
@@ -133,7 +134,7 @@ def test_shrink_back_to_min_under_fixed_rate_load_loses_no_request(platform: Pla
     load = FixedRate(platform.port, rate=10).start()
     began = time.monotonic()
     try:
-        wait_until(
+        wait_for(
             "back to min",
             lambda: len(platform.containers()) == MIN and len(platform.serving()) == MIN,
             timeout=120,
@@ -209,7 +210,7 @@ def test_an_agent_killed_mid_scale_out_leaves_exactly_the_desired_members(platfo
             started = {c.member_id for c in platform.containers()}
             return len(started) > MIN and not started <= platform.serving()
 
-        wait_until("a scale-out under way", mid_scale_out, timeout=60, every=0.02)
+        wait_for("a scale-out under way", mid_scale_out, timeout=60, every=0.02)
         platform.kill_agent()
         at_kill = (len(platform.containers()), len(platform.serving()))
         platform.figures["at SIGKILL: member containers / serving in the LB"] = f"{at_kill[0]} / {at_kill[1]}"
@@ -230,7 +231,7 @@ def test_an_agent_killed_mid_scale_out_leaves_exactly_the_desired_members(platfo
             )
 
         began = time.monotonic()
-        wait_until("the restarted agent settled", settled, timeout=90, every=0.2)
+        wait_for("the restarted agent settled", settled, timeout=90, every=0.2)
         platform.figures["restart -> settled (desired = containers = LB servers), s"] = (
             f"{time.monotonic() - began:.1f}"
         )

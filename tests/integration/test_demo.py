@@ -12,8 +12,6 @@ import json
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import haproxy_command, url_get
 
 pytest_plugins = ["ansible_helpers"]
 
@@ -36,29 +35,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.scenario, pytest.mark.timeout(1800
 
 
 def get(url: str = URL, timeout: float = 5) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
+    status, body, _ = url_get(url, timeout=timeout)
+    return status, body
 
 
 def page(text: str) -> dict[str, str]:
     return dict(re.findall(r"^(\w+): (.*)$", text, flags=re.M))
-
-
-def admin(socket_path: Path, command: str) -> str:
-    """One command on HAProxy's runtime API (the socket is bind-mounted from the state dir)."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(str(socket_path))
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
 def status(state_dir: Path) -> dict[str, Any]:
@@ -245,7 +227,7 @@ def test_absent_removes_members_but_keeps_the_data_volume(demo: dict[str, Any]) 
     assert client.volumes.list(filters={"name": VOLUME}), "the MySQL data volume must be kept"
     assert web_members(state_dir) == []
     # The load balancer holds no server of the application any more.
-    servers = admin(state_dir / "lb" / "web" / "run" / "admin.sock", "show servers state")
+    servers = haproxy_command(state_dir / "lb" / "web" / "run" / "admin.sock", "show servers state")
     assert "shop-web" not in servers, servers
     # Deploying again finds the data: the counter continues.
     again = demo["ansible"].run_playbook(DEMO, demo["extra"])

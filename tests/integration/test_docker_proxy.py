@@ -14,12 +14,10 @@ from pathlib import Path
 
 import docker
 import pytest
-import yaml
 from docker.types import Mount
 
-from stratos import builtin, images
 from stratos.drivers import docker_proxy
-from stratos.model import Cartridge
+from stratos.images import ImageResult
 
 DENIED = "not in the agent's allow-list"
 
@@ -32,19 +30,11 @@ class Proxy:
     base_image: str
 
 
-@pytest.fixture(scope="module")
-def haproxy_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    path = builtin.cartridge_file("haproxy")
-    cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-    images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image)
-    return cartridge.image_tag()
-
-
 @pytest.fixture()
 def proxy(
     docker_client: docker.DockerClient,
     docker_names: Callable[[str], str],
-    haproxy_image: str,
+    haproxy_image: ImageResult,
     base_image: str,
     tmp_path: Path,
 ) -> Iterator[Proxy]:
@@ -52,14 +42,14 @@ def proxy(
     (state / "releases").mkdir(parents=True)
     spec = docker_proxy.ProxySpec(
         name=docker_names("docker-proxy"),
-        image=haproxy_image,
+        image=haproxy_image.tag,
         docker_socket="/var/run/docker.sock",
         socket_dir=str(tmp_path / "sock"),
         state_dir=str(state),
         uid=10001,
         gid=10001,
     )
-    container = docker_client.containers.run(haproxy_image, **docker_proxy.run_kwargs(spec))
+    container = docker_client.containers.run(haproxy_image.tag, **docker_proxy.run_kwargs(spec))
     socket = tmp_path / "sock" / docker_proxy.SOCKET_NAME
     deadline = time.monotonic() + 20
     while not socket.exists():
@@ -223,29 +213,19 @@ def test_escaped_keys_lower_case_keys_chunked_and_oversized_bodies_are_refused(
     proxy: Proxy, docker_names: Callable[[str], str]
 ) -> None:
     image = proxy.base_image
-    bodies = {
-        # The engine decodes \u0050 to 'P' and matches keys without regard to case.
-        "escaped": (
-            '{"Image": "IMAGE", "HostConfig": {"\\u0050rivileged": true}}'.replace("IMAGE", image),
-            "escaped ASCII",
-        ),
-        "slash": (
-            '{"Image": "IMAGE", "HostConfig": {"Binds": ["\\/:/host"]}}'.replace("IMAGE", image),
-            "escaped ASCII",
-        ),
-        "lower": (
-            '{"image": "IMAGE", "hostconfig": {"privileged": true}}'.replace("IMAGE", image),
-            "privileged",
-        ),
-        "spaced": (
-            '{"Image":"IMAGE","HostConfig":{"Privileged" :\n true}}'.replace("IMAGE", image),
-            "privileged",
-        ),
-        "oversized": (
-            json.dumps({"Image": image, "Env": ["X=" + "x" * docker_proxy.MAX_BODY]}),
-            "Content-Length of at most",
-        ),
+    # Raw JSON (IMAGE stands for the image): the engine decodes \u0050 to 'P' and matches keys
+    # without regard to case.
+    raw = {
+        "escaped": ('{"Image": "IMAGE", "HostConfig": {"\\u0050rivileged": true}}', "escaped ASCII"),
+        "slash": ('{"Image": "IMAGE", "HostConfig": {"Binds": ["\\/:/host"]}}', "escaped ASCII"),
+        "lower": ('{"image": "IMAGE", "hostconfig": {"privileged": true}}', "privileged"),
+        "spaced": ('{"Image":"IMAGE","HostConfig":{"Privileged" :\n true}}', "privileged"),
     }
+    bodies = {what: (text.replace("IMAGE", image), reason) for what, (text, reason) in raw.items()}
+    bodies["oversized"] = (
+        json.dumps({"Image": image, "Env": ["X=" + "x" * docker_proxy.MAX_BODY]}),
+        "Content-Length of at most",
+    )
     for what, (body, reason) in bodies.items():
         code, text = _raw_create(proxy, docker_names("proxy-raw"), body)
         assert (code, reason in text) == (403, True), (what, code, text[:300])

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import support
 import yaml
+from support import haproxy_command, url_get
 
 from stratos import images
 from stratos.builtin import cartridge_file
@@ -49,27 +47,14 @@ def built(standard_images: dict[str, images.ImageResult]) -> dict[str, images.Im
 # --------------------------------------------------------------------------- helpers
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: float = 0.3) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # not ready yet: connection refused, not found, ...
-            last = exc
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+    """Poll ``check``; an exception (connection refused, not found…) means "not ready yet"."""
+    return support.wait_for(what, check, timeout, every=0.3, retry_on=(Exception,))
 
 
 def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    status, body, _ = url_get(url)
+    return status, body
 
 
 def published_port(container: Container, port: str) -> int:
@@ -488,14 +473,31 @@ def test_mysql_creates_database_and_user_from_secret_and_keeps_data(
 
 
 def admin_command(sock_path: Path, command: str) -> str:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(3)
-        sock.connect(str(sock_path))
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
+    return haproxy_command(sock_path, command, timeout=3)
+
+
+def run_haproxy(
+    client: docker.DockerClient,
+    image: str,
+    name: str,
+    sock_dir: Path,
+    port: str,
+    volumes: dict[str, dict[str, str]] | None = None,
+) -> Container:
+    """The haproxy image running as ``name``, ``port`` published on the loopback and its admin
+    socket in ``sock_dir``; returned once the socket is there."""
+    sock_dir.mkdir()
+    container = client.containers.run(
+        image,
+        name=name,
+        detach=True,
+        volumes={**(volumes or {}), str(sock_dir): {"bind": "/run/stratos-lb", "mode": "rw"}},
+        ports={port: ("127.0.0.1", None)},
+    )
+    wait_for(
+        "the admin socket", lambda: running(container) and (sock_dir / "admin.sock").exists(), timeout=20
+    )
+    return container
 
 
 def test_haproxy_runs_alone_and_answers_on_the_admin_socket(
@@ -505,18 +507,7 @@ def test_haproxy_runs_alone_and_answers_on_the_admin_socket(
     tmp_path: Path,
 ) -> None:
     sock_dir = tmp_path / "lb"
-    sock_dir.mkdir()
-    container = docker_client.containers.run(
-        built["haproxy"].tag,
-        name=docker_names("haproxy"),
-        detach=True,
-        volumes={str(sock_dir): {"bind": "/run/stratos-lb", "mode": "rw"}},
-        ports={"80/tcp": ("127.0.0.1", None)},
-    )
-    wait_for(
-        "the admin socket", lambda: running(container) and (sock_dir / "admin.sock").exists(), timeout=20
-    )
-
+    container = run_haproxy(docker_client, built["haproxy"].tag, docker_names("haproxy"), sock_dir, "80/tcp")
     info = admin_command(sock_dir / "admin.sock", "show info")
     assert "Name: HAProxy" in info and "Version: 2.6." in info
     assert "no-members" in admin_command(sock_dir / "admin.sock", "show backend")
@@ -540,19 +531,13 @@ def test_haproxy_uses_the_mounted_configuration(
         "frontend mounted\n    bind :8081\n    monitor-uri /mounted\n"
     )
     sock_dir = tmp_path / "lb"
-    sock_dir.mkdir()
-    container = docker_client.containers.run(
+    container = run_haproxy(
+        docker_client,
         built["haproxy"].tag,
-        name=docker_names("haproxy"),
-        detach=True,
-        volumes={
-            str(config_dir): {"bind": "/usr/local/etc/stratos", "mode": "ro"},
-            str(sock_dir): {"bind": "/run/stratos-lb", "mode": "rw"},
-        },
-        ports={"8081/tcp": ("127.0.0.1", None)},
-    )
-    wait_for(
-        "the admin socket", lambda: running(container) and (sock_dir / "admin.sock").exists(), timeout=20
+        docker_names("haproxy"),
+        sock_dir,
+        "8081/tcp",
+        {str(config_dir): {"bind": "/usr/local/etc/stratos", "mode": "ro"}},
     )
     port = published_port(container, "8081/tcp")
     assert wait_for("/mounted", lambda: http_get(f"http://127.0.0.1:{port}/mounted"))[0] == 200

@@ -9,20 +9,19 @@ used to be written, and the old container removed, before anything checked it.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import yaml
+from support import free_port
 
-from stratos import builtin, images
 from stratos.drivers import haproxy, network
 from stratos.errors import DriverError
+from stratos.images import ImageResult
 from stratos.lb import config as lbconfig
-from stratos.model import Cartridge, LbCluster, NetworkPartition
+from stratos.model import LbCluster, NetworkPartition
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -32,23 +31,9 @@ if TYPE_CHECKING:
 BROKEN = "\nfrontend broken\n    bind :8081\n    no-such-keyword here\n"
 
 
-@pytest.fixture(scope="module")
-def haproxy_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    """The haproxy cartridge image, built or found up to date (cached by its build hash)."""
-    path = builtin.cartridge_file("haproxy")
-    cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-    return images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image).tag
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def lb_setup(
-    docker_client: docker.DockerClient, haproxy_image: str, tmp_path: Path
+    docker_client: docker.DockerClient, haproxy_image: ImageResult, tmp_path: Path
 ) -> Iterator[tuple[LbCluster, NetworkPartition, StateStore, str]]:
     suffix = uuid.uuid4().hex[:8]
     lb = LbCluster.model_validate(
@@ -56,7 +41,7 @@ def lb_setup(
             "name": f"test-{suffix}",
             "network_partition": "local",
             "bind_address": "127.0.0.1",
-            "listeners": [{"proxy_port": 8080, "port": 80, "publish": _free_port()}],
+            "listeners": [{"proxy_port": 8080, "port": 80, "publish": free_port()}],
         }
     )
     np = NetworkPartition.model_validate(
@@ -70,7 +55,7 @@ def lb_setup(
     store.ensure()
     network.ensure_network(docker_client, np)
     try:
-        yield lb, np, store, haproxy_image
+        yield lb, np, store, haproxy_image.tag
     finally:
         haproxy.remove_lb_container(docker_client, lb.name)
         try:
@@ -83,6 +68,20 @@ def _config_path(store: StateStore, lb: LbCluster) -> Path:
     return store.lb_dir(lb.name) / lbconfig.CONFIG_NAME
 
 
+def _apply_broken(
+    docker_client: docker.DockerClient,
+    spec: haproxy.LbContainerSpec,
+    change: haproxy.LbChange,
+    store: StateStore,
+) -> None:
+    """Apply ``spec`` with a keyword HAProxy does not know added: refused, naming the keyword."""
+    bad = dataclasses.replace(spec, config=spec.config + BROKEN)
+    with pytest.raises(
+        DriverError, match=r"(?s)the new configuration is invalid: .*unknown keyword .no-such-keyword."
+    ):
+        haproxy.apply_lb_container(docker_client, bad, change, store, wait=10)
+
+
 def test_create_with_a_refused_configuration_writes_nothing_and_creates_nothing(
     docker_client: docker.DockerClient, lb_setup: tuple[LbCluster, NetworkPartition, StateStore, str]
 ) -> None:
@@ -92,12 +91,7 @@ def test_create_with_a_refused_configuration_writes_nothing_and_creates_nothing(
     _config_path(store, lb).write_text(good)
     spec, change = haproxy.plan_lb_container(docker_client, lb, np, store, image=image)
     assert change.action == "create"
-    bad = dataclasses.replace(spec, config=spec.config + BROKEN)
-
-    with pytest.raises(
-        DriverError, match=r"(?s)the new configuration is invalid: .*unknown keyword .no-such-keyword."
-    ):
-        haproxy.apply_lb_container(docker_client, bad, change, store, wait=10)
+    _apply_broken(docker_client, spec, change, store)
 
     assert _config_path(store, lb).read_text() == good
     assert haproxy._get(docker_client, spec.name) is None
@@ -114,17 +108,10 @@ def test_recreate_with_a_refused_configuration_keeps_the_running_load_balancer(
     before = haproxy._get(docker_client, haproxy.container_name(lb))
     assert before is not None
 
-    moved = lb.model_copy(
-        update={"listeners": [lb.listeners[0].model_copy(update={"publish": _free_port()})]}
-    )
+    moved = lb.model_copy(update={"listeners": [lb.listeners[0].model_copy(update={"publish": free_port()})]})
     spec, change = haproxy.plan_lb_container(docker_client, moved, np, store, image=image)
     assert change.action == "recreate"
-    bad = dataclasses.replace(spec, config=spec.config + BROKEN)
-
-    with pytest.raises(
-        DriverError, match=r"(?s)the new configuration is invalid: .*unknown keyword .no-such-keyword."
-    ):
-        haproxy.apply_lb_container(docker_client, bad, change, store, wait=10)
+    _apply_broken(docker_client, spec, change, store)
 
     assert _config_path(store, lb).read_text() == good
     after = haproxy._get(docker_client, haproxy.container_name(lb))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +13,12 @@ from typing import Any
 
 import docker
 import pytest
-import yaml
+from support import free_port
 
-from stratos import builtin, images
 from stratos.drivers import haproxy
+from stratos.images import ImageResult
 from stratos.lb import config as lbconfig
-from stratos.model import Cartridge, LbCluster, NetworkPartition
+from stratos.model import LbCluster, NetworkPartition
 from stratos.store import StateStore
 
 pytestmark = pytest.mark.docker
@@ -28,17 +27,9 @@ PASSWORD = "stats-password-for-the-test"
 
 
 @pytest.fixture(scope="module")
-def lb_image(docker_client: docker.DockerClient, base_image: str) -> str:
-    path = builtin.cartridge_file("haproxy")
-    cartridge = Cartridge.model_validate(yaml.safe_load(path.read_text()))
-    images.build_image(docker_client, cartridge, source_dir=path.parent, base=base_image)
+def lb_image(haproxy_image: ImageResult) -> str:
+    """The LB image: the haproxy cartridge's, built by conftest.py."""
     return haproxy.lb_image()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(port: int, auth: str | None = None) -> int:

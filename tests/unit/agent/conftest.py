@@ -3,11 +3,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from support import stratos_command
 
 from stratos.store import StateStore
 
@@ -19,17 +19,7 @@ def spawn_agent_http() -> Iterator[Callable[..., tuple[subprocess.Popen[str], tu
 
     def start(store: StateStore, *extra: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stratos",
-                "agent-http",
-                "--state-dir",
-                str(store.root),
-                "--port",
-                "0",
-                *extra,
-            ],
+            stratos_command("agent-http", "--state-dir", str(store.root), "--port", "0", *extra),
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 from werkzeug.test import Client
 
 from stratos.agent import http as agenthttp
@@ -261,25 +262,8 @@ def test_agent_http_hands_a_signed_push_to_the_agent_as_a_request_file(
     secret.chmod(0o600)
     url = "https://git.example.com/shop.git"
     for doc in (
-        {"kind": "Cartridge", "name": "php", "image": {"ref": "stratos/cartridge-php:8.2"}},
-        {"kind": "NetworkPartition", "name": "local", "partitions": [{"name": "p1"}]},
-        {
-            "kind": "DeploymentPolicy",
-            "name": "one",
-            "network_partitions": [{"name": "local", "partitions": [{"name": "p1"}]}],
-        },
-        {
-            "kind": "Application",
-            "name": "shop",
-            "subscriptions": [
-                {
-                    "alias": "web",
-                    "cartridge": "php",
-                    "deployment_policy": "one",
-                    "artifact": {"url": url, "credentials": {"webhook_secret_file": str(secret)}},
-                }
-            ],
-        },
+        *support.one_partition_platform(),
+        support.git_application("shop", support.hooked("web", url, secret)),
     ):
         store.apply(store.plan_put(parse_definition(doc)))
     body = json.dumps(

@@ -4,7 +4,7 @@ clock the test moves by one second before each tick. Requests in flight drive th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +111,12 @@ def make_agent(store: StateStore, fake: FakeDocker, runtime: FakeRuntime, clock:
     )
 
 
+#: What :func:`setup` gives: the agent and its fake Docker, its fake loaded LB runtime, its store.
+Setup = tuple[Agent, FakeDocker, LoadedRuntime, StateStore]
+
+
 @pytest.fixture
-def setup(tmp_path: Path, definitions_yaml: str) -> tuple[Agent, FakeDocker, LoadedRuntime, StateStore]:
+def setup(tmp_path: Path, definitions_yaml: str) -> Iterator[Setup]:
     store = StateStore(tmp_path / "state")
     store.ensure()
     docs = list(yaml.safe_load_all(definitions_yaml))
@@ -135,12 +139,9 @@ def web_members(fake: FakeDocker) -> list[str]:
     )
 
 
-def test_load_scales_out_then_back_in_and_every_step_is_recorded(
-    setup: tuple[Agent, FakeDocker, LoadedRuntime, StateStore],
-) -> None:
+def test_load_scales_out_then_back_in_and_every_step_is_recorded(setup: Setup) -> None:
     agent, fake, runtime, store = setup
-    tick(agent)
-    tick(agent)
+    tick(agent, 2)
     assert web_members(fake) == ["p1", "p2"]
 
     runtime.in_flight = 5  # 10 in flight, 4 per member: 3 members; then 15 for 3: 4
@@ -185,12 +186,9 @@ def test_load_scales_out_then_back_in_and_every_step_is_recorded(
     assert EventStore(store.database).samples("shop", "web")
 
 
-def test_a_restarted_agent_continues_with_the_decided_count(
-    setup: tuple[Agent, FakeDocker, LoadedRuntime, StateStore],
-) -> None:
+def test_a_restarted_agent_continues_with_the_decided_count(setup: Setup) -> None:
     agent, fake, runtime, store = setup
-    tick(agent)
-    tick(agent)
+    tick(agent, 2)
     runtime.in_flight = 6  # 12 in flight: 3 members
     tick(agent)
     assert len(web_members(fake)) == 3
@@ -212,12 +210,9 @@ def test_a_restarted_agent_continues_with_the_decided_count(
         fresh.close()
 
 
-def test_dry_run_decides_but_writes_nothing(
-    setup: tuple[Agent, FakeDocker, LoadedRuntime, StateStore],
-) -> None:
+def test_dry_run_decides_but_writes_nothing(setup: Setup) -> None:
     agent, fake, runtime, store = setup
-    tick(agent)
-    tick(agent)
+    tick(agent, 2)
     runtime.in_flight = 10
     agent.config.dry_run = True
     result = tick(agent)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
+import support
+from support import file_artifact as artifact
+from support import git
 
 from stratos import artifacts
 from stratos.errors import StratosError
@@ -15,37 +17,8 @@ from stratos.model import Artifact
 from stratos.store import StateStore
 
 
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 def commit(repo: Path, text: str, message: str) -> str:
-    (repo / "index.php").write_text(text)
-    git("add", ".", cwd=repo)
-    git("commit", "-qm", message, cwd=repo)
-    return git("rev-parse", "HEAD", cwd=repo)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    path.mkdir()
-    git("init", "-q", "-b", "main", cwd=path)
-    commit(path, "v1", "first release")
-    return path
-
-
-def artifact(repo: Path, **fields: object) -> Artifact:
-    return Artifact.model_validate({"url": f"file://{repo}", **fields})
+    return support.commit(repo, {"index.php": text}, message)
 
 
 def test_fetch_prepare_switch_are_separate_steps(repo: Path, store: StateStore) -> None:
@@ -55,7 +28,7 @@ def test_fetch_prepare_switch_are_separate_steps(repo: Path, store: StateStore) 
     assert (path / "index.php").read_text() == "v1"
     assert artifacts.switch(store, "shop", "web", head) is None
     assert artifacts.current_release(store, "shop", "web") == head
-    assert artifacts.commit_subject(store, "shop", "web", head) == "first release"
+    assert artifacts.commit_subject(store, "shop", "web", head) == "says v1"
 
 
 def test_switching_to_a_release_that_is_not_checked_out_is_refused(repo: Path, store: StateStore) -> None:

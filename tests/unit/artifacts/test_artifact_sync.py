@@ -6,45 +6,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from support import commit, git
+from support import file_artifact as artifact
 
 from stratos import artifacts
 from stratos.errors import DriverError, StratosError
-from stratos.model import Artifact
 from stratos.store import StateStore
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def commit(repo: Path, files: dict[str, str], message: str) -> str:
-    for name, text in files.items():
-        (repo / name).write_text(text)
-    git("add", ".", cwd=repo)
-    git("commit", "-qm", message, cwd=repo)
-    return git("rev-parse", "HEAD", cwd=repo)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    path.mkdir()
-    git("init", "-q", "-b", "main", cwd=path)
-    commit(path, {"index.php": "v1"}, "v1")
-    return path
-
-
-def artifact(repo: Path, **fields: object) -> Artifact:
-    return Artifact.model_validate({"url": f"file://{repo}", **fields})
 
 
 def test_first_sync_checks_out_and_links_current(repo: Path, store: StateStore) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_rollout_executor import commit, definitions, git
+from test_rollout_executor import definitions
 
 from stratos import artifacts
 from stratos.errors import StratosError, ValidationError
@@ -211,15 +211,6 @@ def test_generated_branch_names_agree_with_git() -> None:
 
 
 # --------------------------------------------------------------------------- when fetching
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    path.mkdir()
-    git("init", "-q", "-b", "main", cwd=path)
-    commit(path, "v1")
-    return path
 
 
 def stored(**fields: Any) -> Artifact:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 from stratos import artifacts, cli
 from stratos.agent import rollout
@@ -16,22 +16,10 @@ from stratos.store import StateStore
 from stratos.validation import parse_definition
 
 
-def git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
-    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> StateStore:
     repo = tmp_path / "app"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    (repo / "index.php").write_text("v1")
-    git("add", ".", cwd=repo)
-    git("commit", "-qm", "v1", cwd=repo)
+    support.new_repository(repo, {"index.php": "v1"}, "v1")
     s = StateStore(tmp_path / "state")
     s.ensure()
     sub: dict[str, Any] = {

@@ -3,13 +3,13 @@ fake clock: what it switches, what it records, and what it never does."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import support
+from support import git
 
 from stratos import artifacts
 from stratos.agent import rollout
@@ -21,32 +21,14 @@ from stratos.store import StateStore
 from stratos.validation import DefinitionSet, parse_definition
 
 
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 def commit(repo: Path, text: str) -> str:
-    (repo / "index.php").write_text(text)
-    git("add", ".", cwd=repo)
-    git("commit", "-qm", f"says {text}", cwd=repo)
-    return git("rev-parse", "HEAD", cwd=repo)
+    return support.commit(repo, {"index.php": text}, f"says {text}")
 
 
 def repo_and_store(tmp_path: Path) -> tuple[Path, StateStore]:
     """A git repository ``tmp_path/app`` with one commit (``v1``) and an empty state store."""
     repo = tmp_path / "app"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    commit(repo, "v1")
+    support.new_repository(repo, {"index.php": "v1"}, "says v1")
     store = StateStore(tmp_path / "state")
     store.ensure()
     return repo, store

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 from stratos.agent import webhook
 from stratos.releases import triggers
@@ -43,65 +44,14 @@ def store(tmp_path: Path) -> StateStore:
     secret.write_text(SECRET + "\n")
     secret.chmod(0o600)
     docs: list[dict[str, Any]] = [
-        {"kind": "Cartridge", "name": "php", "image": {"ref": "stratos/cartridge-php:8.2"}},
-        {"kind": "NetworkPartition", "name": "local", "partitions": [{"name": "p1"}]},
-        {
-            "kind": "DeploymentPolicy",
-            "name": "one",
-            "network_partitions": [{"name": "local", "partitions": [{"name": "p1"}]}],
-        },
-        {
-            "kind": "Application",
-            "name": "shop",
-            "subscriptions": [
-                {
-                    "alias": "web",
-                    "cartridge": "php",
-                    "deployment_policy": "one",
-                    "artifact": {
-                        "url": "https://git.example.com/shop.git",
-                        "credentials": {"webhook_secret_file": str(secret)},
-                    },
-                },
-                {
-                    "alias": "admin",
-                    "cartridge": "php",
-                    "deployment_policy": "one",
-                    "artifact": {
-                        "url": "https://git.example.com/admin.git",
-                        "branch": "release",
-                        "credentials": {"webhook_secret_file": str(secret)},
-                    },
-                },
-            ],
-        },
-        {
-            "kind": "Application",
-            "name": "other",
-            "subscriptions": [
-                {
-                    "alias": "web",
-                    "cartridge": "php",
-                    "deployment_policy": "one",
-                    "artifact": {
-                        "url": "https://git.example.com/other.git",
-                        "credentials": {"webhook_secret_file": str(secret)},
-                    },
-                }
-            ],
-        },
-        {
-            "kind": "Application",
-            "name": "open",
-            "subscriptions": [
-                {
-                    "alias": "web",
-                    "cartridge": "php",
-                    "deployment_policy": "one",
-                    "artifact": {"url": "https://git.example.com/open.git"},
-                }
-            ],
-        },
+        *support.one_partition_platform(),
+        support.git_application(
+            "shop",
+            support.hooked("web", SHOP, secret),
+            support.hooked("admin", ADMIN, secret, branch="release"),
+        ),
+        support.git_application("other", support.hooked("web", "https://git.example.com/other.git", secret)),
+        support.git_application("open", support.hooked("web", "https://git.example.com/open.git", None)),
     ]
     for doc in docs:
         s.apply(s.plan_put(parse_definition(doc)))

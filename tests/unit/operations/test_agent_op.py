@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
-from test_agent_container import IMAGES, PROXY, SPEC, FakeClient, container_attrs, proxy_attrs
+from unit.drivers.test_agent_container import IMAGES, PROXY, SPEC, FakeClient, container_attrs, proxy_attrs
 
 from stratos.errors import StratosError
 from stratos.operations.agent import apply_agent

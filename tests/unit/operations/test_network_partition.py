@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_network_driver import FakeClient  # tests/unit, beside the conftest
+from unit.drivers.test_network import FakeClient
 
 from stratos.drivers.network import LABEL, NetworkInUseError
 from stratos.operations.network_partition import apply_network_partition

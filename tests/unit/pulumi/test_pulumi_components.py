@@ -9,6 +9,7 @@ import pulumi
 import pytest
 import yaml
 from mocks import Recording, run
+from samples import mysql_on
 
 import pulumi_stratos as ps
 from stratos.builtin import cartridge_file
@@ -621,18 +622,8 @@ def test_application_volumes_unprotected_on_request_and_agent_settings() -> None
 
 def test_application_on_openstack_hands_files_to_the_cloud_init_agent() -> None:
     cloud = ps.NetworkPartitionArgs(**{**CLOUD, "openstack": ps.OpenStackSettings(hosts=1)})
-    args = ps.ApplicationArgs(
-        subscriptions=[ps.Subscription(alias="db", cartridge="mysql", deployment_policy="here")],
-        cartridges=[ps.CartridgeArgs(builtin="mysql")],
-        deployment_policies=[
-            ps.DeploymentPolicy(
-                name="here",
-                network_partitions=[
-                    ps.NetworkPartitionRef(name="cloud", partitions=[ps.PartitionRef(name="h0")])
-                ],
-            )
-        ],
-        network_partitions=[cloud],
+    args = mysql_on(
+        cloud,
         agent=ps.Agent(
             image="registry.example.org/stratos/agent:1.0", docker_host="ssh://debian@203.0.113.9"
         ),

@@ -17,9 +17,11 @@ import pytest
 import yaml
 from conftest import REPO
 from mocks import registrations_during
+from samples import mysql_on
 
 import pulumi_stratos as ps
 from stratos.errors import StratosError, ValidationError
+from stratos.model import KINDS
 
 
 def _foundation_cases() -> list[tuple[str, Callable[[Path], None], str, str]]:
@@ -60,14 +62,7 @@ def application_args(root: Path) -> ps.ApplicationArgs:
         except yaml.YAMLError as exc:
             raise Inexpressible(str(exc)) from exc
         for doc in docs:
-            if doc.get("kind") not in (
-                "Cartridge",
-                "NetworkPartition",
-                "DeploymentPolicy",
-                "AutoscalingPolicy",
-                "LbCluster",
-                "Application",
-            ):
+            if doc.get("kind") not in KINDS:
                 raise Inexpressible(f"kind {doc.get('kind')!r}")
             by_kind.setdefault(doc["kind"], []).append(doc)
     partitions = {d["name"]: _strip(d) for d in by_kind.get("NetworkPartition", [])}
@@ -240,22 +235,7 @@ COMPONENT_CASES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ),
     (
         "application-openstack-without-agent-host",
-        lambda: ps.Application(
-            "shop",
-            ps.ApplicationArgs(
-                subscriptions=[ps.Subscription(alias="db", cartridge="mysql", deployment_policy="here")],
-                cartridges=[ps.CartridgeArgs(builtin="mysql")],
-                deployment_policies=[
-                    ps.DeploymentPolicy(
-                        name="here",
-                        network_partitions=[
-                            ps.NetworkPartitionRef(name="cloud", partitions=[ps.PartitionRef(name="h0")])
-                        ],
-                    )
-                ],
-                network_partitions=[CLOUD],
-            ),
-        ),
+        lambda: ps.Application("shop", mysql_on(CLOUD)),
         ("applications/shop.agent.docker_host", "is required on openstack network partition 'cloud'"),
     ),
 ]
