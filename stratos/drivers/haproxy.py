@@ -48,6 +48,7 @@ from stratos.errors import DriverError, NotFoundError, StratosError
 from stratos.fsutil import SECRET, atomic_write_text
 from stratos.lb import config as lbconfig
 from stratos.model import Cartridge, LbCluster, NetworkPartition
+from stratos.operations.change import Action, Change
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -515,46 +516,16 @@ def desired_lb(
     )
 
 
-Action = Literal["none", "create", "recreate", "start", "reload"]
-
-
-@dataclass(frozen=True)
-class LbChange:
-    """What making the LB container match its spec does: ``action`` and why."""
-
-    name: str
-    action: Action
-    reasons: tuple[str, ...]
-    before: dict[str, Any] | None
-    after: dict[str, Any]
-
-    @property
-    def changed(self) -> bool:
-        return self.action != "none"
-
-    def diff(self) -> dict[str, str]:
-        def text(summary: dict[str, Any] | None) -> str:
-            return "" if summary is None else json.dumps(summary, indent=2, sort_keys=True) + "\n"
-
-        label = f"container/{self.name}"
-        return {
-            "before": text(self.before),
-            "after": text(self.after),
-            "before_header": label if self.before is not None else "(absent)",
-            "after_header": label,
-        }
-
-
 def compare_lb(
     spec: LbContainerSpec,
     current_labels: Mapping[str, str] | None,
     current_status: str | None,
     current_config: str | None,
-) -> LbChange:
+) -> Change:
     """Pure: the change that makes the observed container and configuration match ``spec``."""
     after = {**spec.shape(), "config_sha256": lbconfig.config_digest(spec.config), "state": "running"}
     if current_labels is None:
-        return LbChange(spec.name, "create", ("the container does not exist",), None, after)
+        return _change(spec, "create", ("the container does not exist",), None, after)
     before = {
         **spec.shape(),
         "config_hash": current_labels.get(dockerlib.CONFIG_HASH, ""),
@@ -570,17 +541,27 @@ def compare_lb(
             f"'{spec.lb_cluster}' (labels {dict(current_labels)}); remove it or rename the LB cluster"
         )
     if current_labels.get(dockerlib.CONFIG_HASH) != spec.shape_hash():
-        return LbChange(
-            spec.name, "recreate", ("image, network, published ports or mounts changed",), before, after
+        return _change(
+            spec, "recreate", ("image, network, published ports or mounts changed",), before, after
         )
     if current_status not in ("running", "restarting"):
         reasons = [f"the container is {current_status}"]
         if current_config != spec.config:
             reasons.append("configuration changed")
-        return LbChange(spec.name, "start", tuple(reasons), before, after)
+        return _change(spec, "start", tuple(reasons), before, after)
     if current_config != spec.config:
-        return LbChange(spec.name, "reload", ("configuration changed (not its listeners)",), before, after)
-    return LbChange(spec.name, "none", (), before, before)
+        return _change(spec, "reload", ("configuration changed (not its listeners)",), before, after)
+    return _change(spec, "none", (), before, before)
+
+
+def _change(
+    spec: LbContainerSpec,
+    action: Action,
+    reasons: tuple[str, ...],
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> Change:
+    return Change("container", spec.name, action, before, after, reasons)
 
 
 def _get(client: docker.DockerClient, name: str) -> Container | None:
@@ -595,7 +576,7 @@ def plan_lb_container(
     *,
     definitions: DefinitionSet | None = None,
     image: str | None = None,
-) -> tuple[LbContainerSpec, LbChange]:
+) -> tuple[LbContainerSpec, Change]:
     """What :func:`ensure_lb_container` would do (reads Docker and the state dir, changes nothing).
 
     ``definitions`` gives the health paths of the cartridges served behind the LB (and the haproxy
@@ -627,7 +608,7 @@ def _stored_definitions(store: StateStore) -> DefinitionSet | None:
 def apply_lb_container(
     client: docker.DockerClient,
     spec: LbContainerSpec,
-    change: LbChange,
+    change: Change,
     store: StateStore,
     wait: float = 30.0,
 ) -> None:
@@ -787,7 +768,7 @@ def ensure_lb_container(
     image: str | None = None,
     check_mode: bool = False,
     wait: float = 30.0,
-) -> LbChange:
+) -> Change:
     """Make the LB container of ``lb`` match its definition (idempotent); the IaC front ends call this.
 
     Create or recreate when image, network, published ports or mounts changed; reload (SIGUSR2,
