@@ -1,0 +1,401 @@
+"""The application operations: write or remove an application's definition, then wait for the agent.
+
+An application is a definition; its members belong to the agent, which reads the definitions each
+tick. So :func:`apply_application` writes the definition (and reloads the LB clusters whose health
+checks follow it), then waits until a status the agent wrote after the definition
+(``<state>/agent/status.json``) reports every subscription ready; :func:`remove_application`
+removes the definition *before* the members go (the agent removes them because it went), waits
+until no member container of the application is left and none is a server of its LB clusters, and
+only then may purge its data (named volumes, secrets, link files, releases). Both waits are one
+bounded wait, :func:`wait_until`.
+
+The definition's texts, the reported definition and every error message hide the credentials of
+URLs (:func:`stratos.model.redact_text`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, cast
+
+import yaml
+
+from stratos import status as agent_status
+from stratos.drivers import docker as dockerlib
+from stratos.drivers import haproxy, members
+from stratos.drivers.network import docker_endpoints
+from stratos.errors import Problem, StratosError, ValidationError
+from stratos.model import Application, NetworkPartition, redact_text, redact_url
+from stratos.operations import lb_cluster
+from stratos.operations._definitions import definition_change, stored_definition, write_definition
+from stratos.operations.change import Change, Plan
+from stratos.store import StateStore
+from stratos.validation import parse_definition
+
+#: Seconds between two looks at the agent's status or at Docker.
+POLL = 1.0
+#: Seconds an LB cluster's HAProxy has to answer again after a reload the application causes.
+LB_WAIT = 30.0
+
+
+class NotDone(StratosError):
+    """The wait ended without the agent doing what was asked; ``details`` is what was seen
+    (``status``; when removing, ``members`` and ``lb_servers``), for the front end to report."""
+
+    temporary = True
+
+    def __init__(self, message: str, details: Mapping[str, Any]):
+        super().__init__(message)
+        self.details = dict(details)
+
+
+def wait_until(
+    done: Callable[[], bool],
+    timeout: float,
+    *,
+    poll: float = POLL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """The operations' one bounded wait: ask ``done`` every ``poll`` seconds until it says yes
+    (True) or ``timeout`` seconds passed (False); it is asked at least once."""
+    deadline = clock() + timeout
+    while not done():
+        if clock() >= deadline:
+            return False
+        sleep(poll)
+    return True
+
+
+# --------------------------------------------------------------------------- present
+
+
+def pin_releases(app: Application, pins: Mapping[str, str | None] | None) -> Application:
+    """``app`` with ``artifact.pin`` of the named subscriptions (``{alias: commit or None}``) set.
+
+    An alias that does not exist or has no artifact is named (``pin_release.<alias>``); the model
+    checks the commit id (``subscriptions[<i>].artifact.pin``)."""
+    if not pins:
+        return app
+    subscriptions = list(app.subscriptions)
+    index = {sub.alias: i for i, sub in enumerate(subscriptions)}
+    problems = []
+    for alias, commit in sorted(pins.items()):
+        i = index.get(alias)
+        artifact = subscriptions[i].artifact if i is not None else None
+        if i is None or artifact is None:
+            problems.append(
+                Problem("", f"pin_release.{alias}", "must name a subscription with an artifact", commit)
+            )
+            continue
+        subscriptions[i] = subscriptions[i].model_copy(
+            update={"artifact": artifact.model_copy(update={"pin": commit})}
+        )
+    if problems:
+        raise ValidationError(problems)
+    pinned = app.model_copy(update={"subscriptions": subscriptions})
+    # model_copy does not validate: the model checks the pins as it checks any definition.
+    return cast(Application, parse_definition(pinned.model_dump(mode="json")))
+
+
+def apply_application(
+    store: StateStore,
+    app: Application,
+    *,
+    pool: dockerlib.ClientPool,
+    pins: Mapping[str, str | None] | None = None,
+    wait: bool = True,
+    timeout: float = 180.0,
+    poll: float = POLL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Plan:
+    """Plan writing ``app`` (with ``pins``, see :func:`pin_releases`) and reloading the LB clusters
+    it uses whose configuration changes with it; reads only, raises ValidationError naming every
+    problem. The plan's ``apply`` writes, reloads, waits (with ``wait``: :func:`wait_ready`) and
+    returns the report with the agent's view; a wait that times out raises :class:`NotDone`."""
+    app = pin_releases(app, pins)
+    stored = store.plan_put(app)
+    refresh = _plan_lb_refresh(store, app, pool)
+    report: dict[str, Any] = {
+        "definition": redacted_definition(yaml.safe_load(stored.after or "null")),
+        "path": str(store.definition_path("Application", app.name)),
+    }
+    if refresh:
+        report["load_balancers"] = [
+            {"name": change.name, "action": change.action, "reasons": list(change.reasons)}
+            for _, _, change in refresh
+        ]
+
+    def apply() -> dict[str, Any]:
+        write_definition(store, stored)
+        for client, spec, change in refresh:
+            haproxy.apply_lb_container(client, spec, change, store, wait=LB_WAIT)
+        if wait:
+            aliases = [sub.alias for sub in app.subscriptions]
+            wait_ready(store, app.name, aliases, timeout, time.time(), report, poll, clock, sleep)
+        return {**report, "status": application_status(store, app.name)}
+
+    changes = (definition_change(stored, redact_text), *(change for _, _, change in refresh))
+    return Plan(changes, {**report, "status": application_status(store, app.name)}, apply)
+
+
+def _plan_lb_refresh(
+    store: StateStore, app: Application, pool: dockerlib.ClientPool
+) -> list[tuple[Any, haproxy.LbContainerSpec, Change]]:
+    """The HAProxy health checks follow the cartridges served behind each listener, so writing an
+    application may change the configuration of the LB clusters it uses (a reload, never a member
+    change). Plans only for LB containers that exist; creating them is the LB cluster operation's."""
+    preview = store.preview(app)
+    planned = []
+    for name in sorted({sub.lb_cluster for sub in app.subscriptions if sub.lb_cluster}):
+        lb = preview.lb_clusters.get(name)
+        np = preview.network_partitions.get(lb.network_partition) if lb is not None else None
+        endpoint = lb_cluster.lb_endpoint(np) if np is not None else None
+        if lb is None or np is None or endpoint is None:
+            continue
+        client = pool.get(endpoint)
+        spec, change, current = lb_cluster.plan_container(client, store, lb, np, definitions=preview)
+        if current is not None and change.changed:
+            planned.append((client, spec, change))
+    return planned
+
+
+def wait_ready(
+    store: StateStore,
+    app: str,
+    aliases: Iterable[str] | None,
+    timeout: float,
+    since: float | None,
+    report: Mapping[str, Any] | None = None,
+    poll: float = POLL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Wait (bounded) until a status the agent wrote at or after ``since`` (Unix time; None: any)
+    reports every (or each named) subscription of ``app`` ready, and return it. Raises
+    :class:`NotDone` saying what it saw (and whether the agent runs at all), its details ``report``
+    with the agent's view."""
+    names = list(aliases) if aliases is not None else None
+    seen: dict[str, Any] = {}
+
+    def ready() -> bool:
+        status = seen["status"] = agent_status.read_status(store)
+        fresh = status is not None and (since is None or float(status.get("time", 0)) >= since)
+        return fresh and agent_status.application_ready(status, app, names)
+
+    if wait_until(ready, timeout, poll=poll, clock=clock, sleep=sleep):
+        return cast(dict[str, Any], seen["status"])
+    status = seen["status"]
+    view = application_status(store, app)
+    message = [_not_ready(status, app, names, timeout)]
+    if status is not None and since is not None and float(status.get("time") or 0) < since:
+        message.append(
+            f"the agent's last status is {since - float(status.get('time') or 0):.0f}s older than the "
+            "definition (is the agent running?)"
+        )
+    if ((status or {}).get("tick") or {}).get("error"):
+        message.append(f"its last tick failed: {status['tick']['error']}")  # type: ignore[index]
+    if view:
+        message.append("members seen: " + "; ".join(describe_members(view["subscriptions"])))
+    raise NotDone(". ".join(message), {**(report or {}), "status": view})
+
+
+def _not_ready(status: dict[str, Any] | None, app: str, names: list[str] | None, timeout: float) -> str:
+    if status is None:
+        return f"application '{app}': no agent status after {timeout:g}s (is the agent running?)"
+    subs = ((status.get("applications") or {}).get(app) or {}).get("subscriptions") or {}
+    if not subs:
+        return f"application '{app}': the agent does not report it after {timeout:g}s"
+    parts = [
+        f"{alias}: {sub.get('healthy', 0)} healthy, {sub.get('in_lb')} in LB, min {sub.get('min')}"
+        + (f", waiting for {', '.join(sub['waiting_for'])}" if sub.get("waiting_for") else "")
+        + (f" ({'; '.join(sub['notes'])})" if sub.get("notes") else "")
+        for alias, sub in sorted(subs.items())
+        if (names is None or alias in names) and not sub.get("ready")
+    ]
+    return f"application '{app}' not ready after {timeout:g}s: " + "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- the agent's view
+
+
+def application_status(
+    store: StateStore, app: str, now: Callable[[], float] = time.time
+) -> dict[str, Any] | None:
+    """The agent's latest view of ``app`` (None when it reports no such application)."""
+    status = agent_status.read_status(store)
+    view = ((status.get("applications") or {}).get(app) or None) if status else None
+    if status is None or view is None:
+        return None
+    return {
+        "time": status.get("time"),
+        "age": round(max(0.0, now() - float(status.get("time") or 0)), 1),
+        "tick": status.get("tick"),
+        "subscriptions": view.get("subscriptions") or {},
+    }
+
+
+def describe_members(subscriptions: Mapping[str, Any]) -> list[str]:
+    """One line per subscription of an application's view: its members, their health and how many
+    serve, for a message that says what the agent saw."""
+    described = []
+    for alias, sub in sorted(subscriptions.items()):
+        found = sub.get("members") or []
+        items = []
+        for member in found:
+            text = f"{member.get('id')} {member.get('health')}"
+            if member.get("in_lb") is not None:
+                text += ", in LB" if member.get("in_lb") else ", not in LB"
+            if member.get("detail"):
+                text += f" ({member['detail']})"
+            items.append(text)
+        in_lb = "n/a" if sub.get("in_lb") is None else sub.get("in_lb")
+        shown = f" [{', '.join(items)}]" if items else ""
+        described.append(
+            f"{alias}: {len(found)} member(s){shown}, {sub.get('healthy', 0)} healthy, {in_lb} in LB, "
+            f"min {sub.get('min')}"
+        )
+    return described
+
+
+def redacted_definition(definition: Any) -> Any:
+    """An application's definition (a mapping) with any password or token embedded in an artifact
+    URL hidden; anything else as it is."""
+    if not isinstance(definition, dict):
+        return definition
+    subs = []
+    for sub in definition.get("subscriptions") or []:
+        artifact = sub.get("artifact") if isinstance(sub, dict) else None
+        if isinstance(artifact, dict) and isinstance(artifact.get("url"), str):
+            sub = {**sub, "artifact": {**artifact, "url": redact_url(artifact["url"])}}
+        subs.append(sub)
+    return {**definition, "subscriptions": subs} if subs else definition
+
+
+# --------------------------------------------------------------------------- absent
+
+
+def state_endpoints(store: StateStore) -> list[str]:
+    """Every Docker endpoint of the stored network partitions (the local engine when there is none)."""
+    found: list[str] = []
+    for path in sorted(store.definitions_dir.glob("network_partitions/*.yml")):
+        np = stored_definition(store, "NetworkPartition", path.stem)
+        if isinstance(np, NetworkPartition):
+            found.extend(docker_endpoints(np))
+    return list(dict.fromkeys(found)) or [dockerlib.DEFAULT_ENDPOINT]
+
+
+def remove_application(
+    store: StateStore,
+    name: str,
+    *,
+    pool: dockerlib.ClientPool,
+    wait: bool = True,
+    purge: bool = False,
+    timeout: float = 180.0,
+    poll: float = POLL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Plan:
+    """Plan removing the application ``name`` and, with ``purge``, its data: its named volumes (this
+    state directory's) and its secrets, link files and releases. Reads only; refuses while another
+    definition refers to it. The plan's ``apply`` removes the definition, waits (with ``wait`` or
+    ``purge``) until its members are gone and out of its LB clusters, purges, and returns the
+    report; a wait that times out raises :class:`NotDone` (the data is then kept)."""
+    stored = store.plan_remove("Application", name)
+    before = cast("Application | None", stored_definition(store, "Application", name))
+    report: dict[str, Any] = {
+        "definition": redacted_definition(yaml.safe_load(stored.before or "null")),
+        "path": str(store.definition_path("Application", name)),
+    }
+    changes = [definition_change(stored, redact_text)]
+    sid = dockerlib.state_id(store.root)
+    volumes: list[tuple[str, str]] = []
+    if purge:
+        for endpoint in state_endpoints(store):
+            volumes.extend((endpoint, v) for v in members.app_volumes(pool.get(endpoint), name, state_id=sid))
+        # The directories StateStore.purge() removes.
+        paths = [store.root / sub / name for sub in ("secrets", "links", "releases")]
+        report["purged"] = {
+            "volumes": [v for _, v in volumes],
+            "paths": [str(p) for p in paths if p.exists()],
+        }
+        data = report["purged"] if volumes or report["purged"]["paths"] else None
+        changes.append(Change("application-data", name, "remove" if data else "none", data))
+
+    def apply() -> dict[str, Any]:
+        write_definition(store, stored)
+        result = dict(report)
+        if wait or purge:
+            result["members"] = wait_gone(
+                store, name, before, pool, timeout, result, purge, poll, clock, sleep
+            )
+        if purge:
+            for endpoint in dict.fromkeys(endpoint for endpoint, _ in volumes):
+                members.purge_volumes(pool.get(endpoint), name, state_id=sid)
+            store.purge(name)
+        return {**result, "status": application_status(store, name)}
+
+    return Plan(tuple(changes), {**report, "status": application_status(store, name)}, apply)
+
+
+def wait_gone(
+    store: StateStore,
+    app: str,
+    before: Application | None,
+    pool: dockerlib.ClientPool,
+    timeout: float,
+    report: Mapping[str, Any] | None = None,
+    purging: bool = False,
+    poll: float = POLL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Wait (bounded) until no member container of ``app`` (this state directory's) is left and
+    none of the members seen is a server of the LB clusters ``before`` used; returns the members left
+    (none). Raises :class:`NotDone` naming what is left, its details ``report`` with ``members`` and
+    ``lb_servers``."""
+    seen_ids: set[str] = set()
+    left: dict[str, list[str]] = {}
+
+    def gone() -> bool:
+        left["members"], left["lb_servers"] = _remaining(store, app, before, pool, seen_ids)
+        return not left["members"] and not left["lb_servers"]
+
+    if wait_until(gone, timeout, poll=poll, clock=clock, sleep=sleep):
+        return []
+    what = []
+    if left["members"]:
+        what.append(f"{len(left['members'])} member(s) still exist: {', '.join(left['members'])}")
+    if left["lb_servers"]:
+        what.append(f"still LB servers: {', '.join(left['lb_servers'])}")
+    raise NotDone(
+        f"application '{app}' removed, but after {timeout:g}s {'; '.join(what)} (is the agent running? "
+        "it drains and removes the members no definition wants)"
+        + ("; its data is kept until they are gone" if purging else ""),
+        {**(report or {}), **left},
+    )
+
+
+def _remaining(
+    store: StateStore, app: str, before: Application | None, pool: dockerlib.ClientPool, seen_ids: set[str]
+) -> tuple[list[str], list[str]]:
+    """Member containers of ``app`` (this state directory's), and LB servers named after any member
+    seen so far."""
+    sid = dockerlib.state_id(store.root)
+    left = []
+    for endpoint in state_endpoints(store):
+        for member in members.list_members(pool.get(endpoint), sid, endpoint):
+            if member.application == app:
+                seen_ids.add(member.member_id)
+                left.append(f"{member.member_id} ({member.status})")
+    servers: list[str] = []
+    for lb in sorted({sub.lb_cluster for sub in before.subscriptions if sub.lb_cluster} if before else ()):
+        try:
+            states = haproxy.runtime(store, lb).servers_state()
+        except StratosError:
+            continue  # no load balancer answering: nothing is served there
+        servers.extend(f"{lb}/{s.backend}/{s.name}" for s in states if s.name in seen_ids)
+    return left, servers
