@@ -17,10 +17,6 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.stratos.paas.plugins.module_utils._application import (
-    application_status,
-    redacted_definition,
-)
 from ansible_collections.stratos.paas.plugins.module_utils._common import (
     STATE_DIR_SPEC,
     STRATOS_LIBRARY,
@@ -36,6 +32,7 @@ try:
     from stratos.drivers.network import docker_endpoints
     from stratos.errors import StratosError, ValidationError
     from stratos.model import KINDS
+    from stratos.operations.application import application_status, redacted_definition
     from stratos.store import StateStore
     from stratos.validation import parse_definition
 except ImportError:

@@ -10,7 +10,8 @@ Shape::
                       "in_lb": true, "address": "172.18.0.4", "current_revision": true}]}}}}}
 
 ``in_lb`` is ``null`` for a subscription behind no LB cluster. Front ends read it with
-:func:`read_status` and wait with :func:`wait_ready` (the Ansible ``application`` module does).
+:func:`read_status` and wait with :func:`stratos.operations.application.wait_ready` (the Ansible
+``application`` module does).
 """
 
 from __future__ import annotations
@@ -66,9 +67,7 @@ def build_status(
 
 # The reading side lives in the core so front ends need not import the agent.
 from stratos.status import (  # noqa: E402,F401
-    _NotReady,
     application_ready,
     read_status,
-    wait_ready,
     write_status,
 )
