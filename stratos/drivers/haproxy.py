@@ -48,7 +48,6 @@ from stratos.errors import DriverError, NotFoundError, StratosError
 from stratos.fsutil import SECRET, atomic_write_text
 from stratos.lb import config as lbconfig
 from stratos.model import Cartridge, LbCluster, NetworkPartition
-from stratos.operations.change import Action, Change
 from stratos.store import StateStore
 
 if TYPE_CHECKING:
@@ -516,16 +515,35 @@ def desired_lb(
     )
 
 
+Action = Literal["none", "create", "recreate", "start", "reload"]
+
+
+@dataclass(frozen=True)
+class LbChange:
+    """What making the LB container match its spec does: ``action`` and why. The operations turn it
+    into their :class:`~stratos.operations.change.Change` (this layer may not import them)."""
+
+    name: str
+    action: Action
+    reasons: tuple[str, ...]
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+    @property
+    def changed(self) -> bool:
+        return self.action != "none"
+
+
 def compare_lb(
     spec: LbContainerSpec,
     current_labels: Mapping[str, str] | None,
     current_status: str | None,
     current_config: str | None,
-) -> Change:
+) -> LbChange:
     """Pure: the change that makes the observed container and configuration match ``spec``."""
     after = {**spec.shape(), "config_sha256": lbconfig.config_digest(spec.config), "state": "running"}
     if current_labels is None:
-        return _change(spec, "create", ("the container does not exist",), None, after)
+        return LbChange(spec.name, "create", ("the container does not exist",), None, after)
     before = {
         **spec.shape(),
         "config_hash": current_labels.get(dockerlib.CONFIG_HASH, ""),
@@ -541,27 +559,17 @@ def compare_lb(
             f"'{spec.lb_cluster}' (labels {dict(current_labels)}); remove it or rename the LB cluster"
         )
     if current_labels.get(dockerlib.CONFIG_HASH) != spec.shape_hash():
-        return _change(
-            spec, "recreate", ("image, network, published ports or mounts changed",), before, after
+        return LbChange(
+            spec.name, "recreate", ("image, network, published ports or mounts changed",), before, after
         )
     if current_status not in ("running", "restarting"):
         reasons = [f"the container is {current_status}"]
         if current_config != spec.config:
             reasons.append("configuration changed")
-        return _change(spec, "start", tuple(reasons), before, after)
+        return LbChange(spec.name, "start", tuple(reasons), before, after)
     if current_config != spec.config:
-        return _change(spec, "reload", ("configuration changed (not its listeners)",), before, after)
-    return _change(spec, "none", (), before, before)
-
-
-def _change(
-    spec: LbContainerSpec,
-    action: Action,
-    reasons: tuple[str, ...],
-    before: dict[str, Any] | None,
-    after: dict[str, Any],
-) -> Change:
-    return Change("container", spec.name, action, before, after, reasons)
+        return LbChange(spec.name, "reload", ("configuration changed (not its listeners)",), before, after)
+    return LbChange(spec.name, "none", (), before, before)
 
 
 def _get(client: docker.DockerClient, name: str) -> Container | None:
@@ -576,7 +584,7 @@ def plan_lb_container(
     *,
     definitions: DefinitionSet | None = None,
     image: str | None = None,
-) -> tuple[LbContainerSpec, Change]:
+) -> tuple[LbContainerSpec, LbChange]:
     """What :func:`ensure_lb_container` would do (reads Docker and the state dir, changes nothing).
 
     ``definitions`` gives the health paths of the cartridges served behind the LB (and the haproxy
@@ -608,7 +616,7 @@ def _stored_definitions(store: StateStore) -> DefinitionSet | None:
 def apply_lb_container(
     client: docker.DockerClient,
     spec: LbContainerSpec,
-    change: Change,
+    change: LbChange,
     store: StateStore,
     wait: float = 30.0,
 ) -> None:
@@ -768,7 +776,7 @@ def ensure_lb_container(
     image: str | None = None,
     check_mode: bool = False,
     wait: float = 30.0,
-) -> Change:
+) -> LbChange:
     """Make the LB container of ``lb`` match its definition (idempotent); the IaC front ends call this.
 
     Create or recreate when image, network, published ports or mounts changed; reload (SIGUSR2,

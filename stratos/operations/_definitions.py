@@ -8,14 +8,14 @@ from collections.abc import Callable
 import yaml
 
 from stratos.errors import ValidationError
-from stratos.model import KINDS, Spec
+from stratos.model import KINDS, DefinitionModel
 from stratos.operations.change import Action, Change
 from stratos.store import Change as StoredChange
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
 
-def stored_definition(store: StateStore, kind: str, name: str) -> Spec | None:
+def stored_definition(store: StateStore, kind: str, name: str) -> DefinitionModel | None:
     """The stored definition of ``kind`` called ``name``; None when absent or unreadable (an
     unreadable stored file is simply replaced or removed)."""
     text = store.read(kind, name)

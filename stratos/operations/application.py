@@ -21,12 +21,12 @@ from typing import Any, cast
 
 import yaml
 
+from stratos import endpoints
 from stratos import status as agent_status
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members
-from stratos.drivers.network import docker_endpoints
 from stratos.errors import Problem, StratosError, ValidationError
-from stratos.model import Application, NetworkPartition, redact_text, redact_url
+from stratos.model import Application, redact_text, redact_url
 from stratos.operations import lb_cluster
 from stratos.operations._definitions import definition_change, stored_definition, write_definition
 from stratos.operations.change import Change, Plan
@@ -125,25 +125,25 @@ def apply_application(
     if refresh:
         report["load_balancers"] = [
             {"name": change.name, "action": change.action, "reasons": list(change.reasons)}
-            for _, _, change in refresh
+            for *_, change in refresh
         ]
 
     def apply() -> dict[str, Any]:
         write_definition(store, stored)
-        for client, spec, change in refresh:
-            haproxy.apply_lb_container(client, spec, change, store, wait=LB_WAIT)
+        for client, spec, lb_change, _ in refresh:
+            haproxy.apply_lb_container(client, spec, lb_change, store, wait=LB_WAIT)
         if wait:
             aliases = [sub.alias for sub in app.subscriptions]
             wait_ready(store, app.name, aliases, timeout, time.time(), report, poll, clock, sleep)
         return {**report, "status": application_status(store, app.name)}
 
-    changes = (definition_change(stored, redact_text), *(change for _, _, change in refresh))
+    changes = (definition_change(stored, redact_text), *(change for *_, change in refresh))
     return Plan(changes, {**report, "status": application_status(store, app.name)}, apply)
 
 
 def _plan_lb_refresh(
     store: StateStore, app: Application, pool: dockerlib.ClientPool
-) -> list[tuple[Any, haproxy.LbContainerSpec, Change]]:
+) -> list[tuple[Any, haproxy.LbContainerSpec, haproxy.LbChange, Change]]:
     """The HAProxy health checks follow the cartridges served behind each listener, so writing an
     application may change the configuration of the LB clusters it uses (a reload, never a member
     change). Plans only for LB containers that exist; creating them is the LB cluster operation's."""
@@ -156,9 +156,11 @@ def _plan_lb_refresh(
         if lb is None or np is None or endpoint is None:
             continue
         client = pool.get(endpoint)
-        spec, change, current = lb_cluster.plan_container(client, store, lb, np, definitions=preview)
+        spec, lb_change, change, current = lb_cluster.plan_container(
+            client, store, lb, np, definitions=preview
+        )
         if current is not None and change.changed:
-            planned.append((client, spec, change))
+            planned.append((client, spec, lb_change, change))
     return planned
 
 
@@ -277,16 +279,6 @@ def redacted_definition(definition: Any) -> Any:
 # --------------------------------------------------------------------------- absent
 
 
-def state_endpoints(store: StateStore) -> list[str]:
-    """Every Docker endpoint of the stored network partitions (the local engine when there is none)."""
-    found: list[str] = []
-    for path in sorted(store.definitions_dir.glob("network_partitions/*.yml")):
-        np = stored_definition(store, "NetworkPartition", path.stem)
-        if isinstance(np, NetworkPartition):
-            found.extend(docker_endpoints(np))
-    return list(dict.fromkeys(found)) or [dockerlib.DEFAULT_ENDPOINT]
-
-
 def remove_application(
     store: StateStore,
     name: str,
@@ -314,7 +306,7 @@ def remove_application(
     sid = dockerlib.state_id(store.root)
     volumes: list[tuple[str, str]] = []
     if purge:
-        for endpoint in state_endpoints(store):
+        for endpoint in endpoints.of_state(store):
             volumes.extend((endpoint, v) for v in members.app_volumes(pool.get(endpoint), name, state_id=sid))
         # The directories StateStore.purge() removes.
         paths = [store.root / sub / name for sub in ("secrets", "links", "releases")]
@@ -386,7 +378,7 @@ def _remaining(
     seen so far."""
     sid = dockerlib.state_id(store.root)
     left = []
-    for endpoint in state_endpoints(store):
+    for endpoint in endpoints.of_state(store):
         for member in members.list_members(pool.get(endpoint), sid, endpoint):
             if member.application == app:
                 seen_ids.add(member.member_id)

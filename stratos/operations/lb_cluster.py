@@ -11,7 +11,6 @@ The URLs an LB cluster's listeners are reached on are computed here once (:func:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import yaml
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy
 from stratos.errors import NotFoundError
+from stratos.lb import config as lbconfig
 from stratos.model import LbCluster, NetworkPartition
 from stratos.operations._definitions import definition_change, stored_definition, write_definition
 from stratos.operations.change import Change, Plan
@@ -85,22 +85,26 @@ def plan_container(
     lb: LbCluster,
     np: NetworkPartition,
     definitions: DefinitionSet | None = None,
-) -> tuple[haproxy.LbContainerSpec, Change, Container | None]:
-    """The LB container's spec, the change that makes it match (its ``before`` and ``after`` the
-    container and configuration as they are and as they will be) and the container as it is.
+) -> tuple[haproxy.LbContainerSpec, haproxy.LbChange, Change, Container | None]:
+    """The LB container's spec, the driver's plan, that plan as the operations' change (its
+    ``before`` and ``after`` the container and configuration as they are and as they will be) and
+    the container as it is.
 
     ``definitions``: where the health checks of the cartridges served come from (the driver's
     default: the stored definitions)."""
     spec, change = haproxy.plan_lb_container(client, lb, np, store, definitions=definitions)
     current = _container(client, spec.name)
-    config_path = store.lb_dir(lb.name) / haproxy.CONFIG_NAME
+    config_path = store.lb_dir(lb.name) / lbconfig.CONFIG_NAME
     config = config_path.read_text() if config_path.is_file() else None
-    shown = dataclasses.replace(
-        change,
+    shown = Change(
+        "container",
+        spec.name,
+        change.action,
         before=_observed(current, config, config_path) if current is not None else None,
         after=_text({**spec.shape(), "state": "running"}, spec.config, config_path),
+        reasons=change.reasons,
     )
-    return spec, shown, current
+    return spec, change, shown, current
 
 
 def _container(client: docker.DockerClient, name: str) -> Container | None:
@@ -230,7 +234,7 @@ def _ensure(
     endpoint: str,
     wait: float,
 ) -> _Step:
-    spec, change, current = plan_container(client, store, lb, np)
+    spec, planned, change, current = plan_container(client, store, lb, np)
     urls = lb_urls(lb, lb_host(lb, endpoint))
     report = {
         "name": spec.name,
@@ -252,12 +256,12 @@ def _ensure(
         ],
         "urls": urls,
         "url": lb_url(lb, urls),
-        "config": str(store.lb_dir(lb.name) / haproxy.CONFIG_NAME),
+        "config": str(store.lb_dir(lb.name) / lbconfig.CONFIG_NAME),
         "socket": str(haproxy.socket_path(store, lb.name)),
     }
 
     def run() -> dict[str, Any]:
-        haproxy.apply_lb_container(client, spec, change, store, wait=wait)
+        haproxy.apply_lb_container(client, spec, planned, store, wait=wait)
         running = _container(client, spec.name)
         return {"container_id": running.id if running is not None else None}
 

@@ -14,6 +14,7 @@ from stratos import status
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy
 from stratos.errors import ValidationError
+from stratos.lb import config as lbconfig
 from stratos.model import Application, LbCluster, NetworkPartition
 from stratos.operations import application as ops
 from stratos.store import StateStore
@@ -222,7 +223,7 @@ def test_apply_application_reloads_a_running_lb_whose_health_checks_follow_it(
     np: NetworkPartition = ds.network_partitions["local"]
     spec, _ = haproxy.plan_lb_container(pool.client, lb, np, platform)  # type: ignore[arg-type]
     platform.lb_dir("web").mkdir(parents=True)
-    (platform.lb_dir("web") / haproxy.CONFIG_NAME).write_text(spec.config)  # without the app's checks
+    (platform.lb_dir("web") / lbconfig.CONFIG_NAME).write_text(spec.config)  # without the app's checks
     pool.client.containers.items.append(FakeContainer(spec.name, spec.labels()))
 
     plan = ops.apply_application(platform, shop, pool=pool, wait=False)  # type: ignore[arg-type]
@@ -318,8 +319,3 @@ def test_remove_application_without_wait_or_purge_does_not_look_at_docker(
     assert "members" not in report and pool.asked == []
     absent = ops.remove_application(deployed, "shop", pool=pool, wait=False)  # type: ignore[arg-type]
     assert not absent.changed and absent.report["definition"] is None
-
-
-def test_state_endpoints_default_to_the_local_engine(tmp_path: Any, platform: StateStore) -> None:
-    assert ops.state_endpoints(StateStore(tmp_path / "empty")) == [dockerlib.DEFAULT_ENDPOINT]
-    assert ops.state_endpoints(platform) == ["unix:///var/run/docker.sock"]

@@ -12,6 +12,7 @@ from docker_fakes import FakeContainer, FakePool
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy
 from stratos.errors import ValidationError
+from stratos.lb import config as lbconfig
 from stratos.model import LbCluster
 from stratos.operations import lb_cluster as ops
 from stratos.store import StateStore
@@ -145,7 +146,7 @@ def test_an_unchanged_lb_cluster_plans_nothing(platform: StateStore, pool: FakeP
         pool.client, stored, platform.load().network_partitions["local"], platform
     )  # type: ignore[arg-type]
     platform.lb_dir("web").mkdir(parents=True)
-    (platform.lb_dir("web") / haproxy.CONFIG_NAME).write_text(spec.config)
+    (platform.lb_dir("web") / lbconfig.CONFIG_NAME).write_text(spec.config)
     pool.client.containers.items.append(FakeContainer(spec.name, spec.labels()))
     plan = ops.apply_lb_cluster(platform, "web", stored, pool=pool)  # type: ignore[arg-type]
     assert not plan.changed and [c.action for c in plan.changes] == ["none", "none"]
