@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_docker as docker
@@ -32,17 +31,5 @@ def container_labels(labels: Mapping[str, str]) -> list[docker.ContainerLabelArg
     return [docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
 
 
-def host_of_endpoint(endpoint: str) -> str:
-    """The host name clients reach an endpoint's published ports on: ``localhost`` for a socket."""
-    if endpoint.startswith("unix://"):
-        return "localhost"
-    parts = urlsplit(endpoint)
-    return parts.hostname or "localhost"
-
-
 def ssh_endpoint(user: str, address: str) -> str:
     return f"ssh://{user}@{address}"
-
-
-def listener_url(host: str, port: int, protocol: str) -> str:
-    return f"http://{host}:{port}/" if protocol == "http" else f"tcp://{host}:{port}"

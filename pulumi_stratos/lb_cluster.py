@@ -20,6 +20,7 @@ from stratos.lb import config as lbconfig
 from stratos.model import Cartridge as CartridgeDefinition
 from stratos.model import LbCluster as LbClusterDefinition
 from stratos.model import NetworkPartition as NetworkPartitionDefinition
+from stratos.operations.lb_cluster import endpoint_host, lb_url, lb_urls
 from stratos.store import StateStore, dump_definition
 
 #: The runtime's initial server-state file (HAProxy reads it at start; the agent keeps it).
@@ -131,12 +132,11 @@ class LbCluster(pulumi.ComponentResource):
         host = (
             pulumi.Output.from_input(public)
             if public is not None
-            else pulumi.Output.from_input(endpoint).apply(_support.host_of_endpoint)
+            else pulumi.Output.from_input(endpoint).apply(functools.partial(endpoint_host, local="localhost"))
         )
-        self.urls = host.apply(
-            functools.partial(_urls, [(li.host_port(), li.protocol) for li in lb.listeners])
-        )
-        self.url = self.urls.apply(functools.partial(_first_url, [li.protocol for li in lb.listeners]))
+        # The core's URL rule, the one the Ansible lb_cluster module reports.
+        self.urls = host.apply(functools.partial(lb_urls, lb))
+        self.url = self.urls.apply(functools.partial(lb_url, lb))
         self.container_id = container.id
         self.definition = pulumi.Output.from_input(dump_definition(lb))
         self.register_outputs(
@@ -176,14 +176,6 @@ def _require_openstack_inputs(
     ]
     if problems:
         raise ValidationError(problems)
-
-
-def _urls(listeners: list[tuple[int, str]], host: str) -> list[str]:
-    return [_support.listener_url(host, port, protocol) for port, protocol in listeners]
-
-
-def _first_url(protocols: list[str], urls: list[str]) -> str:
-    return next((u for u, p in zip(urls, protocols, strict=True) if p == "http"), urls[0])
 
 
 def _sha(text: str) -> str:

@@ -1,7 +1,7 @@
 """The agent's status (``<state>/agent/status.json``) as a typed model, and how front ends read it.
 
 The agent is its one writer (each tick, atomically); the CLI (``stratos status``), the agent's HTTP
-side, the release commands and the Ansible modules read it, all through :func:`read_status`, so
+side, the release commands and the operations read it, all through :func:`read_status`, so
 that one model says what the file holds. It lives in the core so that readers need not import
 the agent. Shape on disk (unchanged since version 1)::
 
@@ -23,13 +23,14 @@ member's ``detail`` when it is healthy, the figures before the first measurement
 fields of a subscription without an artifact) are left out of the file, as before the model: a
 model dumps only the fields that were given (:meth:`AgentStatus.as_json`), so a file read and
 written again keeps its shape.
+
+Front ends wait on it with :func:`stratos.operations.application.wait_ready`.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -270,56 +271,3 @@ def application_ready(status: AgentStatus | None, app: str, aliases: Iterable[st
     subs = status.subscriptions_of(app)
     names = list(aliases) if aliases is not None else list(subs)
     return bool(names) and all(name in subs and subs[name].ready for name in names)
-
-
-def wait_ready(
-    store: StateStore,
-    app: str,
-    aliases: Iterable[str] | None = None,
-    *,
-    timeout: float = 300.0,
-    since: float | None = None,
-    poll: float = 1.0,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> AgentStatus:
-    """Wait (bounded) until the agent reports ``app`` ready; return that status.
-
-    ``since``: ignore status files written before this time (e.g. before the definitions changed).
-    Raises StratosError (temporary) naming what is not ready when ``timeout`` passes.
-    """
-    names = list(aliases) if aliases is not None else None
-    deadline = clock() + timeout
-    status: AgentStatus | None = None
-    while True:
-        status = read_status(store)
-        fresh = status is not None and (since is None or status.time >= since)
-        if status is not None and fresh and application_ready(status, app, names):
-            return status
-        if clock() >= deadline:
-            break
-        sleep(poll)
-    raise _NotReady(_describe(status, app, names, timeout))
-
-
-class _NotReady(StratosError):
-    temporary = True
-
-
-def _describe(status: AgentStatus | None, app: str, names: list[str] | None, timeout: float) -> str:
-    if status is None:
-        return f"application '{app}': no agent status after {timeout:g}s (is the agent running?)"
-    subs = status.subscriptions_of(app)
-    if not subs:
-        return f"application '{app}': the agent does not report it after {timeout:g}s"
-    parts = []
-    for alias, sub in sorted(subs.items()):
-        if names is not None and alias not in names:
-            continue
-        if not sub.ready:
-            parts.append(
-                f"{alias}: {sub.healthy} healthy, {sub.in_lb} in LB, min {sub.min}"
-                + (f", waiting for {', '.join(sub.waiting_for)}" if sub.waiting_for else "")
-                + (f" ({'; '.join(sub.notes)})" if sub.notes else "")
-            )
-    return f"application '{app}' not ready after {timeout:g}s: " + "; ".join(parts)

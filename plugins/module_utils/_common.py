@@ -86,17 +86,34 @@ def require_stratos(module):
         module.fail_json(msg=missing_required_lib(STRATOS_LIBRARY), exception=STRATOS_IMPORT_ERROR)
 
 
+def require_core(module, import_error=None):
+    """Fail with Ansible's usual message when the core (or, ``import_error``: the traceback of a
+    module's import of the core's drivers, the docker SDK) cannot be imported."""
+    require_stratos(module)
+    if import_error is not None:
+        module.fail_json(
+            msg=missing_required_lib("%s (with the docker SDK)" % STRATOS_LIBRARY), exception=import_error
+        )
+
+
 def run_with_core(module, operation, diff_list=False):
     """Plan with ``operation()`` (one call of a core operation, returning its plan), carry the plan
     out unless in check mode, and exit the module with the plan's report, ``changed`` and diff.
 
-    What the plan's ``apply`` returns (a mapping) updates the report; the report's ``warnings`` are
-    Ansible warnings. ``diff_list``: the diff is a list even for one change.
+    The one place where the core's errors become fail_json. What the plan's ``apply`` returns (a
+    mapping) updates the report; the report's ``warnings`` are Ansible warnings; an error with
+    ``details`` (a wait that ended) adds them to the result. ``diff_list``: the diff is a list even
+    for one change.
     """
     require_stratos(module)
+    result = {}
     try:
         plan = operation()
-        applied = None if module.check_mode else plan.apply()
+        result = dict(plan.report, changed=plan.changed)
+        if module._diff and plan.changes:
+            result["diff"] = plan_diff(plan, diff_list)
+        if not module.check_mode:
+            result.update(plan.apply() or {})
     except ImportError:  # a driver's library (the docker SDK) is missing
         module.fail_json(
             msg=missing_required_lib("%s (with the docker SDK)" % STRATOS_LIBRARY),
@@ -105,53 +122,27 @@ def run_with_core(module, operation, diff_list=False):
     except ValidationError as exc:
         module.fail_json(msg=str(exc), problems=[str(p) for p in exc.problems])
     except StratosError as exc:
+        details = getattr(exc, "details", None)
+        if isinstance(details, dict):
+            module.fail_json(msg=str(exc), **dict(result, **details))
         module.fail_json(msg=str(exc), error=type(exc).__name__, temporary=exc.temporary)
-    result = dict(plan.report, changed=plan.changed)
     for warning in result.pop("warnings", ()):
         module.warn(warning)
-    result.update(applied or {})
-    if module._diff and plan.changes:
-        result["diff"] = plan_diff(plan, diff_list)
     module.exit_json(**result)
 
 
-def run_definition_module(module, kind, runtime=None, runtime_key="runtime"):
-    """Write or remove one definition of ``kind`` (core.apply_definition) and exit the module.
-
-    ``runtime(module, before, after) -> [RuntimeStep]`` plans the changes outside the state directory
-    of a module that has no core operation of its own yet (lb_cluster).
-    """
+def run_definition_module(module, kind):
+    """Write or remove one definition of ``kind`` (core.apply_definition) and exit the module."""
     params = module.params
-
-    def plans(before, after):
-        return [_step_plan(step) for step in runtime(module, before, after)]
-
     run_with_core(
         module,
         lambda: core.apply_definition(
-            params["state_dir"],
-            kind,
-            params["name"],
-            runtime=plans if runtime is not None else None,
-            runtime_key=runtime_key,
-            **definition_options(params),
+            params["state_dir"], kind, params["name"], **definition_options(params)
         ),
-        diff_list=runtime is not None,
     )
 
 
-class RuntimeStep:
-    """One change outside the state directory, its diff already in Ansible's format (lb_cluster's,
-    until that module calls a core operation of its own)."""
-
-    def __init__(self, changed, diff, apply, report):
-        self.changed, self.diff, self.apply, self.report = changed, diff, apply, report
-
-
-def _step_plan(step):
-    absent = "(absent)"
-    before = None if step.diff["before_header"] == absent else step.diff["before"]
-    after = None if step.diff["after_header"] == absent else step.diff["after"]
-    title = step.diff["after_header"] if after is not None else step.diff["before_header"]
-    change = core.Change("", "", "update" if step.changed else "none", before, after, title=title)
-    return core.Plan((change,), step.report, step.apply)
+def definition_of(params, kind):
+    """The definition a module's options give (state=present), parsed by the core; None for absent."""
+    options = definition_options(params)
+    return core.definition_from(kind, params["name"], **options)

@@ -36,7 +36,8 @@ def change_diff(change):
     }
 
 
-def plan_diff(plan, as_list=False):
-    """A plan's changes as Ansible's diff: one diff for one change (unless ``as_list``), else a list."""
+def plan_diff(plan, listed=False):
+    """A plan's changes as Ansible's diff: one diff for one change (unless ``listed``), a list for
+    several."""
     diffs = [change_diff(change) for change in plan.changes]
-    return diffs[0] if len(diffs) == 1 and not as_list else diffs
+    return diffs[0] if len(diffs) == 1 and not listed else diffs

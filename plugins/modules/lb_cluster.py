@@ -235,21 +235,13 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.stratos.paas.plugins.module_utils._common import (
-    definition_module_args,
-    run_definition_module,
-)
-from ansible_collections.stratos.paas.plugins.module_utils._lb import (
-    LB_OPTIONS,
-    lb_steps,
-    require_lb_driver,
-)
+from ansible_collections.stratos.paas.plugins.module_utils._common import definition_module_args
+from ansible_collections.stratos.paas.plugins.module_utils._lb import LB_OPTIONS, run_lb_cluster_module
 
 
 def main():
     module = AnsibleModule(**definition_module_args(**LB_OPTIONS))
-    require_lb_driver(module)
-    run_definition_module(module, "LbCluster", runtime=lb_steps, runtime_key="containers")
+    run_lb_cluster_module(module)
 
 
 if __name__ == "__main__":

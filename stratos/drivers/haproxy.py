@@ -520,7 +520,8 @@ Action = Literal["none", "create", "recreate", "start", "reload"]
 
 @dataclass(frozen=True)
 class LbChange:
-    """What making the LB container match its spec does: ``action`` and why."""
+    """What making the LB container match its spec does: ``action`` and why. The operations turn it
+    into their :class:`~stratos.changes.Change` (this layer may not import them)."""
 
     name: str
     action: Action
@@ -531,18 +532,6 @@ class LbChange:
     @property
     def changed(self) -> bool:
         return self.action != "none"
-
-    def diff(self) -> dict[str, str]:
-        def text(summary: dict[str, Any] | None) -> str:
-            return "" if summary is None else json.dumps(summary, indent=2, sort_keys=True) + "\n"
-
-        label = f"container/{self.name}"
-        return {
-            "before": text(self.before),
-            "after": text(self.after),
-            "before_header": label if self.before is not None else "(absent)",
-            "after_header": label,
-        }
 
 
 def compare_lb(

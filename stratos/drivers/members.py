@@ -496,16 +496,30 @@ def stop_member(client: docker.DockerClient, container_id: str, grace: float = S
                 raise
 
 
-def purge_volumes(client: docker.DockerClient, app: str, alias: str | None = None) -> list[str]:
-    """Remove the named volumes of an application (or one subscription): explicit purge only."""
+def app_volumes(
+    client: docker.DockerClient, app: str, alias: str | None = None, *, state_id: str | None = None
+) -> list[str]:
+    """The names of an application's (or one subscription's) named volumes, sorted; with
+    ``state_id``, only those of that state directory's agent."""
     labels = {dockerlib.APPLICATION: app}
     if alias is not None:
         labels[dockerlib.SUBSCRIPTION] = alias
+    if state_id is not None:
+        labels[dockerlib.STATE_ID] = state_id
+    with dockerlib.docker_errors(f"listing the volumes of application '{app}'"):
+        found = client.volumes.list(filters={"label": dockerlib.label_filter(labels)})
+    return sorted(volume.name for volume in found)
+
+
+def purge_volumes(
+    client: docker.DockerClient, app: str, alias: str | None = None, *, state_id: str | None = None
+) -> list[str]:
+    """Remove the named volumes of an application (or one subscription): explicit purge only."""
     removed = []
     with dockerlib.docker_errors(f"purging the volumes of {app}"):
-        for volume in client.volumes.list(filters={"label": dockerlib.label_filter(labels)}):
-            volume.remove(force=True)
-            removed.append(volume.name)
+        for name in app_volumes(client, app, alias, state_id=state_id):
+            client.volumes.get(name).remove(force=True)
+            removed.append(name)
     return removed
 
 

@@ -12,38 +12,55 @@ from __future__ import annotations
 from typing import Any
 
 from stratos.changes import Action, Change, Plan
+from stratos.store import StateStore
 
 __all__ = [
     "Action",
     "Change",
     "Plan",
+    "StateStore",
     "apply_agent",
     "apply_definition",
     "apply_network_partition",
     "build_image",
     "info",
+    "definition_from",
+    "apply_application",
+    "remove_application",
+    "apply_lb_cluster",
 ]
 
 
+#: Each operation and the module that holds it, imported on first use.
+_HOMES = {
+    "apply_definition": "definition",
+    "definition_from": "definition",
+    "apply_network_partition": "network_partition",
+    "build_image": "images",
+    "info": "inventory",
+    "apply_agent": "agent",
+    "apply_application": "application",
+    "remove_application": "application",
+    "apply_lb_cluster": "lb_cluster",
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "apply_definition":
-        from stratos.operations.definition import apply_definition
-
-        return apply_definition
-    if name == "apply_network_partition":
-        from stratos.operations.network_partition import apply_network_partition
-
-        return apply_network_partition
-    if name == "build_image":
-        from stratos.operations.images import build_image
-
-        return build_image
-    if name == "info":
-        from stratos.operations.inventory import info
-
-        return info
-    if name == "apply_agent":
-        from stratos.operations.agent import apply_agent
-
-        return apply_agent
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if home == "definition":
+        from stratos.operations import definition as module
+    elif home == "network_partition":
+        from stratos.operations import network_partition as module  # type: ignore[no-redef]
+    elif home == "images":
+        from stratos.operations import images as module  # type: ignore[no-redef]
+    elif home == "inventory":
+        from stratos.operations import inventory as module  # type: ignore[no-redef]
+    elif home == "agent":
+        from stratos.operations import agent as module  # type: ignore[no-redef]
+    elif home == "application":
+        from stratos.operations import application as module  # type: ignore[no-redef]
+    else:
+        from stratos.operations import lb_cluster as module  # type: ignore[no-redef]
+    return getattr(module, name)

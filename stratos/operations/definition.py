@@ -144,6 +144,23 @@ def stored_definition(store: StateStore, kind: str, name: str) -> DefinitionMode
         return None
 
 
+def definition_from(
+    kind: str,
+    name: str,
+    *,
+    present: bool = True,
+    definition: Mapping[str, Any] | None = None,
+    src: str | None = None,
+    builtin: str | None = None,
+) -> DefinitionModel | None:
+    """The definition a front end's options give (``present``), parsed and validated; None when it
+    is to be removed. The name is checked first (it becomes part of a path)."""
+    check_name(name)
+    if not present:
+        return None
+    return parse_definition(read_body(kind, name, definition=definition, src=src, builtin=builtin), src or "")
+
+
 def apply_definition(
     state_dir: str | Path | StateStore,
     kind: str,
@@ -173,9 +190,8 @@ def apply_definition(
     else:
         change = store.plan_remove(kind, name)
     steps = list(runtime(before, after)) if runtime is not None else []
-    shown = change.after if change.after is not None else change.before
     report: dict[str, Any] = {
-        "definition": yaml.safe_load(shown) if isinstance(shown, str) else None,
+        "definition": shown_definition(change),
         "path": str(store.definition_path(kind, name)),
     }
     if runtime is not None:
@@ -183,17 +199,24 @@ def apply_definition(
 
     def apply() -> None:
         if present:
-            _write(store, change)
+            write_definition(store, change)
         for step in steps:
             step.apply()
         if not present:
-            _write(store, change)
+            write_definition(store, change)
 
     changes = (change, *(c for step in steps for c in step.changes))
     return Plan(changes=changes, report=report, apply=apply)
 
 
-def _write(store: StateStore, change: Change) -> None:
+def shown_definition(change: Change) -> Any:
+    """The definition a change stores (or, when it removes one, removed) as a mapping; None for none."""
+    shown = change.after if change.after is not None else change.before
+    return yaml.safe_load(shown) if isinstance(shown, str) else None
+
+
+def write_definition(store: StateStore, change: Change) -> None:
+    """Carry out the store's plan when it changes anything (the layout is created first)."""
     if change.changed:
         store.ensure()
         store.apply(change)

@@ -7,7 +7,6 @@ import pytest
 
 from stratos import status
 from stratos.agent.events import Event, EventStore
-from stratos.errors import StratosError
 from stratos.planning.reconcile import MemberView, SubscriptionView
 from stratos.store import StateStore
 
@@ -100,31 +99,6 @@ def test_status_shape(tmp_path: Path) -> None:
 )
 def test_application_ready(views: list[SubscriptionView], aliases: list[str] | None, ready: bool) -> None:
     assert status.application_ready(status.build_status(1.0, views), "shop", aliases) is ready
-
-
-def test_wait_ready_returns_when_ready(tmp_path: Path) -> None:
-    store = StateStore(tmp_path)
-    status.write_status(store, status.build_status(10.0, [view()]))
-    assert status.wait_ready(store, "shop", timeout=5, clock=lambda: 0.0, sleep=lambda s: None).time == 10.0
-
-
-def test_wait_ready_ignores_stale_status_and_times_out(tmp_path: Path) -> None:
-    store = StateStore(tmp_path)
-    status.write_status(store, status.build_status(10.0, [view()]))
-    clock = iter([0.0, 0.0, 3.0, 6.0])
-    with pytest.raises(StratosError, match="no agent status|not ready|does not report") as info:
-        status.wait_ready(
-            store, "shop", timeout=5, since=20.0, clock=lambda: next(clock), sleep=lambda s: None
-        )
-    assert info.value.temporary
-
-
-def test_wait_ready_says_what_is_missing(tmp_path: Path) -> None:
-    store = StateStore(tmp_path)
-    status.write_status(store, status.build_status(10.0, [view(False)]))
-    clock = iter([0.0, 10.0])
-    with pytest.raises(StratosError, match=r"web: 1 healthy, 1 in LB, min 2"):
-        status.wait_ready(store, "shop", timeout=5, clock=lambda: next(clock), sleep=lambda s: None)
 
 
 def test_read_status_absent(tmp_path: Path) -> None:
