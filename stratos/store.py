@@ -137,16 +137,18 @@ class StateStore:
         docs, problems = read_documents(self.iter_files())
         return build_set(docs, problems)
 
-    def plan_put(self, definition: DefinitionModel) -> Change:
+    def plan_put(self, definition: DefinitionModel, current: DefinitionSet | None = None) -> Change:
         """What storing this definition would change, after checking it against the stored set.
 
         Raises ValidationError (naming every problem) when the set would become invalid, so a
-        bad definition changes nothing.
+        bad definition changes nothing. ``current``: the stored set as :meth:`load_lenient` read
+        it, when the caller has it; it is given ``definition`` (it becomes the set a plan looks
+        at), so that one operation parses the store once.
         """
         kind, name = definition.kind, definition.name  # type: ignore[attr-defined]
         after = dump_definition(definition)
         before = self.read(kind, name)
-        current = self.load_lenient()
+        current = self.load_lenient() if current is None else current
         current.add(definition, f"{KINDS[kind][1]}/{name}")
         problems = [p for p in check_references(current) if _concerns(p, kind, name)]
         if problems:
@@ -191,12 +193,6 @@ class StateStore:
                 fsutil.atomic_write_text(path, change.after, fsutil.STATE)
             if tombstone is not None:
                 tombstone.unlink(missing_ok=True)
-
-    def preview(self, definition: DefinitionModel) -> DefinitionSet:
-        """The stored set with ``definition`` put in (not cross-checked): what a plan looks at."""
-        result = self.load_lenient()
-        result.add(definition, str(self.definition_path(definition.kind, definition.name)))  # type: ignore[attr-defined]
-        return result
 
     def load_lenient(self) -> DefinitionSet:
         """The stored set without the cross-reference check (a set being built up is incomplete);

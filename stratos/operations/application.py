@@ -31,7 +31,7 @@ from stratos.operations import lb_cluster
 from stratos.operations.definition import shown_definition, stored_definition, write_definition
 from stratos.status import AgentStatus, SubscriptionStatus
 from stratos.store import StateStore
-from stratos.validation import parse_definition
+from stratos.validation import DefinitionSet, parse_definition
 
 #: Seconds between two looks at the agent's status or at Docker.
 POLL = 1.0
@@ -125,8 +125,9 @@ def apply_application(
     problem. The plan's ``apply`` writes, reloads, waits (with ``wait``: :func:`wait_ready`) and
     returns the report with the agent's view; a wait that times out raises :class:`NotDone`."""
     app = pin_releases(app, pins)
-    stored = store.plan_put(app)
-    refresh = _plan_lb_refresh(store, app, pool)
+    preview = store.load_lenient()  # the one parse of the store: checked against, then planned on
+    stored = store.plan_put(app, preview)
+    refresh = _plan_lb_refresh(store, app, preview, pool)
     report: dict[str, Any] = {
         "definition": redacted_definition(shown_definition(stored)),
         "path": str(store.definition_path("Application", app.name)),
@@ -154,12 +155,12 @@ def apply_application(
 
 
 def _plan_lb_refresh(
-    store: StateStore, app: Application, pool: dockerlib.ClientPool
+    store: StateStore, app: Application, preview: DefinitionSet, pool: dockerlib.ClientPool
 ) -> list[tuple[Any, haproxy.LbContainerSpec, haproxy.LbChange, Change]]:
     """The HAProxy health checks follow the cartridges served behind each listener, so writing an
     application may change the configuration of the LB clusters it uses (a reload, never a member
-    change). Plans only for LB containers that exist; creating them is the LB cluster operation's."""
-    preview = store.preview(app)
+    change). Plans only for LB containers that exist; creating them is the LB cluster operation's.
+    ``preview``: the stored set with ``app`` in it."""
     planned = []
     for name in sorted({sub.lb_cluster for sub in app.subscriptions if sub.lb_cluster}):
         lb = preview.lb_clusters.get(name)
