@@ -31,5 +31,11 @@ def container_labels(labels: Mapping[str, str]) -> list[docker.ContainerLabelArg
     return [docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
 
 
+def register_outputs(component: pulumi.ComponentResource, *names: str) -> None:
+    """Register the component's outputs: the attributes ``names``, each under its own name (the
+    schema's output properties), so that no component lists a name twice."""
+    component.register_outputs({name: getattr(component, name) for name in names})
+
+
 def ssh_endpoint(user: str, address: str) -> str:
     return f"ssh://{user}@{address}"

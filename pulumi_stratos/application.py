@@ -3,6 +3,9 @@
 Deliberately without ``from __future__ import annotations`` (see :mod:`pulumi_stratos.inputs`).
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 import pulumi
 import pulumi_docker as docker
 
@@ -168,15 +171,14 @@ class Application(pulumi.ComponentResource):
         self.volume_names = pulumi.Output.all(*[v.name for v in volumes]).apply(list)
         self.links = pulumi.Output.from_input({s.alias: list(s.links) for s in app.subscriptions})
         self.startup_order = pulumi.Output.from_input(startup_order(app))
-        self.register_outputs(
-            {
-                "agent_container_id": self.agent_container_id,
-                "definitions_container_id": self.definitions_container_id,
-                "definition_files": self.definition_files,
-                "volume_names": self.volume_names,
-                "links": self.links,
-                "startup_order": self.startup_order,
-            }
+        _support.register_outputs(
+            self,
+            "agent_container_id",
+            "definitions_container_id",
+            "definition_files",
+            "volume_names",
+            "links",
+            "startup_order",
         )
 
     @property
@@ -204,6 +206,22 @@ def _mounts(mounts: list[str]) -> list[docker.ContainerVolumeArgs]:
     return result
 
 
+def _confinement(want: Mapping[str, Any]) -> dict[str, Any]:
+    """The container arguments of one of the core's container descriptions (its network, user,
+    read-only root, tmpfs, capabilities, mounts and environment): the agent, its HTTP side and the
+    Docker proxy are confined by the driver's rules, so Pulumi creates them as the driver would."""
+    return dict(
+        network_mode=want["network_mode"],
+        user=want["user"],
+        read_only=want["read_only"],
+        tmpfs=want["tmpfs"],
+        capabilities=docker.ContainerCapabilitiesArgs(drops=want["cap_drop"], adds=want.get("cap_add")),
+        security_opts=want["security_opt"],
+        volumes=_mounts(want["mounts"]),
+        envs=[f"{k}={v}" for k, v in want["environment"].items()],
+    )
+
+
 def _agent_containers(
     name: str,
     spec: agent_container.AgentSpec,
@@ -224,15 +242,8 @@ def _agent_containers(
                 name=proxy.name,
                 image=proxy.image,
                 entrypoints=shape["entrypoint"],
-                user=shape["user"],
                 init=shape["init"],
-                network_mode=shape["network_mode"],
-                read_only=shape["read_only"],
-                tmpfs=shape["tmpfs"],
-                capabilities=docker.ContainerCapabilitiesArgs(drops=shape["cap_drop"], adds=shape["cap_add"]),
-                security_opts=shape["security_opt"],
-                volumes=_mounts(shape["mounts"]),
-                envs=[f"{k}={v}" for k, v in shape["environment"].items()],
+                **_confinement(shape),
                 restart="unless-stopped",
                 must_run=True,
                 labels=_support.container_labels(
@@ -274,14 +285,7 @@ def _agent_containers(
         command=want["command"],
         restart=spec.restart,
         must_run=True,
-        network_mode=want["network_mode"],
-        user=want["user"],
-        read_only=want["read_only"],
-        tmpfs=want["tmpfs"],
-        capabilities=docker.ContainerCapabilitiesArgs(drops=want["cap_drop"]),
-        security_opts=want["security_opt"],
-        volumes=_mounts(want["mounts"]),
-        envs=[f"{k}={v}" for k, v in want["environment"].items()],
+        **_confinement(want),
         uploads=uploads,
         destroy_grace_seconds=agent_container.STOP_TIMEOUT,
         labels=_support.container_labels(
@@ -304,14 +308,7 @@ def _agent_containers(
             command=http["command"],
             restart=spec.restart,
             must_run=True,
-            network_mode=http["network_mode"],
-            user=http["user"],
-            read_only=http["read_only"],
-            tmpfs=http["tmpfs"],
-            capabilities=docker.ContainerCapabilitiesArgs(drops=http["cap_drop"]),
-            security_opts=http["security_opt"],
-            volumes=_mounts(http["mounts"]),
-            envs=[f"{k}={v}" for k, v in http["environment"].items()],
+            **_confinement(http),
             labels=_support.container_labels(
                 {
                     agent_container.ROLE_LABEL: agent_container.HTTP_ROLE,

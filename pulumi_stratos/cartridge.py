@@ -99,14 +99,7 @@ class Cartridge(pulumi.ComponentResource):
         else:
             self.glance_image_id = pulumi.Output.from_input(None)
         self.definition = pulumi.Output.from_input(dump_definition(spec))
-        self.register_outputs(
-            {
-                "image_name": self.image_name,
-                "image_digest": self.image_digest,
-                "glance_image_id": self.glance_image_id,
-                "definition": self.definition,
-            }
-        )
+        _support.register_outputs(self, "image_name", "image_digest", "glance_image_id", "definition")
 
     @property
     def spec(self) -> CartridgeDefinition:

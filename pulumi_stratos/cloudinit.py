@@ -25,7 +25,8 @@ UNIT_PATH = "/etc/systemd/system/stratos-agent.service"
 
 
 def _confinement(want: dict[str, Any]) -> list[str]:
-    """``docker run`` flags of a container summary's user, root file system and privileges."""
+    """``docker run`` flags of a container summary's user, root file system, privileges, mounts and
+    environment."""
     flags = ["--user", want["user"]]
     if want.get("read_only"):
         flags.append("--read-only")
@@ -37,6 +38,10 @@ def _confinement(want: dict[str, Any]) -> list[str]:
         flags += ["--cap-add", cap]
     for option in want.get("security_opt") or []:
         flags += ["--security-opt", option]
+    for mount in want["mounts"]:
+        flags += ["--volume", mount]
+    for key, value in want["environment"].items():
+        flags += ["--env", f"{key}={value}"]
     return flags
 
 
@@ -48,10 +53,6 @@ def proxy_run_command(spec: agent_container.AgentSpec) -> list[str] | None:
     want = docker_proxy.desired(proxy)
     command = ["/usr/bin/docker", "run", "--detach", "--restart", "unless-stopped", "--name", proxy.name]
     command += ["--init", "--network", want["network_mode"], *_confinement(want)]
-    for mount in want["mounts"]:
-        command += ["--volume", mount]
-    for key, value in want["environment"].items():
-        command += ["--env", f"{key}={value}"]
     command += ["--label", f"{agent_container.ROLE_LABEL}={agent_container.PROXY_ROLE}"]
     command += ["--label", f"{agent_container.CONFIG_HASH_LABEL}={docker_proxy.config_hash(proxy)}"]
     return command + ["--entrypoint", want["entrypoint"][0], proxy.image, *want["entrypoint"][1:]]
@@ -75,10 +76,6 @@ def agent_run_command(spec: agent_container.AgentSpec, network_partition: str) -
     want = agent_container.desired(spec)
     command = ["/usr/bin/docker", "run", "--rm", "--name", spec.name, "--network", want["network_mode"]]
     command += _confinement(want)
-    for mount in want["mounts"]:
-        command += ["--volume", mount]
-    for key, value in want["environment"].items():
-        command += ["--env", f"{key}={value}"]
     labels = {
         agent_container.ROLE_LABEL: agent_container.AGENT_ROLE,
         agent_container.CONFIG_HASH_LABEL: agent_container.config_hash(spec),
@@ -96,10 +93,6 @@ def http_run_command(spec: agent_container.AgentSpec) -> list[str] | None:
         return None
     command = ["/usr/bin/docker", "run", "--detach", "--restart", "unless-stopped", "--name", want["name"]]
     command += ["--network", want["network_mode"], *_confinement(want)]
-    for mount in want["mounts"]:
-        command += ["--volume", mount]
-    for key, value in want["environment"].items():
-        command += ["--env", f"{key}={value}"]
     command += ["--label", f"{agent_container.ROLE_LABEL}={agent_container.HTTP_ROLE}"]
     command += ["--label", f"{agent_container.CONFIG_HASH_LABEL}={agent_container.http_config_hash(want)}"]
     return command + [spec.image_ref, *want["command"]]

@@ -139,14 +139,7 @@ class LbCluster(pulumi.ComponentResource):
         self.url = self.urls.apply(functools.partial(lb_url, lb))
         self.container_id = container.id
         self.definition = pulumi.Output.from_input(dump_definition(lb))
-        self.register_outputs(
-            {
-                "url": self.url,
-                "urls": self.urls,
-                "container_id": self.container_id,
-                "definition": self.definition,
-            }
-        )
+        _support.register_outputs(self, "url", "urls", "container_id", "definition")
 
     @property
     def spec(self) -> LbClusterDefinition:

@@ -61,15 +61,14 @@ class NetworkPartition(pulumi.ComponentResource):
             self._openstack(name, spec, settings)
         self.network_name = pulumi.Output.from_input(spec.network_name())
         self.definition = pulumi.Output.from_input(dump_definition(spec))
-        self.register_outputs(
-            {
-                "network_name": self.network_name,
-                "network_ids": self.network_ids,
-                "docker_host": self.docker_host,
-                "host_addresses": self.host_addresses,
-                "security_group_id": self.security_group_id,
-                "definition": self.definition,
-            }
+        _support.register_outputs(
+            self,
+            "network_name",
+            "network_ids",
+            "docker_host",
+            "host_addresses",
+            "security_group_id",
+            "definition",
         )
 
     @property

@@ -7,28 +7,17 @@
 # collections must not import it.
 #
 # The application module's options and its one core call: stratos.operations.application writes
-# the definition, reloads the LB clusters and waits for the agent; run_with_core() renders the plan.
+# the definition, reloads the LB clusters and waits for the agent; run_with_docker() renders the plan.
 
 from __future__ import annotations
-
-import traceback
-from contextlib import closing
 
 from ansible_collections.stratos.paas.plugins.module_utils._common import (
     core,
     definition_of,
-    require_core,
-    run_with_core,
+    run_with_docker,
 )
 
-try:
-    from stratos.drivers.docker import ClientPool
-except ImportError:
-    APP_DEPS_IMPORT_ERROR = traceback.format_exc()
-else:
-    APP_DEPS_IMPORT_ERROR = None
-
-#: The options application adds to the definition module's (documented in plugins/modules/application.py).
+#: The options application adds to the definition module's (documented in plugins/modules/application.yml).
 APP_OPTIONS = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=180),
@@ -39,10 +28,8 @@ APP_OPTIONS = dict(
 
 def run_application_module(module):
     """Write or remove the application definition, wait for the agent, exit the module."""
-    require_core(module, APP_DEPS_IMPORT_ERROR)
     params = module.params
-    with closing(ClientPool()) as pool:
-        run_with_core(module, lambda: _plan(params, pool), diff_list=True)
+    run_with_docker(module, lambda pool: _plan(params, pool))
 
 
 def _plan(params, pool):

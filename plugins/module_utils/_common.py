@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import traceback
+from contextlib import closing
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -27,6 +28,13 @@ except ImportError:
 else:
     STRATOS_IMPORT_ERROR = None
 HAS_STRATOS = core is not None
+
+try:
+    from stratos.drivers.docker import ClientPool
+except ImportError:
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+else:
+    DOCKER_IMPORT_ERROR = None
 
 #: The pip distribution that provides the core package (named in the "missing library" message).
 STRATOS_LIBRARY = "stratos-paas"
@@ -129,6 +137,14 @@ def run_with_core(module, operation, diff_list=False):
     for warning in result.pop("warnings", ()):
         module.warn(warning)
     module.exit_json(**result)
+
+
+def run_with_docker(module, operation, diff_list=True):
+    """run_with_core() for an operation that drives Docker: ``operation(pool)`` gets one
+    ClientPool, closed when the module exits; fail as usual when the docker SDK is missing."""
+    require_core(module, DOCKER_IMPORT_ERROR)
+    with closing(ClientPool()) as pool:
+        run_with_core(module, lambda: operation(pool), diff_list=diff_list)
 
 
 def run_definition_module(module, kind):

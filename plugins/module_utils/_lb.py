@@ -10,24 +10,13 @@
 
 from __future__ import annotations
 
-import traceback
-from contextlib import closing
-
 from ansible_collections.stratos.paas.plugins.module_utils._common import (
     core,
     definition_of,
-    require_core,
-    run_with_core,
+    run_with_docker,
 )
 
-try:
-    from stratos.drivers.docker import ClientPool
-except ImportError:
-    LB_DRIVER_IMPORT_ERROR = traceback.format_exc()
-else:
-    LB_DRIVER_IMPORT_ERROR = None
-
-#: The options lb_cluster adds to the definition module's (documented in plugins/modules/lb_cluster.py).
+#: The options lb_cluster adds to the definition module's (documented in plugins/modules/lb_cluster.yml).
 LB_OPTIONS = dict(
     purge=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=30),
@@ -36,18 +25,15 @@ LB_OPTIONS = dict(
 
 def run_lb_cluster_module(module):
     """Write or remove the LB cluster definition and its HAProxy container, exit the module."""
-    require_core(module, LB_DRIVER_IMPORT_ERROR)
     params = module.params
-    with closing(ClientPool()) as pool:
-        run_with_core(
-            module,
-            lambda: core.apply_lb_cluster(
-                core.StateStore(params["state_dir"]),
-                params["name"],
-                definition_of(params, "LbCluster"),
-                pool=pool,
-                purge=params["purge"],
-                wait=params["wait_timeout"],
-            ),
-            diff_list=True,
-        )
+    run_with_docker(
+        module,
+        lambda pool: core.apply_lb_cluster(
+            core.StateStore(params["state_dir"]),
+            params["name"],
+            definition_of(params, "LbCluster"),
+            pool=pool,
+            purge=params["purge"],
+            wait=params["wait_timeout"],
+        ),
+    )
