@@ -10,7 +10,7 @@ import pytest
 
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy
-from stratos.errors import DriverError, StratosError
+from stratos.errors import DriverError, NotFoundError, StratosError
 from stratos.model import LbCluster, NetworkPartition
 from stratos.store import StateStore
 
@@ -455,3 +455,29 @@ def test_compare_lb(tmp_path: Path, case: str, expected: str) -> None:
 def test_compare_lb_refuses_a_foreign_container(tmp_path: Path) -> None:
     with pytest.raises(DriverError, match="is not the load balancer"):
         haproxy.compare_lb(spec(tmp_path), {"maintainer": "someone"}, "running", "")
+
+
+class _Images:
+    def __init__(self, present: set[str]) -> None:
+        self.present = present
+
+    def get(self, ref: str) -> object:
+        import docker as docker_sdk
+
+        if ref not in self.present:
+            raise docker_sdk.errors.ImageNotFound(f"no such image: {ref}")
+        return object()
+
+
+class _Client:
+    def __init__(self, present: set[str]) -> None:
+        self.images = _Images(present)
+
+
+def test_require_image_passes_when_the_image_is_there() -> None:
+    haproxy._require_image(_Client({"stratos/haproxy:1"}), "stratos/haproxy:1")  # type: ignore[arg-type]
+
+
+def test_require_image_says_to_build_the_haproxy_image_when_it_is_missing() -> None:
+    with pytest.raises(NotFoundError, match=r"image stratos/haproxy:1 does not exist.*build the haproxy"):
+        haproxy._require_image(_Client(set()), "stratos/haproxy:1")  # type: ignore[arg-type]
