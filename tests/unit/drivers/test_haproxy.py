@@ -339,17 +339,17 @@ def test_remove_member_maintenance_then_delete_retried(
     assert [c for c in fake.commands if not c.startswith("show")] == expected
 
 
-def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
-    def answer(line: str) -> str:
-        if line.startswith("show servers state"):
-            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-        return (
-            "Server still has connections attached to it, cannot remove it.\n"
-            if line.startswith("del")
-            else "\n"
-        )
+def _never_drained(line: str) -> str:
+    """HAProxy's answers for a member ``m1`` whose connections never end: every delete is refused."""
+    if line.startswith("show servers state"):
+        return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
+    return (
+        "Server still has connections attached to it, cannot remove it.\n" if line.startswith("del") else "\n"
+    )
 
-    fake = fake_socket(answer)
+
+def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
+    fake = fake_socket(_never_drained)
     assert haproxy.Runtime(fake.path).remove_member("be_8080", "m1", wait=False) is False
     assert [c for c in fake.commands if not c.startswith("show")] == [
         "set server be_8080/m1 state maint",
@@ -358,16 +358,7 @@ def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
 
 
 def test_remove_member_gives_up_after_its_timeout(fake_socket: MakeFake) -> None:
-    def answer(line: str) -> str:
-        if line.startswith("show servers state"):
-            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-        return (
-            "Server still has connections attached to it, cannot remove it.\n"
-            if line.startswith("del")
-            else "\n"
-        )
-
-    fake = fake_socket(answer)
+    fake = fake_socket(_never_drained)
     clock = iter(range(100))
     runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)) * 5, sleep=lambda s: None)
     with pytest.raises(DriverError, match="del server be_8080/m1 failed"):
