@@ -123,7 +123,7 @@ class ImportResult:
 
     @property
     def errors(self) -> list[Unmapped]:
-        return [n for n in self.notes if n.kind == "error"]
+        return self.of_kind("error")
 
     def of_kind(self, kind: NoteKind) -> list[Unmapped]:
         return [n for n in self.notes if n.kind == kind]

@@ -650,16 +650,27 @@ def apply_lb_container(
     _wait_available(rt, wait, f"haproxy of LB cluster '{spec.lb_cluster}'")
 
 
-def _create(client: docker.DockerClient, spec: LbContainerSpec) -> None:
+def _require_image(client: docker.DockerClient, image: str) -> None:
+    """Raise ``NotFoundError`` when the LB image is not on this Docker host.
+
+    Both creating the LB container and checking a configuration in a throw-away one need the image,
+    and say the same thing when it is missing: build the haproxy cartridge image first.
+    """
     import docker as docker_sdk
 
     try:
-        client.images.get(spec.image)
+        client.images.get(image)
     except docker_sdk.errors.ImageNotFound as exc:
         raise NotFoundError(
-            f"haproxy: image {spec.image} does not exist on this Docker host; build the haproxy "
+            f"haproxy: image {image} does not exist on this Docker host; build the haproxy "
             "cartridge image first"
         ) from exc
+
+
+def _create(client: docker.DockerClient, spec: LbContainerSpec) -> None:
+    import docker as docker_sdk
+
+    _require_image(client, spec.image)
     try:
         client.networks.get(spec.network)
     except docker_sdk.errors.NotFound as exc:
@@ -709,13 +720,7 @@ def check_config_in_image(client: docker.DockerClient, image: str, conf_dir: Pat
 
     import docker as docker_sdk
 
-    try:
-        client.images.get(image)
-    except docker_sdk.errors.ImageNotFound as exc:
-        raise NotFoundError(
-            f"haproxy: image {image} does not exist on this Docker host; build the haproxy "
-            "cartridge image first"
-        ) from exc
+    _require_image(client, image)
     conf_dir.mkdir(parents=True, exist_ok=True)
     candidate = conf_dir / f".{lbconfig.CONFIG_NAME}.candidate"
     atomic_write_text(candidate, config, SECRET)

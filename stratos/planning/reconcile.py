@@ -123,18 +123,22 @@ class World:
 
 
 @dataclass(frozen=True)
-class Start:
+class SubscriptionAction:
+    """The fields every action on a subscription's members starts with (which subscription)."""
+
     application: str
     subscription: str
+
+
+@dataclass(frozen=True)
+class Start(SubscriptionAction):
     placement: Placement
     reasons: tuple[str, ...]
     kind: Literal["start"] = "start"
 
 
 @dataclass(frozen=True)
-class Register:
-    application: str
-    subscription: str
+class Register(SubscriptionAction):
     member_id: str
     lb_cluster: str
     backend: str
@@ -145,11 +149,9 @@ class Register:
 
 
 @dataclass(frozen=True)
-class Stop:
+class Stop(SubscriptionAction):
     """Take a member out of its LB backends (draining first when ``drain``), then stop it."""
 
-    application: str
-    subscription: str
     member_id: str
     drain: bool
     reasons: tuple[str, ...]

@@ -48,27 +48,35 @@ class MemberCheck:
 
 
 @dataclass(frozen=True)
-class Deploy:
-    """Check ``sha`` out and put it live; ``previous`` is what a failure goes back to."""
+class ReleaseStep:
+    """What the steps about one release share: the release (``sha``) they act on.
+
+    The executor dispatches on the concrete class (:class:`Deploy`, :class:`Confirm`,
+    :class:`Revert`); this base only holds the common field, so each step keeps its own type.
+    """
 
     sha: str
+
+
+@dataclass(frozen=True)
+class Deploy(ReleaseStep):
+    """Check ``sha`` out and put it live; ``previous`` is what a failure goes back to."""
+
     previous: str | None
     why: str
 
 
 @dataclass(frozen=True)
-class Confirm:
+class Confirm(ReleaseStep):
     """``sha`` passed its release check: it is the last good release."""
 
-    sha: str
     why: str
 
 
 @dataclass(frozen=True)
-class Revert:
+class Revert(ReleaseStep):
     """``sha`` failed its release check: go back to ``to`` (``None``: nothing to go back to)."""
 
-    sha: str
     to: str | None
     why: str
 

@@ -10,7 +10,7 @@ import pytest
 
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy
-from stratos.errors import DriverError, StratosError
+from stratos.errors import DriverError, NotFoundError, StratosError
 from stratos.model import LbCluster, NetworkPartition
 from stratos.store import StateStore
 
@@ -339,17 +339,17 @@ def test_remove_member_maintenance_then_delete_retried(
     assert [c for c in fake.commands if not c.startswith("show")] == expected
 
 
-def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
-    def answer(line: str) -> str:
-        if line.startswith("show servers state"):
-            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-        return (
-            "Server still has connections attached to it, cannot remove it.\n"
-            if line.startswith("del")
-            else "\n"
-        )
+def _never_drained(line: str) -> str:
+    """HAProxy's answers for a member ``m1`` whose connections never end: every delete is refused."""
+    if line.startswith("show servers state"):
+        return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
+    return (
+        "Server still has connections attached to it, cannot remove it.\n" if line.startswith("del") else "\n"
+    )
 
-    fake = fake_socket(answer)
+
+def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
+    fake = fake_socket(_never_drained)
     assert haproxy.Runtime(fake.path).remove_member("be_8080", "m1", wait=False) is False
     assert [c for c in fake.commands if not c.startswith("show")] == [
         "set server be_8080/m1 state maint",
@@ -358,16 +358,7 @@ def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
 
 
 def test_remove_member_gives_up_after_its_timeout(fake_socket: MakeFake) -> None:
-    def answer(line: str) -> str:
-        if line.startswith("show servers state"):
-            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-        return (
-            "Server still has connections attached to it, cannot remove it.\n"
-            if line.startswith("del")
-            else "\n"
-        )
-
-    fake = fake_socket(answer)
+    fake = fake_socket(_never_drained)
     clock = iter(range(100))
     runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)) * 5, sleep=lambda s: None)
     with pytest.raises(DriverError, match="del server be_8080/m1 failed"):
@@ -455,3 +446,29 @@ def test_compare_lb(tmp_path: Path, case: str, expected: str) -> None:
 def test_compare_lb_refuses_a_foreign_container(tmp_path: Path) -> None:
     with pytest.raises(DriverError, match="is not the load balancer"):
         haproxy.compare_lb(spec(tmp_path), {"maintainer": "someone"}, "running", "")
+
+
+class _Images:
+    def __init__(self, present: set[str]) -> None:
+        self.present = present
+
+    def get(self, ref: str) -> object:
+        import docker as docker_sdk
+
+        if ref not in self.present:
+            raise docker_sdk.errors.ImageNotFound(f"no such image: {ref}")
+        return object()
+
+
+class _Client:
+    def __init__(self, present: set[str]) -> None:
+        self.images = _Images(present)
+
+
+def test_require_image_passes_when_the_image_is_there() -> None:
+    haproxy._require_image(_Client({"stratos/haproxy:1"}), "stratos/haproxy:1")  # type: ignore[arg-type]
+
+
+def test_require_image_says_to_build_the_haproxy_image_when_it_is_missing() -> None:
+    with pytest.raises(NotFoundError, match=r"image stratos/haproxy:1 does not exist.*build the haproxy"):
+        haproxy._require_image(_Client(set()), "stratos/haproxy:1")  # type: ignore[arg-type]
