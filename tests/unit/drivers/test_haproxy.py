@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -299,6 +300,24 @@ def test_add_member_failure_is_a_driver_error(fake_socket: MakeFake) -> None:
         haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80)
 
 
+def deleting_after(refusals: float) -> Callable[[str], str]:
+    """The answers of a runtime socket whose server ``be_8080/m1`` (in service) refuses its first
+    ``refusals`` deletes (``math.inf``: every one) for connections still attached."""
+    attempts: list[str] = []
+
+    def answer(line: str) -> str:
+        if line.startswith("show servers state"):
+            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
+        if line.startswith("del server"):
+            attempts.append(line)
+            if len(attempts) <= refusals:
+                return "Server still has connections attached to it, cannot remove it.\n"
+            return "Server deleted.\n"
+        return "\n"
+
+    return answer
+
+
 @pytest.mark.parametrize(
     ("refusals", "expected"),
     [
@@ -320,19 +339,7 @@ def test_add_member_failure_is_a_driver_error(fake_socket: MakeFake) -> None:
 def test_remove_member_maintenance_then_delete_retried(
     fake_socket: MakeFake, refusals: int, expected: list[str]
 ) -> None:
-    attempts = []
-
-    def answer(line: str) -> str:
-        if line.startswith("show servers state"):
-            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-        if line.startswith("del server"):
-            attempts.append(line)
-            if len(attempts) <= refusals:
-                return "Server still has connections attached to it, cannot remove it.\n"
-            return "Server deleted.\n"
-        return "\n"
-
-    fake = fake_socket(answer)
+    fake = fake_socket(deleting_after(refusals))
     clock = iter(range(100))
     runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)), sleep=lambda s: None)
     runtime.remove_member("be_8080", "m1", timeout=5)
@@ -340,16 +347,7 @@ def test_remove_member_maintenance_then_delete_retried(
 
 
 def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
-    def answer(line: str) -> str:
-        if line.startswith("show servers state"):
-            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-        return (
-            "Server still has connections attached to it, cannot remove it.\n"
-            if line.startswith("del")
-            else "\n"
-        )
-
-    fake = fake_socket(answer)
+    fake = fake_socket(deleting_after(math.inf))
     assert haproxy.Runtime(fake.path).remove_member("be_8080", "m1", wait=False) is False
     assert [c for c in fake.commands if not c.startswith("show")] == [
         "set server be_8080/m1 state maint",
@@ -358,16 +356,7 @@ def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
 
 
 def test_remove_member_gives_up_after_its_timeout(fake_socket: MakeFake) -> None:
-    def answer(line: str) -> str:
-        if line.startswith("show servers state"):
-            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-        return (
-            "Server still has connections attached to it, cannot remove it.\n"
-            if line.startswith("del")
-            else "\n"
-        )
-
-    fake = fake_socket(answer)
+    fake = fake_socket(deleting_after(math.inf))
     clock = iter(range(100))
     runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)) * 5, sleep=lambda s: None)
     with pytest.raises(DriverError, match="del server be_8080/m1 failed"):
