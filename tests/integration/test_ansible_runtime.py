@@ -440,11 +440,7 @@ def lb_platform(
 
 @pytest.mark.docker
 def test_lb_cluster_lifecycle_with_a_real_haproxy(
-    ansible: Ansible,
-    state_dir: Path,
-    snapshot: Snapshot,
-    docker_client: docker.DockerClient,
-    lb_platform: dict[str, Any],
+    ansible: Ansible, state_dir: Path, docker_client: docker.DockerClient, lb_platform: dict[str, Any]
 ) -> None:
     name, container_name, store = lb_platform["name"], lb_platform["container"], lb_platform["store"]
     port = free_port()
