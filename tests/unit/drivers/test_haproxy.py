@@ -256,6 +256,12 @@ def state_with(*lines: str) -> str:
     return "1\n" + HEADER + "\n" + "".join(line + "\n" for line in lines)
 
 
+def showing(state: str, otherwise: str = "\n") -> Callable[[str], str]:
+    """The answers of a runtime socket that shows ``state`` and answers every other command with
+    ``otherwise``."""
+    return lambda line: state if line.startswith("show") else otherwise
+
+
 def test_add_member_adds_enables_health_and_puts_in_service(fake_socket: MakeFake) -> None:
     def answer(line: str) -> str:
         if line.startswith("show servers state"):
@@ -274,11 +280,7 @@ def test_add_member_adds_enables_health_and_puts_in_service(fake_socket: MakeFak
 
 def test_add_member_of_an_existing_server_only_puts_it_back_in_service(fake_socket: MakeFake) -> None:
     fake = fake_socket(
-        lambda line: (
-            state_with("3 be_8080 2 m1 10.0.0.5 2 8 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-            if line.startswith("show")
-            else "\n"
-        )
+        showing(state_with("3 be_8080 2 m1 10.0.0.5 2 8 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0"))
     )
     haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80, check=False, sticky=True)
     assert fake.commands == [
@@ -289,13 +291,7 @@ def test_add_member_of_an_existing_server_only_puts_it_back_in_service(fake_sock
 
 
 def test_add_member_failure_is_a_driver_error(fake_socket: MakeFake) -> None:
-    fake = fake_socket(
-        lambda line: (
-            state_with()
-            if line.startswith("show")
-            else "Backend 'be_8080' uses a non dynamic LB algorithm.\n"
-        )
-    )
+    fake = fake_socket(showing(state_with(), "Backend 'be_8080' uses a non dynamic LB algorithm.\n"))
     with pytest.raises(DriverError, match="add server be_8080/m1 failed"):
         haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80)
 
