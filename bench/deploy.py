@@ -29,7 +29,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+# The helpers the tests share (tests/support.py).
+sys.path[:0] = [str(REPO / "tests")]
+
+from support import local_playbook  # noqa: E402
 
 
 def environment() -> dict[str, str]:
@@ -67,19 +70,7 @@ def floor() -> float:
         play.write_text(
             "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: {msg: floor}\n"
         )
-        return timed(
-            [
-                str(BIN / "ansible-playbook"),
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "-e",
-                f"ansible_python_interpreter={sys.executable}",
-                str(play),
-            ],
-            "the floor play",
-        )
+        return timed(local_playbook(play, f"ansible_python_interpreter={sys.executable}"), "the floor play")
 
 
 def playbook(name: str, state_dir: Path, port: int, **extra: object) -> float:
@@ -89,8 +80,7 @@ def playbook(name: str, state_dir: Path, port: int, **extra: object) -> float:
         "ansible_python_interpreter": sys.executable,
         **extra,
     }
-    command = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local"]
-    return timed([*command, "-e", json.dumps(variables), str(REPO / "playbooks" / name)], name)
+    return timed(local_playbook(REPO / "playbooks" / name, json.dumps(variables)), name)
 
 
 def wrk(url: str, seconds: int, connections: int) -> tuple[float, int]:

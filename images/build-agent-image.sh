@@ -19,14 +19,9 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
-FORCE=0
-for arg in "$@"; do
-    case "$arg" in
-        --force) FORCE=1 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "build-agent-image: unknown argument '$arg' (expected --force)" >&2; exit 2 ;;
-    esac
-done
+# shellcheck source=images/lib.sh
+source "$HERE/lib.sh"
+parse_force_argument build-agent-image 16 "$@"
 
 PYTHON="${PYTHON:-}"
 if [[ -z "$PYTHON" ]]; then

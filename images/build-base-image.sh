@@ -12,15 +12,11 @@ set -euo pipefail
 TAG="${STRATOS_BASE_IMAGE_TAG:-stratos/debian:bookworm}"
 MIRROR="${STRATOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITE=bookworm
-FORCE=0
 
-for arg in "$@"; do
-    case "$arg" in
-        --force) FORCE=1 ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "build-base-image: unknown argument '$arg' (expected --force)" >&2; exit 2 ;;
-    esac
-done
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=images/lib.sh
+source "$HERE/lib.sh"
+parse_force_argument build-base-image 9 "$@"
 
 if [[ $EUID -ne 0 ]]; then
     echo "build-base-image: debootstrap needs root" >&2

@@ -24,6 +24,7 @@ from typing import IO, Any
 import yaml
 
 from stratos import builtin, images
+from stratos.drivers.members import MemberSpec
 from stratos.model import Artifact, Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -239,6 +240,22 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 60) -> int:
     return int(proc.returncode)
 
 
+def local_playbook(playbook: Path, *variables: str, options: Iterable[str] = ()) -> list[str]:
+    """``ansible-playbook`` of this interpreter's environment on localhost with the local
+    connection (no SSH, no inventory file), each of ``variables`` given with ``-e`` (``k=v``, JSON
+    or ``@file``) and ``options`` before the inventory."""
+    return [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        *options,
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        *(arg for value in variables for arg in ("-e", value)),
+        str(playbook),
+    ]
+
+
 # --------------------------------------------------------------------------- definitions
 
 
@@ -250,6 +267,61 @@ def seeded_store(root: Path, definitions: Iterable[Mapping[str, Any]]) -> StateS
     for data in definitions:
         store.apply(store.plan_put(parse_definition(dict(data))))
     return store
+
+
+#: The seed demo's platform files, in the order their definitions can be stored (each names only
+#: what an earlier file defines); its ``application.yml`` goes last.
+SEED_PLATFORM_FILES = (
+    "network-partition.yml",
+    "php.yml",
+    "mysql.yml",
+    "deployment-policies.yml",
+    "autoscaling-policy.yml",
+    "lb-cluster.yml",
+)
+
+
+def seed_documents(seed_dir: Path, *, application: bool = True) -> list[dict[str, Any]]:
+    """The seed demo's definitions under ``seed_dir`` as YAML documents, in storing order: the
+    platform's, then (unless ``application`` is false) the application's."""
+    files = [*SEED_PLATFORM_FILES, *(["application.yml"] if application else [])]
+    return [d for name in files for d in yaml.safe_load_all((seed_dir / name).read_text())]
+
+
+#: Pins of ``pin_release`` the seed demo's ``shop`` refuses, by case: the pins and the message's
+#: part. The core's unit tests and the Ansible module's tests read the same cases.
+BAD_PIN_RELEASES: dict[str, tuple[dict[str, str], str]] = {
+    "unknown-alias": (
+        {"nope": "3f2c1a9"},
+        "pin_release.nope ('3f2c1a9'): must name a subscription with an artifact",
+    ),
+    "no-artifact": (
+        {"db": "3f2c1a9"},
+        "pin_release.db ('3f2c1a9'): must name a subscription with an artifact",
+    ),
+    "bad-commit": ({"web": "not-a-sha"}, "subscriptions[1].artifact.pin ('not-a-sha'): must be a commit id"),
+}
+
+
+def member_spec(member_id: str = "shop-web-000001", **fields: Any) -> MemberSpec:
+    """The spec of a member ``member_id`` of the shop's php subscription ``web`` (its container
+    and host names derived from the id), with nothing mounted, no labels and no limits; ``fields``
+    set the rest."""
+    base: dict[str, Any] = {
+        "member_id": member_id,
+        "name": f"stratos-{member_id}",
+        "hostname": member_id,
+        "image": "stratos/cartridge-php:8.2",
+        "network": "stratos-local",
+        "aliases": ("web.shop",),
+        "environment": {},
+        "labels": {},
+        "binds": (),
+        "volumes": {},
+        "nano_cpus": None,
+        "mem_limit": None,
+    }
+    return MemberSpec(**{**base, **fields})
 
 
 def file_artifact(repo: Path, **fields: object) -> Artifact:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import local_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
@@ -72,17 +73,7 @@ def failed(result: PlaybookResult) -> dict[str, Any]:
 def playbook_command(playbook: Path, vars_file: Path, *options: str) -> list[str]:
     """``ansible-playbook`` of this venv on localhost with the local connection, its variables
     from ``vars_file``."""
-    return [
-        str(BIN / "ansible-playbook"),
-        *options,
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"@{vars_file}",
-        str(playbook),
-    ]
+    return local_playbook(playbook, f"@{vars_file}", options=options)
 
 
 class Ansible:

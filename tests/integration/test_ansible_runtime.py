@@ -30,7 +30,7 @@ import pytest
 import support
 import yaml
 from ansible_helpers import failed, ok
-from support import seeded_store, url_get
+from support import BAD_PIN_RELEASES, seeded_store, url_get
 
 from stratos.builtin import cartridge_file
 from stratos.drivers.docker import state_id
@@ -440,11 +440,7 @@ def lb_platform(
 
 @pytest.mark.docker
 def test_lb_cluster_lifecycle_with_a_real_haproxy(
-    ansible: Ansible,
-    state_dir: Path,
-    snapshot: Snapshot,
-    docker_client: docker.DockerClient,
-    lb_platform: dict[str, Any],
+    ansible: Ansible, state_dir: Path, docker_client: docker.DockerClient, lb_platform: dict[str, Any]
 ) -> None:
     name, container_name, store = lb_platform["name"], lb_platform["container"], lb_platform["store"]
     port = free_port()
@@ -908,15 +904,7 @@ def test_info_returns_definitions_and_the_agents_view_without_secrets(
 # =========================================================================== pin_release
 
 
-@pytest.mark.parametrize(
-    ("pins", "expected"),
-    [
-        ({"nope": "3f2c1a9"}, "pin_release.nope ('3f2c1a9'): must name a subscription with an artifact"),
-        ({"db": "3f2c1a9"}, "pin_release.db ('3f2c1a9'): must name a subscription with an artifact"),
-        ({"web": "not-a-sha"}, "subscriptions[1].artifact.pin ('not-a-sha'): must be a commit id"),
-    ],
-    ids=["unknown-alias", "no-artifact", "bad-commit"],
-)
+@pytest.mark.parametrize(("pins", "expected"), list(BAD_PIN_RELEASES.values()), ids=list(BAD_PIN_RELEASES))
 def test_pin_release_bad_input_changes_nothing(
     ansible: Ansible, state_dir: Path, snapshot: Snapshot, app_platform: StateStore, pins: dict, expected: str
 ) -> None:

@@ -131,13 +131,7 @@ subscriptions:
     cartridge: mysql
     deployment_policy: single
     environment: {MYSQL_DATABASE: shop, MYSQL_USER: shop}
-  - alias: web
-    cartridge: php
-    min: 2
-    max: 6
-    deployment_policy: php-spread
-    lb_cluster: web
-    links: [db]
+  - {alias: web, cartridge: php, min: 2, max: 6, deployment_policy: php-spread, lb_cluster: web, links: [db]}
 """
 
 

@@ -4,41 +4,28 @@ import stat
 from pathlib import Path
 
 import pytest
-import yaml
+from support import seed_documents
 
 from stratos.errors import ValidationError
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
 
-def _defs(seed_dir: Path) -> list[dict]:
-    order = [
-        "network-partition.yml",
-        "php.yml",
-        "mysql.yml",
-        "deployment-policies.yml",
-        "autoscaling-policy.yml",
-        "lb-cluster.yml",
-        "application.yml",
-    ]
-    return [d for f in order for d in yaml.safe_load_all((seed_dir / f).read_text())]
-
-
 def test_put_plan_apply_and_idempotency(tmp_path: Path, seed_dir: Path) -> None:
     store = StateStore(tmp_path)
     store.ensure()
-    for data in _defs(seed_dir):
+    for data in seed_documents(seed_dir):
         change = store.plan_put(parse_definition(data))
         assert change.changed and change.before is None
         store.apply(change)
-    for data in _defs(seed_dir):
+    for data in seed_documents(seed_dir):
         assert not store.plan_put(parse_definition(data)).changed
     assert set(store.load().applications) == {"shop"}
 
 
 def test_bad_reference_changes_nothing(tmp_path: Path, seed_dir: Path) -> None:
     store = StateStore(tmp_path)
-    app = _defs(seed_dir)[-1]
+    app = seed_documents(seed_dir)[-1]
     with pytest.raises(ValidationError, match=r"subscriptions\[1\].cartridge \('php'\): must name a defined"):
         store.plan_put(parse_definition(app))
     assert list(store.iter_files()) == []
@@ -46,7 +33,7 @@ def test_bad_reference_changes_nothing(tmp_path: Path, seed_dir: Path) -> None:
 
 def test_remove_refuses_while_used(tmp_path: Path, seed_dir: Path) -> None:
     store = StateStore(tmp_path)
-    for data in _defs(seed_dir):
+    for data in seed_documents(seed_dir):
         store.apply(store.plan_put(parse_definition(data)))
     with pytest.raises(ValidationError, match="cannot be removed while it is used"):
         store.plan_remove("Cartridge", "php")
@@ -67,7 +54,7 @@ def test_secret_is_generated_once_and_private(tmp_path: Path) -> None:
 
 def test_updating_an_app_into_a_proxy_port_clash_is_refused(tmp_path: Path, seed_dir: Path) -> None:
     store = StateStore(tmp_path)
-    for data in _defs(seed_dir):
+    for data in seed_documents(seed_dir):
         store.apply(store.plan_put(parse_definition(data)))
     blog = {
         "kind": "Application",

@@ -78,3 +78,40 @@ def test_seeded_store_holds_the_definitions(tmp_path: Path) -> None:
     ds = store.load()
     assert sorted(ds.applications) == ["shop"]
     assert ds.applications["shop"].subscriptions[0].artifact is not None
+
+
+def test_seed_documents_come_in_storing_order(seed_dir: Path) -> None:
+    docs = support.seed_documents(seed_dir)
+    assert docs[0]["kind"] == "NetworkPartition" and docs[-1]["kind"] == "Application"
+    platform = support.seed_documents(seed_dir, application=False)
+    assert platform == docs[:-1]
+    store = support.seeded_store(seed_dir.parent / "state", docs)  # each names only what came before
+    assert list(store.load().applications) == [docs[-1]["name"]]
+
+
+def test_local_playbook_runs_on_localhost_with_each_variable() -> None:
+    command = support.local_playbook(Path("/p/play.yml"), "a=1", "@/v.yml", options=["--check"])
+    assert command[0].endswith("/ansible-playbook")
+    assert command[1:] == [
+        "--check",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        "a=1",
+        "-e",
+        "@/v.yml",
+        "/p/play.yml",
+    ]
+
+
+def test_member_spec_derives_its_names_and_takes_overrides() -> None:
+    spec = support.member_spec("shop-web-abc123", image="i", binds=("/x:/y:ro",))
+    assert (spec.name, spec.hostname, spec.image, spec.network) == (
+        "stratos-shop-web-abc123",
+        "shop-web-abc123",
+        "i",
+        "stratos-local",
+    )
+    assert spec.binds == ("/x:/y:ro",) and spec.labels == {} and spec.mem_limit is None

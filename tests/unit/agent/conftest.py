@@ -13,6 +13,28 @@ from stratos.store import StateStore
 
 
 @pytest.fixture
+def far_platform_yaml() -> str:
+    """A network partition ``far`` whose one partition ``f1`` is a remote Docker endpoint (at a
+    documentation address, so it never answers) and a deployment policy ``far-only`` over it: the
+    standard definitions plus this hold a subscription on an endpoint that fails."""
+    return """
+---
+kind: NetworkPartition
+name: far
+partitions:
+  - {name: f1, endpoint: "tcp://192.0.2.1:2376"}
+network: {name: stratos-far}
+---
+kind: DeploymentPolicy
+name: far-only
+network_partitions:
+  - name: far
+    partitions:
+      - {name: f1, max: 2}
+"""
+
+
+@pytest.fixture
 def spawn_agent_http() -> Iterator[Callable[..., tuple[subprocess.Popen[str], tuple[str, int]]]]:
     """Start ``stratos agent-http`` on an ephemeral loopback port (killed at the end if still running)."""
     started: list[subprocess.Popen[str]] = []

@@ -13,20 +13,7 @@ from stratos.agent.observer import KILL_GRACE, load_definitions
 from stratos.errors import StratosError
 from stratos.store import StateStore
 
-FAR = """
----
-kind: NetworkPartition
-name: far
-partitions:
-  - {name: f1, endpoint: "tcp://192.0.2.1:2376"}
-network: {name: stratos-far}
----
-kind: DeploymentPolicy
-name: far-only
-network_partitions:
-  - name: far
-    partitions:
-      - {name: f1, max: 2}
+FAR_APPLICATION = """
 ---
 kind: Application
 name: far
@@ -36,8 +23,8 @@ subscriptions:
 
 
 @pytest.fixture
-def far(tmp_path: Path, definitions_yaml: str) -> Setup:
-    return make_agent(tmp_path, definitions_yaml + FAR)
+def far(tmp_path: Path, definitions_yaml: str, far_platform_yaml: str) -> Setup:
+    return make_agent(tmp_path, definitions_yaml + far_platform_yaml + FAR_APPLICATION)
 
 
 def test_an_endpoint_that_does_not_answer_makes_its_subscriptions_blind(far: Setup) -> None:

@@ -32,20 +32,7 @@ subscriptions:
     artifact: {url: "https://git.invalid/site.git", branch: main}
 """
 
-FAR = """
----
-kind: NetworkPartition
-name: remote
-partitions:
-  - {name: r1, endpoint: "tcp://192.0.2.1:2376"}
-network: {name: stratos-remote}
----
-kind: DeploymentPolicy
-name: far
-network_partitions:
-  - name: remote
-    partitions:
-      - {name: r1, max: 2}
+FAR_APPLICATION = """
 ---
 kind: Application
 name: far
@@ -54,7 +41,7 @@ subscriptions:
     cartridge: php
     min: 1
     max: 2
-    deployment_policy: far
+    deployment_policy: far-only
 """
 
 
@@ -128,9 +115,9 @@ def test_a_hung_fetch_does_not_delay_replacing_a_dead_member_of_another_subscrip
 
 
 def test_an_unreachable_docker_endpoint_degrades_only_its_subscriptions(
-    tmp_path: Path, definitions_yaml: str
+    tmp_path: Path, definitions_yaml: str, far_platform_yaml: str
 ) -> None:
-    agent, fake, runtime, store = make_setup(tmp_path, definitions_yaml + FAR)
+    agent, fake, runtime, store = make_setup(tmp_path, definitions_yaml + far_platform_yaml + FAR_APPLICATION)
 
     def connect(endpoint: str) -> Any:
         if endpoint.startswith("tcp://192.0.2.1"):

@@ -14,6 +14,14 @@ from stratos.errors import DriverError, StratosError
 from stratos.store import StateStore
 
 
+def ask(script: Path, prompt: str, env: Mapping[str, str]) -> str:
+    """What the ``GIT_ASKPASS`` ``script`` answers git's ``prompt``, run as git runs it (with
+    ``env`` over this process's environment)."""
+    return subprocess.run(
+        [str(script), prompt], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_first_sync_checks_out_and_links_current(repo: Path, store: StateStore) -> None:
     head = git("rev-parse", "HEAD", cwd=repo)
     release = artifacts.sync(store, "shop", "web", artifact(repo))
@@ -75,22 +83,8 @@ def test_credentials_never_reach_a_command_line(repo: Path, store: StateStore, t
         if "GIT_ASKPASS" in env and env["GIT_ASKPASS"] != "/bin/false":
             script = Path(env["GIT_ASKPASS"])
             assert script.stat().st_mode & 0o777 == 0o700
-            answer = subprocess.run(
-                [str(script), "Password for 'https://x@h': "],
-                env={**os.environ, **env},
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            assert answer == "t0ken-value\n"
-            user = subprocess.run(
-                [str(script), "Username for 'https://h': "],
-                env={**os.environ, **env},
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            assert user == "deploy\n"
+            assert ask(script, "Password for 'https://x@h': ", env) == "t0ken-value\n"
+            assert ask(script, "Username for 'https://h': ", env) == "deploy\n"
         return artifacts.run_git(args, env)
 
     creds = {"username": "deploy", "token_file": str(token), "ssh_key_file": str(key)}

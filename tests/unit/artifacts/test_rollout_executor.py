@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import support
-from support import git
+from support import git, member_spec
 
 from stratos import artifacts
 from stratos.agent import rollout
@@ -435,21 +435,11 @@ def test_fetch_failures_are_recorded_once_and_name_no_secret(world: Any, tmp_pat
 
 
 def _spec_with(revision: str) -> members.MemberSpec:
-    return members.MemberSpec(
-        member_id="shop-web-abcdef",
-        name="stratos-shop-web-abcdef",
-        hostname="shop-web-abcdef",
+    return member_spec(
+        "shop-web-abcdef",
         image="i",
         network="n",
         aliases=(),
-        environment={},
-        labels={
-            dockerlib.APPLICATION: "shop",
-            dockerlib.SUBSCRIPTION: "web",
-            dockerlib.REVISION: revision,
-        },
+        labels={dockerlib.APPLICATION: "shop", dockerlib.SUBSCRIPTION: "web", dockerlib.REVISION: revision},
         binds=(f"/x:{members.APP_MOUNT}:ro",),
-        volumes={},
-        nano_cpus=None,
-        mem_limit=None,
     )

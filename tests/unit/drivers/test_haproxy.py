@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -255,6 +256,12 @@ def state_with(*lines: str) -> str:
     return "1\n" + HEADER + "\n" + "".join(line + "\n" for line in lines)
 
 
+def showing(state: str, otherwise: str = "\n") -> Callable[[str], str]:
+    """The answers of a runtime socket that shows ``state`` and answers every other command with
+    ``otherwise``."""
+    return lambda line: state if line.startswith("show") else otherwise
+
+
 def test_add_member_adds_enables_health_and_puts_in_service(fake_socket: MakeFake) -> None:
     def answer(line: str) -> str:
         if line.startswith("show servers state"):
@@ -273,11 +280,7 @@ def test_add_member_adds_enables_health_and_puts_in_service(fake_socket: MakeFak
 
 def test_add_member_of_an_existing_server_only_puts_it_back_in_service(fake_socket: MakeFake) -> None:
     fake = fake_socket(
-        lambda line: (
-            state_with("3 be_8080 2 m1 10.0.0.5 2 8 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-            if line.startswith("show")
-            else "\n"
-        )
+        showing(state_with("3 be_8080 2 m1 10.0.0.5 2 8 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0"))
     )
     haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80, check=False, sticky=True)
     assert fake.commands == [
@@ -288,15 +291,27 @@ def test_add_member_of_an_existing_server_only_puts_it_back_in_service(fake_sock
 
 
 def test_add_member_failure_is_a_driver_error(fake_socket: MakeFake) -> None:
-    fake = fake_socket(
-        lambda line: (
-            state_with()
-            if line.startswith("show")
-            else "Backend 'be_8080' uses a non dynamic LB algorithm.\n"
-        )
-    )
+    fake = fake_socket(showing(state_with(), "Backend 'be_8080' uses a non dynamic LB algorithm.\n"))
     with pytest.raises(DriverError, match="add server be_8080/m1 failed"):
         haproxy.Runtime(fake.path).add_member("be_8080", "m1", "10.0.0.5", 80)
+
+
+def deleting_after(refusals: float) -> Callable[[str], str]:
+    """The answers of a runtime socket whose server ``be_8080/m1`` (in service) refuses its first
+    ``refusals`` deletes (``math.inf``: every one) for connections still attached."""
+    attempts: list[str] = []
+
+    def answer(line: str) -> str:
+        if line.startswith("show servers state"):
+            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
+        if line.startswith("del server"):
+            attempts.append(line)
+            if len(attempts) <= refusals:
+                return "Server still has connections attached to it, cannot remove it.\n"
+            return "Server deleted.\n"
+        return "\n"
+
+    return answer
 
 
 @pytest.mark.parametrize(
@@ -320,36 +335,15 @@ def test_add_member_failure_is_a_driver_error(fake_socket: MakeFake) -> None:
 def test_remove_member_maintenance_then_delete_retried(
     fake_socket: MakeFake, refusals: int, expected: list[str]
 ) -> None:
-    attempts = []
-
-    def answer(line: str) -> str:
-        if line.startswith("show servers state"):
-            return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-        if line.startswith("del server"):
-            attempts.append(line)
-            if len(attempts) <= refusals:
-                return "Server still has connections attached to it, cannot remove it.\n"
-            return "Server deleted.\n"
-        return "\n"
-
-    fake = fake_socket(answer)
+    fake = fake_socket(deleting_after(refusals))
     clock = iter(range(100))
     runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)), sleep=lambda s: None)
     runtime.remove_member("be_8080", "m1", timeout=5)
     assert [c for c in fake.commands if not c.startswith("show")] == expected
 
 
-def _never_drained(line: str) -> str:
-    """HAProxy's answers for a member ``m1`` whose connections never end: every delete is refused."""
-    if line.startswith("show servers state"):
-        return state_with("3 be_8080 2 m1 10.0.0.5 2 1 1 1 9 15 3 2 6 0 0 0 - 80 - 0 0 - - 0")
-    return (
-        "Server still has connections attached to it, cannot remove it.\n" if line.startswith("del") else "\n"
-    )
-
-
 def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
-    fake = fake_socket(_never_drained)
+    fake = fake_socket(deleting_after(math.inf))
     assert haproxy.Runtime(fake.path).remove_member("be_8080", "m1", wait=False) is False
     assert [c for c in fake.commands if not c.startswith("show")] == [
         "set server be_8080/m1 state maint",
@@ -358,7 +352,7 @@ def test_remove_member_without_wait_tries_once(fake_socket: MakeFake) -> None:
 
 
 def test_remove_member_gives_up_after_its_timeout(fake_socket: MakeFake) -> None:
-    fake = fake_socket(_never_drained)
+    fake = fake_socket(deleting_after(math.inf))
     clock = iter(range(100))
     runtime = haproxy.Runtime(fake.path, clock=lambda: float(next(clock)) * 5, sleep=lambda s: None)
     with pytest.raises(DriverError, match="del server be_8080/m1 failed"):

@@ -8,19 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 from docker_fakes import FakePool
+from support import seed_documents
 
 from stratos.model import Application
 from stratos.store import StateStore
 from stratos.validation import parse_definition
-
-SEED_FILES = [
-    "network-partition.yml",
-    "php.yml",
-    "mysql.yml",
-    "deployment-policies.yml",
-    "autoscaling-policy.yml",
-    "lb-cluster.yml",
-]
 
 
 @pytest.fixture
@@ -33,9 +25,8 @@ def platform(seed_dir: Path, tmp_path: Path) -> StateStore:
     """A state directory with the seed demo's definitions stored, but its application."""
     store = StateStore(tmp_path / "state")
     store.ensure()
-    for name in SEED_FILES:
-        for data in yaml.safe_load_all((seed_dir / name).read_text()):
-            store.apply(store.plan_put(parse_definition(data)))
+    for data in seed_documents(seed_dir, application=False):
+        store.apply(store.plan_put(parse_definition(data)))
     return store
 
 

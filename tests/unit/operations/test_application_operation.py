@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from docker_fakes import FakeContainer, FakePool
+from support import BAD_PIN_RELEASES
 
 from stratos import status
 from stratos.drivers import docker as dockerlib
@@ -156,15 +157,7 @@ def test_pin_releases_sets_and_clears_pins_on_the_model(shop: Application) -> No
     assert ops.pin_releases(shop, None) is shop
 
 
-@pytest.mark.parametrize(
-    ("pins", "expected"),
-    [
-        ({"nope": "3f2c1a9"}, "pin_release.nope ('3f2c1a9'): must name a subscription with an artifact"),
-        ({"db": "3f2c1a9"}, "pin_release.db ('3f2c1a9'): must name a subscription with an artifact"),
-        ({"web": "not-a-sha"}, "subscriptions[1].artifact.pin ('not-a-sha'): must be a commit id"),
-    ],
-    ids=["unknown-alias", "no-artifact", "bad-commit"],
-)
+@pytest.mark.parametrize(("pins", "expected"), list(BAD_PIN_RELEASES.values()), ids=list(BAD_PIN_RELEASES))
 def test_pin_releases_refuses(shop: Application, pins: dict, expected: str) -> None:
     with pytest.raises(ValidationError) as info:
         ops.pin_releases(shop, pins)
