@@ -60,7 +60,7 @@ from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
 from stratos.drivers.runtime import DockerEngine, MemberRuntime
 from stratos.errors import DriverError, StratosError
-from stratos.model import Application, Artifact, Cartridge, Subscription, redact_url
+from stratos.model import Application, Artifact, Cartridge, NetworkPartition, Subscription, redact_url
 from stratos.planning import health as healthlib
 from stratos.planning.health import Health
 from stratos.planning.revision import revision as member_revision
@@ -102,6 +102,40 @@ ROLE_CANARY = dockerlib.ROLE_CANARY
 CHECK_POLL = 0.5
 
 # --------------------------------------------------------------------------- member specs
+
+
+def prepared_spec(
+    store: StateStore,
+    definitions: DefinitionSet,
+    app: Application,
+    sub: Subscription,
+    cartridge: Cartridge,
+    np: NetworkPartition,
+    partition: str,
+    *,
+    state_id: str,
+    revision: str,
+    releases_dir: Path | None,
+) -> members.MemberSpec:
+    """The container of a new member (or canary) of ``sub`` in ``np``/``partition``, its secrets
+    and link files written on the host first: the one way the actor and the canary build a member."""
+    secrets_dir = members.prepare_secrets(store, app, sub, cartridge)
+    links = members.prepare_links(store, definitions, app, sub)
+    if links:
+        secrets_dir = store.secrets_dir(app.name, sub.alias)
+    return members.member_spec(
+        app=app,
+        sub=sub,
+        cartridge=cartridge,
+        np=np,
+        partition=partition,
+        member=members.member_id(app.name, sub.alias),
+        state_id=state_id,
+        revision=revision,
+        secrets_dir=secrets_dir,
+        releases_dir=releases_dir,
+        links=links,
+    )
 
 
 def pinned_spec(spec: members.MemberSpec, release_path: Path) -> members.MemberSpec:
@@ -745,22 +779,17 @@ class Rollouts:
         np = definitions.network_partitions[dp.network_partitions[0].name]
         partition = next(p for p in np.partitions if p.name == dp.network_partitions[0].partitions[0].name)
         try:
-            secrets_dir = members.prepare_secrets(self.store, app, sub, cartridge)
-            links = members.prepare_links(self.store, definitions, app, sub)
-            if links:
-                secrets_dir = self.store.secrets_dir(app.name, sub.alias)
-            spec = members.member_spec(
-                app=app,
-                sub=sub,
-                cartridge=cartridge,
-                np=np,
-                partition=partition.name,
-                member=members.member_id(app.name, sub.alias),
+            spec = prepared_spec(
+                self.store,
+                definitions,
+                app,
+                sub,
+                cartridge,
+                np,
+                partition.name,
                 state_id=self.state_id,
                 revision="canary",
-                secrets_dir=secrets_dir,
                 releases_dir=self.store.releases_dir(app.name, sub.alias),
-                links=links,
             )
             spec = canary_spec(
                 spec, artifacts.release_dir(self.store, app.name, sub.alias, sha), secrets.token_hex(3)
