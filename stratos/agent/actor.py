@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from stratos import artifacts
 from stratos.agent.config import AgentConfig
 from stratos.agent.observer import Observer, RuntimeFactory, load_definitions
-from stratos.agent.rollout import Rollouts, prepared_spec
+from stratos.agent.rollout import Rollouts
 from stratos.agent.watch import LbWatch
 from stratos.drivers import members
 from stratos.drivers.members import ObservedMember
@@ -191,21 +191,12 @@ class Actor:
         definitions, now = context.definitions, context.now
         app = definitions.applications[action.application]
         sub = app.subscription(action.subscription)
-        cartridge = definitions.cartridges[sub.cartridge]
         np = definitions.network_partitions[action.placement.network_partition]
         partition = next(p for p in np.partitions if p.name == action.placement.partition)
         releases = self.store.releases_dir(app.name, sub.alias) if sub.artifact is not None else None
-        spec = prepared_spec(
-            self.store,
-            definitions,
-            app,
-            sub,
-            cartridge,
-            np,
-            partition.name,
-            state_id=self.state_id,
-            revision=self.rollouts.revision(definitions, app, sub),
-            releases_dir=releases,
+        revision = self.rollouts.revision(definitions, app, sub)
+        spec = self.rollouts.new_member_spec(
+            definitions, app, sub, np, partition.name, revision=revision, releases_dir=releases
         )
         if releases is not None and artifacts.current_release(self.store, app.name, sub.alias) is None:
             # The release worker fetches it (never git on the reconcile path); the next tick starts.

@@ -62,7 +62,7 @@ def test_a_canary_is_no_member_has_no_alias_and_no_data() -> None:
     assert spec.environment["STRATOS_CANARY"] == "1"
 
 
-def test_a_prepared_spec_mounts_the_secrets_and_links_it_wrote(
+def test_a_new_member_spec_mounts_the_secrets_and_links_it_wrote(
     definitions: DefinitionSet, tmp_path: Path
 ) -> None:
     store = StateStore(tmp_path / "state")
@@ -71,18 +71,8 @@ def test_a_prepared_spec_mounts_the_secrets_and_links_it_wrote(
     web, db = app.subscription("web"), app.subscription("db")
     np = definitions.network_partitions["local"]
     releases = store.releases_dir("shop", "web")
-    spec = rollout.prepared_spec(
-        store,
-        definitions,
-        app,
-        web,
-        definitions.cartridges["php"],
-        np,
-        "p1",
-        state_id="st",
-        revision="r1",
-        releases_dir=releases,
-    )
+    rollouts = rollout.Rollouts(store, docker=dockerlib.ClientPool(), record=lambda *_, **__: None)
+    spec = rollouts.new_member_spec(definitions, app, web, np, "p1", revision="r1", releases_dir=releases)
     # php has no secret of its own: the copies of the linked ones make the secrets directory.
     assert store.link_file("shop", "db").exists()
     assert spec.binds == (
@@ -92,16 +82,5 @@ def test_a_prepared_spec_mounts_the_secrets_and_links_it_wrote(
     )
     assert spec.member_id.startswith("shop-web-") and spec.labels[dockerlib.MEMBER_ID] == spec.member_id
     assert (spec.labels[dockerlib.REVISION], spec.labels[dockerlib.PARTITION]) == ("r1", "p1")
-    spec = rollout.prepared_spec(
-        store,
-        definitions,
-        app,
-        db,
-        definitions.cartridges["mysql"],
-        np,
-        "p1",
-        state_id="st",
-        revision="r1",
-        releases_dir=None,
-    )
+    spec = rollouts.new_member_spec(definitions, app, db, np, "p1", revision="r1", releases_dir=None)
     assert spec.binds == (f"{store.secrets_dir('shop', 'db')}:/run/stratos/secrets:ro",)
