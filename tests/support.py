@@ -24,6 +24,7 @@ from typing import IO, Any
 import yaml
 
 from stratos import builtin, images
+from stratos.drivers.members import MemberSpec
 from stratos.model import Artifact, Cartridge
 from stratos.store import StateStore
 from stratos.validation import parse_definition
@@ -288,3 +289,24 @@ def hooked(alias: str, url: str, secret_file: Path | None, **artifact: Any) -> d
     if secret_file is not None:
         fields["credentials"] = {"webhook_secret_file": str(secret_file)}
     return {"alias": alias, "artifact": fields}
+
+
+def member_spec(member_id: str = "shop-web-000001", **fields: Any) -> MemberSpec:
+    """A member's container of php subscription ``web`` of ``shop``, named after ``member_id``, with
+    no label, mount or limit unless ``fields`` (any :class:`MemberSpec` field) give them: a test
+    states only what it looks at."""
+    base: dict[str, Any] = {
+        "member_id": member_id,
+        "name": f"stratos-{member_id}",
+        "hostname": member_id,
+        "image": "stratos/cartridge-php:8.2",
+        "network": "stratos-local",
+        "aliases": ("web.shop",),
+        "environment": {},
+        "labels": {},
+        "binds": (),
+        "volumes": {},
+        "nano_cpus": None,
+        "mem_limit": None,
+    }
+    return MemberSpec(**{**base, **fields})

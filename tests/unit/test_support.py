@@ -78,3 +78,13 @@ def test_seeded_store_holds_the_definitions(tmp_path: Path) -> None:
     ds = store.load()
     assert sorted(ds.applications) == ["shop"]
     assert ds.applications["shop"].subscriptions[0].artifact is not None
+
+
+def test_member_spec_is_named_after_its_member_and_takes_any_field() -> None:
+    spec = support.member_spec("shop-web-abc123", binds=("/a:/b:ro",))
+    assert (spec.member_id, spec.name, spec.hostname) == (
+        "shop-web-abc123",
+        "stratos-shop-web-abc123",
+        "shop-web-abc123",
+    )
+    assert (spec.binds, spec.labels, spec.volumes, spec.mem_limit) == (("/a:/b:ro",), {}, {}, None)

@@ -435,21 +435,5 @@ def test_fetch_failures_are_recorded_once_and_name_no_secret(world: Any, tmp_pat
 
 
 def _spec_with(revision: str) -> members.MemberSpec:
-    return members.MemberSpec(
-        member_id="shop-web-abcdef",
-        name="stratos-shop-web-abcdef",
-        hostname="shop-web-abcdef",
-        image="i",
-        network="n",
-        aliases=(),
-        environment={},
-        labels={
-            dockerlib.APPLICATION: "shop",
-            dockerlib.SUBSCRIPTION: "web",
-            dockerlib.REVISION: revision,
-        },
-        binds=(f"/x:{members.APP_MOUNT}:ro",),
-        volumes={},
-        nano_cpus=None,
-        mem_limit=None,
-    )
+    labels = {dockerlib.APPLICATION: "shop", dockerlib.SUBSCRIPTION: "web", dockerlib.REVISION: revision}
+    return support.member_spec("shop-web-abcdef", labels=labels, binds=(f"/x:{members.APP_MOUNT}:ro",))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import support
+
 from stratos.agent import rollout
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
@@ -14,13 +16,8 @@ A, B = ("a" * 40, "b" * 40)
 
 
 def _spec() -> members.MemberSpec:
-    return members.MemberSpec(
-        member_id="shop-web-abc123",
-        name="stratos-shop-web-abc123",
-        hostname="shop-web-abc123",
-        image="stratos/cartridge-php:8.2",
-        network="stratos-local",
-        aliases=("web.shop",),
+    return support.member_spec(
+        "shop-web-abc123",
         environment={"STRATOS_MEMBER_ID": "shop-web-abc123"},
         labels={
             dockerlib.ROLE: dockerlib.ROLE_MEMBER,
@@ -35,8 +32,6 @@ def _spec() -> members.MemberSpec:
             f"/state/releases/shop/web:{members.APP_MOUNT}:ro",
         ),
         volumes={"stratos-shop-web-data": "/data"},
-        nano_cpus=None,
-        mem_limit=None,
     )
 
 

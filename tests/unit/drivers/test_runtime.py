@@ -8,6 +8,7 @@ from typing import Any
 
 import docker.errors
 import pytest
+import support
 
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import runtime
@@ -141,20 +142,7 @@ def test_endpoints_are_the_default_one_and_each_docker_partitions(
 
 
 def spec() -> MemberSpec:
-    return MemberSpec(
-        member_id="shop-web-000001",
-        name="stratos-shop-web-000001",
-        hostname="shop-web-000001",
-        image="stratos/cartridge-php:8.2",
-        network="stratos-local",
-        aliases=("web.shop",),
-        environment={},
-        labels=labels(),
-        binds=(),
-        volumes={},
-        nano_cpus=None,
-        mem_limit=None,
-    )
+    return support.member_spec(labels=labels())
 
 
 def test_start_list_inspect_and_stop_a_member(engine: runtime.DockerEngine, client: Client) -> None:
