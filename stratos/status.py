@@ -30,15 +30,18 @@ Front ends wait on it with :func:`stratos.operations.application.wait_ready`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stratos.errors import StratosError
 from stratos.fsutil import STATE, atomic_write_text
 from stratos.store import StateStore
+
+if TYPE_CHECKING:  # the planner's views; readers of the file need not import the planner
+    from stratos.planning.reconcile import MemberView, SubscriptionView
 
 VERSION = 1
 
@@ -135,53 +138,7 @@ class AgentStatus(_Status):
 # --------------------------------------------------------------------------- building it (pure)
 
 
-class MemberViewLike(Protocol):
-    """What :func:`build_status` needs of a member view (the planner's ``MemberView``)."""
-
-    @property
-    def member_id(self) -> str: ...
-    @property
-    def partition(self) -> str: ...
-    @property
-    def health(self) -> str: ...
-    @property
-    def in_lb(self) -> bool | None: ...
-    @property
-    def address(self) -> str | None: ...
-    @property
-    def current_revision(self) -> bool: ...
-    @property
-    def detail(self) -> str: ...
-
-
-class SubscriptionViewLike(Protocol):
-    """What :func:`build_status` needs of a subscription view (the planner's ``SubscriptionView``)."""
-
-    @property
-    def application(self) -> str: ...
-    @property
-    def subscription(self) -> str: ...
-    @property
-    def min(self) -> int: ...
-    @property
-    def max(self) -> int: ...
-    @property
-    def desired(self) -> int: ...
-    @property
-    def healthy(self) -> int: ...
-    @property
-    def in_lb(self) -> int | None: ...
-    @property
-    def ready(self) -> bool: ...
-    @property
-    def waiting_for(self) -> Sequence[str]: ...
-    @property
-    def notes(self) -> Sequence[str]: ...
-    @property
-    def members(self) -> Sequence[MemberViewLike]: ...
-
-
-def member_status(m: MemberViewLike) -> MemberStatus:
+def member_status(m: MemberView) -> MemberStatus:
     extra = {"detail": m.detail} if m.detail and m.health != "healthy" else {}
     return MemberStatus(
         id=m.member_id,
@@ -194,7 +151,7 @@ def member_status(m: MemberViewLike) -> MemberStatus:
     )
 
 
-def subscription_status(view: SubscriptionViewLike) -> SubscriptionStatus:
+def subscription_status(view: SubscriptionView) -> SubscriptionStatus:
     return SubscriptionStatus(
         min=view.min,
         max=view.max,
@@ -210,7 +167,7 @@ def subscription_status(view: SubscriptionViewLike) -> SubscriptionStatus:
 
 def build_status(
     now: float,
-    views: Iterable[SubscriptionViewLike],
+    views: Iterable[SubscriptionView],
     *,
     ok: bool = True,
     error: str | None = None,

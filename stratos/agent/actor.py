@@ -191,35 +191,19 @@ class Actor:
         definitions, now = context.definitions, context.now
         app = definitions.applications[action.application]
         sub = app.subscription(action.subscription)
-        cartridge = definitions.cartridges[sub.cartridge]
         np = definitions.network_partitions[action.placement.network_partition]
         partition = next(p for p in np.partitions if p.name == action.placement.partition)
-        secrets_dir = members.prepare_secrets(self.store, app, sub, cartridge)
-        links = members.prepare_links(self.store, definitions, app, sub)
-        if links:
-            secrets_dir = self.store.secrets_dir(app.name, sub.alias)
-        releases = None
-        if sub.artifact is not None:
-            releases = self.store.releases_dir(app.name, sub.alias)
-            if artifacts.current_release(self.store, app.name, sub.alias) is None:
-                # The release worker fetches it (never git on the reconcile path); the next tick starts.
-                raise NoReleaseYet(
-                    f"{app.name}/{sub.alias} has no release of its artifact yet (the first fetch is under way)"
-                )
-        member_id = members.member_id(app.name, sub.alias)
-        spec = members.member_spec(
-            app=app,
-            sub=sub,
-            cartridge=cartridge,
-            np=np,
-            partition=partition.name,
-            member=member_id,
-            state_id=self.state_id,
-            revision=self.rollouts.revision(definitions, app, sub),
-            secrets_dir=secrets_dir,
-            releases_dir=releases,
-            links=links,
+        releases = self.store.releases_dir(app.name, sub.alias) if sub.artifact is not None else None
+        revision = self.rollouts.revision(definitions, app, sub)
+        spec = self.rollouts.new_member_spec(
+            definitions, app, sub, np, partition.name, revision=revision, releases_dir=releases
         )
+        if releases is not None and artifacts.current_release(self.store, app.name, sub.alias) is None:
+            # The release worker fetches it (never git on the reconcile path); the next tick starts.
+            raise NoReleaseYet(
+                f"{app.name}/{sub.alias} has no release of its artifact yet (the first fetch is under way)"
+            )
+        member_id = spec.member_id
         spec = self.rollouts.member_spec(definitions, spec)
         member = self.runtime.start_member(spec, partition.endpoint)
         key = (app.name, sub.alias)

@@ -60,7 +60,7 @@ from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
 from stratos.drivers.runtime import DockerEngine, MemberRuntime
 from stratos.errors import DriverError, StratosError
-from stratos.model import Application, Artifact, Cartridge, Subscription, redact_url
+from stratos.model import Application, Artifact, Cartridge, NetworkPartition, Subscription, redact_url
 from stratos.planning import health as healthlib
 from stratos.planning.health import Health
 from stratos.planning.revision import revision as member_revision
@@ -307,6 +307,38 @@ class Rollouts:
         if self._mode(definitions, sub) != "restart":
             return base
         return release_revision(base, artifacts.current_release(self.store, app.name, sub.alias))
+
+    def new_member_spec(
+        self,
+        definitions: DefinitionSet,
+        app: Application,
+        sub: Subscription,
+        np: NetworkPartition,
+        partition: str,
+        *,
+        revision: str,
+        releases_dir: Path | None,
+    ) -> members.MemberSpec:
+        """The container of a new member (or canary) of ``sub`` in ``np``/``partition``, its secrets
+        and link files written on the host first: the one way the actor and the canary build one."""
+        cartridge = definitions.cartridges[sub.cartridge]
+        secrets_dir = members.prepare_secrets(self.store, app, sub, cartridge)
+        links = members.prepare_links(self.store, definitions, app, sub)
+        if links:
+            secrets_dir = self.store.secrets_dir(app.name, sub.alias)
+        return members.member_spec(
+            app=app,
+            sub=sub,
+            cartridge=cartridge,
+            np=np,
+            partition=partition,
+            member=members.member_id(app.name, sub.alias),
+            state_id=self.state_id,
+            revision=revision,
+            secrets_dir=secrets_dir,
+            releases_dir=releases_dir,
+            links=links,
+        )
 
     def member_spec(self, definitions: DefinitionSet, spec: members.MemberSpec) -> members.MemberSpec:
         """A ``restart`` member runs the release in its revision, mounted as its ``current``."""
@@ -745,22 +777,9 @@ class Rollouts:
         np = definitions.network_partitions[dp.network_partitions[0].name]
         partition = next(p for p in np.partitions if p.name == dp.network_partitions[0].partitions[0].name)
         try:
-            secrets_dir = members.prepare_secrets(self.store, app, sub, cartridge)
-            links = members.prepare_links(self.store, definitions, app, sub)
-            if links:
-                secrets_dir = self.store.secrets_dir(app.name, sub.alias)
-            spec = members.member_spec(
-                app=app,
-                sub=sub,
-                cartridge=cartridge,
-                np=np,
-                partition=partition.name,
-                member=members.member_id(app.name, sub.alias),
-                state_id=self.state_id,
-                revision="canary",
-                secrets_dir=secrets_dir,
-                releases_dir=self.store.releases_dir(app.name, sub.alias),
-                links=links,
+            releases = self.store.releases_dir(app.name, sub.alias)
+            spec = self.new_member_spec(
+                definitions, app, sub, np, partition.name, revision="canary", releases_dir=releases
             )
             spec = canary_spec(
                 spec, artifacts.release_dir(self.store, app.name, sub.alias, sha), secrets.token_hex(3)

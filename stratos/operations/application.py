@@ -26,9 +26,14 @@ from stratos.changes import Change, Plan
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy, members
 from stratos.errors import Problem, StratosError, ValidationError
-from stratos.model import Application, redact_text, redact_url
+from stratos.model import Application, redact_text
 from stratos.operations import lb_cluster
-from stratos.operations.definition import shown_definition, stored_definition, write_definition
+from stratos.operations.definition import (
+    redacted_definition,
+    shown_definition,
+    stored_definition,
+    write_definition,
+)
 from stratos.status import AgentStatus, SubscriptionStatus
 from stratos.store import StateStore
 from stratos.validation import DefinitionSet, parse_definition
@@ -277,20 +282,6 @@ def describe_members(subscriptions: Mapping[str, SubscriptionStatus]) -> list[st
             f"{alias}: {len(sub.members)} member(s){shown}, {sub.healthy} healthy, {in_lb} in LB, min {sub.min}"
         )
     return described
-
-
-def redacted_definition(definition: Any) -> Any:
-    """An application's definition (a mapping) with any password or token embedded in an artifact
-    URL hidden; anything else as it is."""
-    if not isinstance(definition, dict):
-        return definition
-    subs = []
-    for sub in definition.get("subscriptions") or []:
-        artifact = sub.get("artifact") if isinstance(sub, dict) else None
-        if isinstance(artifact, dict) and isinstance(artifact.get("url"), str):
-            sub = {**sub, "artifact": {**artifact, "url": redact_url(artifact["url"])}}
-        subs.append(sub)
-    return {**definition, "subscriptions": subs} if subs else definition
 
 
 # --------------------------------------------------------------------------- absent

@@ -25,7 +25,7 @@ import yaml
 from stratos import builtin, documents
 from stratos.changes import Change, Plan
 from stratos.errors import Problem, ValidationError
-from stratos.model import KINDS, DefinitionModel, Name
+from stratos.model import KINDS, DefinitionModel, Name, redact_url
 from stratos.store import StateStore
 from stratos.validation import parse_definition, source_file
 
@@ -213,6 +213,20 @@ def shown_definition(change: Change) -> Any:
     """The definition a change stores (or, when it removes one, removed) as a mapping; None for none."""
     shown = change.after if change.after is not None else change.before
     return yaml.safe_load(shown) if isinstance(shown, str) else None
+
+
+def redacted_definition(definition: Any) -> Any:
+    """A definition (a mapping) with any password or token embedded in an artifact URL hidden, so
+    that reports (``info``, an application's plan) never show a credential; anything else as it is."""
+    if not isinstance(definition, dict):
+        return definition
+    subs = []
+    for sub in definition.get("subscriptions") or []:
+        artifact = sub.get("artifact") if isinstance(sub, dict) else None
+        if isinstance(artifact, dict) and isinstance(artifact.get("url"), str):
+            sub = {**sub, "artifact": {**artifact, "url": redact_url(artifact["url"])}}
+        subs.append(sub)
+    return {**definition, "subscriptions": subs} if subs else definition
 
 
 def write_definition(store: StateStore, change: Change) -> None:

@@ -22,8 +22,8 @@ from stratos.changes import Plan
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import haproxy
 from stratos.errors import StratosError, ValidationError
-from stratos.model import KINDS, redact_url
-from stratos.operations.definition import check_name
+from stratos.model import KINDS
+from stratos.operations.definition import check_name, redacted_definition
 from stratos.store import StateStore
 from stratos.validation import parse_definition
 
@@ -102,19 +102,6 @@ def info(
     if warnings:
         report["warnings"] = warnings
     return Plan(report=report)
-
-
-def redacted_definition(definition: Any) -> Any:
-    """The definition with any password or token embedded in an artifact URL hidden."""
-    if not isinstance(definition, dict):
-        return definition
-    subs = []
-    for sub in definition.get("subscriptions") or []:
-        artifact = sub.get("artifact") if isinstance(sub, dict) else None
-        if isinstance(artifact, dict) and isinstance(artifact.get("url"), str):
-            sub = dict(sub, artifact=dict(artifact, url=redact_url(artifact["url"])))
-        subs.append(sub)
-    return dict(definition, subscriptions=subs) if subs else definition
 
 
 # --------------------------------------------------------------------------- definitions

@@ -9,6 +9,8 @@ from support import member_spec
 from stratos.agent import rollout
 from stratos.drivers import docker as dockerlib
 from stratos.drivers import members
+from stratos.store import StateStore
+from stratos.validation import DefinitionSet
 
 A, B = ("a" * 40, "b" * 40)
 
@@ -53,3 +55,27 @@ def test_a_canary_is_no_member_has_no_alias_and_no_data() -> None:
     assert (spec.aliases, spec.volumes) == ((), {})
     assert f"/state/releases/shop/web/{B}:{members.APP_MOUNT}/current:ro" in spec.binds
     assert spec.environment["STRATOS_CANARY"] == "1"
+
+
+def test_a_new_member_spec_mounts_the_secrets_and_links_it_wrote(
+    definitions: DefinitionSet, tmp_path: Path
+) -> None:
+    store = StateStore(tmp_path / "state")
+    store.ensure()
+    app = definitions.applications["shop"]
+    web, db = app.subscription("web"), app.subscription("db")
+    np = definitions.network_partitions["local"]
+    releases = store.releases_dir("shop", "web")
+    rollouts = rollout.Rollouts(store, docker=dockerlib.ClientPool(), record=lambda *_, **__: None)
+    spec = rollouts.new_member_spec(definitions, app, web, np, "p1", revision="r1", releases_dir=releases)
+    # php has no secret of its own: the copies of the linked ones make the secrets directory.
+    assert store.link_file("shop", "db").exists()
+    assert spec.binds == (
+        f"{store.secrets_dir('shop', 'web')}:/run/stratos/secrets:ro",
+        f"{store.link_file('shop', 'db')}:/run/stratos/links/db.env:ro",
+        f"{releases}:{members.APP_MOUNT}:ro",
+    )
+    assert spec.member_id.startswith("shop-web-") and spec.labels[dockerlib.MEMBER_ID] == spec.member_id
+    assert (spec.labels[dockerlib.REVISION], spec.labels[dockerlib.PARTITION]) == ("r1", "p1")
+    spec = rollouts.new_member_spec(definitions, app, db, np, "p1", revision="r1", releases_dir=None)
+    assert spec.binds == (f"{store.secrets_dir('shop', 'db')}:/run/stratos/secrets:ro",)

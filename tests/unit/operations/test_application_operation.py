@@ -127,23 +127,6 @@ def test_application_status_is_the_agents_view_with_its_age(tmp_path: Any) -> No
     assert ops.application_status(store, "other") is None
 
 
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("https://user:secret@git.example.com/shop.git", "https://***@git.example.com/shop.git"),
-        ("ssh://git@git.example.com/shop.git", "ssh://git@git.example.com/shop.git"),
-    ],
-    ids=["https-credentials", "ssh-user"],
-)
-def test_redacted_definition(url: str, shown: str) -> None:
-    data = {
-        "kind": "Application",
-        "subscriptions": [{"alias": "web", "artifact": {"url": url}}, {"alias": "db"}],
-    }
-    assert ops.redacted_definition(data)["subscriptions"][0]["artifact"]["url"] == shown
-    assert ops.redacted_definition(None) is None
-
-
 # --------------------------------------------------------------------------- pin_release
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from stratos.changes import Change, Plan
 from stratos.errors import ValidationError
-from stratos.operations.definition import apply_definition, check_name, read_body
+from stratos.operations.definition import apply_definition, check_name, read_body, redacted_definition
 from stratos.store import StateStore
 
 REDIS: dict[str, Any] = {"version": "7", "image": {"ref": "redis:7"}, "ports": [{"name": "r", "port": 6379}]}
@@ -160,3 +160,23 @@ def test_runtime_steps_follow_the_write_and_precede_the_removal(tmp_path: Path, 
     # The step saw the definition in place both times: written before, removed after.
     assert seen[-1] == ("step", True)
     assert path.exists() is present
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:secret@git.example.com/shop.git", "https://***@git.example.com/shop.git"),
+        ("ssh://git@git.example.com/shop.git", "ssh://git@git.example.com/shop.git"),
+    ],
+    ids=["https-credentials", "ssh-user"],
+)
+def test_redacted_definition(url: str, shown: str) -> None:
+    data = {
+        "kind": "Application",
+        "subscriptions": [{"alias": "web", "artifact": {"url": url}}, {"alias": "db"}],
+    }
+    shown_data = redacted_definition(data)
+    assert shown_data["subscriptions"][0]["artifact"]["url"] == shown
+    assert data["subscriptions"][0]["artifact"]["url"] == url  # the input is left as it is
+    assert shown_data["subscriptions"][1] == {"alias": "db"}
+    assert redacted_definition(None) is None

@@ -13,7 +13,7 @@ import pytest
 from stratos.drivers import docker as dockerlib
 from stratos.errors import DriverError, ValidationError
 from stratos.operations.definition import apply_definition
-from stratos.operations.inventory import info, redacted_definition
+from stratos.operations.inventory import info
 
 NOW = 1_000_000.0
 
@@ -82,13 +82,6 @@ def test_a_broken_stored_file_is_a_problem_not_a_failure(tmp_path: Path, text: s
 def test_an_invalid_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         info(tmp_path, name="../x")
-
-
-def test_artifact_url_credentials_are_hidden() -> None:
-    app = {"subscriptions": [{"alias": "web", "artifact": {"url": "https://user:s3cret@git.example/x.git"}}]}
-    shown = redacted_definition(app)
-    assert "s3cret" not in json.dumps(shown) and app["subscriptions"][0]["artifact"]["url"].endswith("x.git")
-    assert redacted_definition(None) is None
 
 
 def test_live_it_reports_the_agent_applications_and_our_containers(tmp_path: Path) -> None:
