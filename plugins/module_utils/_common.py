@@ -104,14 +104,14 @@ def require_core(module, import_error=None):
         )
 
 
-def run_with_core(module, operation, diff_list=False):
+def run_with_core(module, operation, diff_list=False, diff_first=False):
     """Plan with ``operation()`` (one call of a core operation, returning its plan), carry the plan
     out unless in check mode, and exit the module with the plan's report, ``changed`` and diff.
 
     The one place where the core's errors become fail_json. What the plan's ``apply`` returns (a
     mapping) updates the report; the report's ``warnings`` are Ansible warnings; an error with
     ``details`` (a wait that ended) adds them to the result. ``diff_list``: the diff is a list even
-    for one change.
+    for one change; ``diff_first``: the first change's diff alone.
     """
     require_stratos(module)
     result = {}
@@ -119,7 +119,7 @@ def run_with_core(module, operation, diff_list=False):
         plan = operation()
         result = dict(plan.report, changed=plan.changed)
         if module._diff and plan.changes:
-            result["diff"] = plan_diff(plan, diff_list)
+            result["diff"] = plan_diff(plan, diff_list, diff_first)
         if not module.check_mode:
             result.update(plan.apply() or {})
     except ImportError:  # a driver's library (the docker SDK) is missing

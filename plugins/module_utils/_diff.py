@@ -36,8 +36,9 @@ def change_diff(change):
     }
 
 
-def plan_diff(plan, listed=False):
+def plan_diff(plan, listed=False, first=False):
     """A plan's changes as Ansible's diff: one diff for one change (unless ``listed``), a list for
-    several."""
-    diffs = [change_diff(change) for change in plan.changes]
+    several; with ``first``, the first change's alone (the resource the module names, the others
+    being reported in its result)."""
+    diffs = [change_diff(change) for change in plan.changes[: 1 if first else None]]
     return diffs[0] if len(diffs) == 1 and not listed else diffs

@@ -52,6 +52,7 @@ def main():
             environment=params["environment"],
             **options,
         ),
+        diff_first=True,  # the agent container's; its companions are reported under companions
     )
 
 
