@@ -584,14 +584,14 @@ def _apply(client: docker.DockerClient, changes: tuple[Change, ...], spec: Agent
     change, *others = changes
     if not any(c.changed for c in changes):
         return
-    todo = {c.name: c.action for c in others}
+    companion_actions = {c.name: c.action for c in others}
     proxy_name, http_name = f"{change.name}-docker-proxy", f"{change.name}-http"
     try:
         if change.action in ("create", "recreate") and spec is None:
             raise ValueError("apply_agent: a spec is required to create the agent container")
         if change.action == "remove":
             _stop_and_remove(client, change.name)
-        _apply_companion(client, proxy_name, todo.get(proxy_name, "none"), spec)
+        _apply_companion(client, proxy_name, companion_actions.get(proxy_name, "none"), spec)
         if change.action == "recreate":
             _stop_and_remove(client, change.name)
         if change.action == "start":
@@ -602,7 +602,7 @@ def _apply(client: docker.DockerClient, changes: tuple[Change, ...], spec: Agent
         if change.action in ("create", "recreate"):
             assert spec is not None
             _create(client, spec)
-        _apply_companion(client, http_name, todo.get(http_name, "none"), spec)
+        _apply_companion(client, http_name, companion_actions.get(http_name, "none"), spec)
     except docker_sdk.errors.APIError as exc:
         raise DriverError(
             f"agent: {change.action} of container '{change.name}' failed: {exc.explanation or exc}"
